@@ -1,0 +1,57 @@
+/**
+ * What other parts read off the machine instead of repeating it: the transfer targets each state
+ * offers (→ the agents' tools) and the drawing (→ README, inspector).
+ */
+import type { AnyStateMachine } from 'xstate';
+import { type CallState, type Target, routerMachine } from './router.js';
+
+interface GuardRef {
+  type?: string;
+  params?: { to?: string };
+}
+
+/**
+ * The targets a TRANSFER can reach from `state`, read from the machine's own transitions: a
+ * `canTransferTo` edge gives its department, a `canReachHuman` edge gives `human`. Cap escalation
+ * edges are not requests a caller makes, so they give no tool.
+ */
+export function transferTargets(state: CallState, machine: AnyStateMachine = routerMachine): Target[] {
+  const node = machine.getStateNodeById(`${machine.id}.${state}`);
+  const transitions = node.transitions.get('TRANSFER') ?? [];
+  const targets: Target[] = [];
+  for (const t of transitions) {
+    const guard = t.guard as GuardRef | string | undefined;
+    const type = typeof guard === 'string' ? guard : guard?.type;
+    const to =
+      type === 'canTransferTo' && typeof guard === 'object' ? guard.params?.to
+      : type === 'canReachHuman' ? 'human'
+      : undefined;
+    if (to && !targets.includes(to as Target)) targets.push(to as Target);
+  }
+  return targets;
+}
+
+/** The statechart as Mermaid `stateDiagram-v2`, generated from the machine definition. */
+export function toMermaid(machine: AnyStateMachine = routerMachine): string {
+  const lines = ['stateDiagram-v2'];
+  const root = machine.root;
+  lines.push(`    [*] --> ${root.initial?.target[0]?.key}`);
+  for (const node of Object.values(root.states)) {
+    const edges = new Map<string, string[]>();
+    for (const [eventType, transitions] of node.transitions) {
+      for (const t of transitions) {
+        const target = t.target?.[0];
+        if (!target || target === node) continue;
+        const guard = t.guard as GuardRef | string | undefined;
+        const gtype = typeof guard === 'string' ? guard : guard?.type;
+        const label = gtype ? `${eventType} [${gtype}]` : eventType;
+        const labels = edges.get(target.key) ?? [];
+        if (!labels.includes(label)) labels.push(label);
+        edges.set(target.key, labels);
+      }
+    }
+    for (const [target, labels] of edges) lines.push(`    ${node.key} --> ${target}: ${labels.join(' / ')}`);
+    if (node.type === 'final') lines.push(`    ${node.key} --> [*]`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,286 @@
+/**
+ * The call router: every rule of routing lives here, and nothing else does.
+ *
+ * Pure XState v5 — no LiveKit, no I/O. Anything may send the actor events (a tool the LLM called,
+ * a keypad press, a supervisor, the caller hanging up); the machine decides, and the agent on the
+ * line follows the machine.
+ *
+ *   triage ──TRANSFER──► billing | sales | support ──TRANSFER──► triage      (hub and spoke)
+ *   any department ──TRANSFER {to:'human'}──► human      (only when a human number is configured)
+ *   a transfer past the cap ──► human when configured, else refused (the caller stays)
+ *   END_CALL | HANGUP from any live state ──► ended (final)
+ *
+ * A TRANSFER that no guard admits is refused *by the machine*: the catch-all transition records the
+ * refusal with a reason a caller can be told (same department, no such route, cap reached, unknown
+ * department), so tools, the keypad and a supervisor all get the same answer.
+ */
+import { assign, setup } from 'xstate';
+
+export const DEPARTMENTS = ['triage', 'billing', 'sales', 'support'] as const;
+export type Department = (typeof DEPARTMENTS)[number];
+export type Target = Department | 'human';
+export type CallState = Department | 'human' | 'ended';
+export const CALL_STATES: readonly CallState[] = [...DEPARTMENTS, 'human', 'ended'];
+
+/** Who asked for a transfer: the LLM through a tool, the caller's keypad, a supervisor, or the machine itself. */
+export type TransferSource = 'agent' | 'keypad' | 'supervisor' | 'system';
+
+/** Hub and spoke, as in the Vobiz example: triage reaches every specialist, each specialist returns to triage. */
+export const ROUTES: Readonly<Record<Department, readonly Department[]>> = {
+  triage: ['billing', 'sales', 'support'],
+  billing: ['triage'],
+  sales: ['triage'],
+  support: ['triage'],
+};
+
+/** Default cap on transfers between departments in one call (`MAX_HANDOFFS`). */
+export const DEFAULT_MAX_HANDOFFS = 6;
+
+export interface CallerInfo {
+  name?: string;
+  phoneNumber?: string;
+  accountId?: string;
+  /** What the caller wants, in a sentence. */
+  need?: string;
+  /** The number the caller dialled (SIP `sip.trunkPhoneNumber`). */
+  dialedNumber?: string;
+  /** SIP call ids: LiveKit's and the provider's (`sip.callIDFull`, Vobiz's CDR `bridge_uuid`). */
+  sipCallId?: string;
+  sipCallIdFull?: string;
+}
+
+export interface RouteEntry {
+  from: CallState;
+  to: Target;
+  reason: string;
+  /** Epoch milliseconds. */
+  at: number;
+  source: TransferSource;
+  /** True when the cap turned a transfer request into an escalation to a person. */
+  escalated?: boolean;
+}
+
+export interface Refusal {
+  from: CallState;
+  to: string;
+  /** Why the machine said no, in words an agent can pass on to the caller. */
+  reason: string;
+  at: number;
+  source: TransferSource;
+}
+
+export interface RouterContext {
+  callId: string;
+  caller: CallerInfo;
+  /** Accepted transfers so far (to departments and to a person). */
+  handoffCount: number;
+  maxHandoffs: number;
+  /** A human number is configured (`HUMAN_TRANSFER_TO`): transfer_to_human exists and the cap escalates. */
+  humanAvailable: boolean;
+  route: RouteEntry[];
+  refusals: Refusal[];
+  endReason: string | null;
+}
+
+export interface RouterInput {
+  callId: string;
+  maxHandoffs?: number;
+  humanAvailable?: boolean;
+  caller?: CallerInfo;
+}
+
+export type TransferEvent = { type: 'TRANSFER'; to: string; reason: string; source?: TransferSource };
+export type RouterEvent =
+  | TransferEvent
+  | { type: 'CALLER_INFO'; info: Partial<CallerInfo> }
+  | { type: 'END_CALL'; reason: string }
+  | { type: 'HANGUP' }
+  /** The telephony side could not reach the person (SIP error, no answer): back where the caller came from. */
+  | { type: 'HUMAN_TRANSFER_FAILED'; reason: string };
+
+export const isDepartment = (s: unknown): s is Department =>
+  typeof s === 'string' && (DEPARTMENTS as readonly string[]).includes(s);
+
+const capReached = (c: RouterContext) => c.handoffCount >= c.maxHandoffs;
+
+/** The reason the machine gives when it refuses a transfer. Pure; used by the catch-all transition. */
+export function refusalReason(from: CallState, context: RouterContext, to: string): string {
+  const allowed = isDepartment(from) ? ROUTES[from] : [];
+  if (to === from) return `The caller is already with ${from}.`;
+  if (to === 'human') {
+    return 'No human agent is available on this line; keep helping the caller here.';
+  }
+  if (!isDepartment(to)) {
+    return `There is no "${to}" department. Available from ${from}: ${allowed.join(', ') || 'none'}.`;
+  }
+  if (!allowed.includes(to)) {
+    return `${from} cannot transfer directly to ${to}; only to ${allowed.join(', ')}.`;
+  }
+  return `This call has reached its limit of ${context.maxHandoffs} transfers; help the caller here or end the call.`;
+}
+
+const NOW = () => Date.now();
+
+export const routerSetup = setup({
+  types: {
+    context: {} as RouterContext,
+    events: {} as RouterEvent,
+    input: {} as RouterInput,
+    meta: {} as { department?: Department },
+  },
+  guards: {
+    /** The request names `to`, and the call is still under its handoff cap. */
+    canTransferTo: ({ context, event }, params: { to: Department }) =>
+      event.type === 'TRANSFER' && event.to === params.to && !capReached(context),
+    /** Cap reached on a request that would otherwise be allowed, and a person can take over. */
+    mustEscalate: ({ context, event }, params: { allowed: readonly Department[] }) =>
+      event.type === 'TRANSFER' &&
+      capReached(context) &&
+      context.humanAvailable &&
+      (params.allowed as readonly string[]).includes(event.to),
+    /** Explicit request for a person, and a human number is configured. */
+    canReachHuman: ({ context, event }) =>
+      event.type === 'TRANSFER' && event.to === 'human' && context.humanAvailable,
+    /** The last entry of the route leads into `human` from `params.department`. */
+    cameFrom: ({ context }, params: { department: Department }) =>
+      context.route.at(-1)?.from === params.department,
+  },
+  actions: {
+    recordTransfer: assign(({ context, event }, params: { from: CallState; to: Target }) => {
+      const e = event as TransferEvent;
+      return {
+        handoffCount: context.handoffCount + 1,
+        route: [
+          ...context.route,
+          { from: params.from, to: params.to, reason: e.reason, at: NOW(), source: e.source ?? 'agent' },
+        ],
+      };
+    }),
+    recordEscalation: assign(({ context, event }, params: { from: CallState }) => {
+      const e = event as TransferEvent;
+      return {
+        handoffCount: context.handoffCount + 1,
+        route: [
+          ...context.route,
+          {
+            from: params.from,
+            to: 'human' as const,
+            reason: `Transfer limit of ${context.maxHandoffs} reached (asked for ${e.to}: ${e.reason})`,
+            at: NOW(),
+            source: 'system' as const,
+            escalated: true,
+          },
+        ],
+      };
+    }),
+    recordReturn: assign(({ context, event }, params: { to: Department }) => ({
+      route: [
+        ...context.route,
+        {
+          from: 'human' as const,
+          to: params.to,
+          reason: event.type === 'HUMAN_TRANSFER_FAILED' ? event.reason : 'transfer to a person failed',
+          at: NOW(),
+          source: 'system' as const,
+        },
+      ],
+    })),
+    recordRefusal: assign(({ context, event }, params: { from: CallState }) => {
+      const e = event as TransferEvent;
+      return {
+        refusals: [
+          ...context.refusals,
+          {
+            from: params.from,
+            to: String(e.to),
+            reason: refusalReason(params.from, context, String(e.to)),
+            at: NOW(),
+            source: e.source ?? 'agent',
+          },
+        ],
+      };
+    }),
+    mergeCallerInfo: assign(({ context, event }) => {
+      if (event.type !== 'CALLER_INFO') return {};
+      const info = Object.fromEntries(
+        Object.entries(event.info).filter(([, v]) => typeof v === 'string' && v.trim() !== ''),
+      );
+      return { caller: { ...context.caller, ...info } };
+    }),
+    recordEnd: assign((_, params: { reason: string }) => ({ endReason: params.reason })),
+    recordEndRequested: assign(({ event }) => ({
+      endReason: event.type === 'END_CALL' ? event.reason || 'completed' : 'completed',
+    })),
+  },
+});
+
+function departmentState(from: Department, description: string) {
+  const allowed = ROUTES[from];
+  return {
+    description,
+    tags: ['department'],
+    meta: { department: from },
+    on: {
+      TRANSFER: [
+        ...allowed.map((to) => ({
+          guard: { type: 'canTransferTo' as const, params: { to } },
+          target: to,
+          actions: { type: 'recordTransfer' as const, params: { from, to } },
+        })),
+        {
+          guard: { type: 'mustEscalate' as const, params: { allowed } },
+          target: 'human' as const,
+          actions: { type: 'recordEscalation' as const, params: { from } },
+        },
+        {
+          guard: 'canReachHuman' as const,
+          target: 'human' as const,
+          actions: { type: 'recordTransfer' as const, params: { from, to: 'human' as const } },
+        },
+        // Nothing above admitted it: refused, the caller stays where they are.
+        { actions: { type: 'recordRefusal' as const, params: { from } } },
+      ],
+      END_CALL: { target: 'ended' as const, actions: 'recordEndRequested' as const },
+      HANGUP: { target: 'ended' as const, actions: { type: 'recordEnd' as const, params: { reason: 'hangup' } } },
+    },
+  };
+}
+
+export const routerMachine = routerSetup.createMachine({
+  id: 'router',
+  initial: 'triage',
+  context: ({ input }) => ({
+    callId: input.callId,
+    caller: { ...(input.caller ?? {}) },
+    handoffCount: 0,
+    maxHandoffs: input.maxHandoffs ?? DEFAULT_MAX_HANDOFFS,
+    humanAvailable: input.humanAvailable ?? false,
+    route: [],
+    refusals: [],
+    endReason: null,
+  }),
+  on: {
+    CALLER_INFO: { actions: 'mergeCallerInfo' },
+  },
+  states: {
+    triage: departmentState('triage', 'Greets the caller, learns who they are and what they need, routes them.'),
+    billing: departmentState('billing', 'Invoices, charges, refunds, payment methods.'),
+    sales: departmentState('sales', 'Plans, pricing, upgrades, new purchases.'),
+    support: departmentState('support', 'Technical problems and troubleshooting.'),
+    human: {
+      description: 'Escalated: the call is being handed to a person.',
+      on: {
+        TRANSFER: { actions: { type: 'recordRefusal', params: { from: 'human' } } },
+        // The person could not be reached: the caller goes back to the department they came from.
+        HUMAN_TRANSFER_FAILED: DEPARTMENTS.map((department) => ({
+          guard: { type: 'cameFrom' as const, params: { department } },
+          target: department,
+          actions: { type: 'recordReturn' as const, params: { to: department } },
+        })),
+        END_CALL: { target: 'ended', actions: 'recordEndRequested' },
+        HANGUP: { target: 'ended', actions: { type: 'recordEnd', params: { reason: 'hangup' } } },
+      },
+    },
+    ended: { type: 'final', description: 'The call is over.' },
+  },
+});

@@ -1,0 +1,154 @@
+/**
+ * Settings: from the environment, or a `.env` file in the working directory (the environment wins).
+ * Every problem is reported by the name of the setting, in one message, and nothing is logged of a
+ * secret's value.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { z } from 'zod';
+import { DEFAULT_MAX_HANDOFFS } from '../machines/router.js';
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+/** Loads `.env` (or `ENV_FILE`) into `env` without overriding what is already set. */
+export function loadEnvFile(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): void {
+  const file = env.ENV_FILE ?? `${cwd}/.env`;
+  if (!existsSync(file)) {
+    if (env.ENV_FILE) throw new ConfigError([`ENV_FILE: no such file: ${file}`]);
+    return;
+  }
+  const parsed = parseEnv(readFileSync(file, 'utf8')) as Record<string, string>;
+  for (const [k, v] of Object.entries(parsed)) if (env[k] === undefined) env[k] = v;
+}
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((s) => (s === '' ? undefined : s))
+  .optional();
+
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .trim()
+    .refine((s) => {
+      try {
+        return protocols.includes(new URL(s).protocol);
+      } catch {
+        return false;
+      }
+    }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+const int = (min: number, max: number, dflt: number) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined || s === '') return dflt;
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a whole number from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+/** `tel:+E164`, a bare `+E164` number, or a `sip:` URI. Bare numbers are normalised to `tel:`. */
+const humanTarget = z
+  .string()
+  .trim()
+  .optional()
+  .transform((s, ctx) => {
+    if (!s) return undefined;
+    if (/^\+[1-9]\d{6,14}$/.test(s)) return `tel:${s}`;
+    if (/^tel:\+[1-9]\d{6,14}$/.test(s)) return s;
+    if (/^sips?:[^@\s]+@[^@\s]+$/.test(s)) return s;
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: 'must be an E.164 number (+919876543210), tel:+919876543210, or a sip: URI (sip:+91...@xxxx.sip.vobiz.ai)',
+    });
+    return z.NEVER;
+  });
+
+const VOICES = ['alloy', 'ash', 'ballad', 'coral', 'echo', 'fable', 'nova', 'onyx', 'sage', 'shimmer', 'verse'];
+const voice = optionalString;
+
+const baseSchema = z.object({
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: url(['http:', 'https:']).optional(),
+  LLM_MODEL: z.string().trim().min(1).default('gpt-4.1-mini'),
+  STT_MODEL: z.string().trim().min(1).default('gpt-4o-mini-transcribe'),
+  TTS_MODEL: z.string().trim().min(1).default('gpt-4o-mini-tts'),
+  TTS_VOICE_TRIAGE: voice,
+  TTS_VOICE_BILLING: voice,
+  TTS_VOICE_SALES: voice,
+  TTS_VOICE_SUPPORT: voice,
+  TTS_VOICE_HUMAN: voice,
+  LLM_TIMEOUT_MS: int(1000, 600_000, 15_000),
+  LLM_MAX_RETRY: int(0, 10, 2),
+  MAX_HANDOFFS: int(1, 100, DEFAULT_MAX_HANDOFFS),
+  HUMAN_TRANSFER_TO: humanTarget,
+  COMPANY_NAME: z.string().trim().min(1).default('Acme'),
+  AGENT_NAME: z.string().trim().min(1).default('switchboard'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  TURN_DETECTION: z.enum(['model', 'vad', 'stt']).default('model'),
+});
+
+const workerSchema = baseSchema.extend({
+  LIVEKIT_URL: url(['ws:', 'wss:', 'http:', 'https:']),
+  LIVEKIT_API_KEY: z.string().trim().min(1),
+  LIVEKIT_API_SECRET: z.string().trim().min(1),
+});
+
+export type Settings = z.infer<typeof baseSchema> & Partial<z.infer<typeof workerSchema>>;
+
+function check(schema: z.ZodTypeAny, env: NodeJS.ProcessEnv): Settings {
+  const res = schema.safeParse(env);
+  const problems: string[] = [];
+  if (!res.success) {
+    for (const issue of res.error.issues) {
+      const name = String(issue.path[0]);
+      const missing = env[name] === undefined || env[name] === '';
+      problems.push(missing ? `${name} is not set` : `${name} ${issue.message}`);
+    }
+  }
+  const data = (res.success ? res.data : {}) as Settings;
+  if (!env.OPENAI_API_KEY?.trim() && !env.OPENAI_BASE_URL?.trim()) {
+    problems.push('OPENAI_API_KEY is not set (needed unless OPENAI_BASE_URL points at a server without keys)');
+  }
+  for (const k of ['TTS_VOICE_TRIAGE', 'TTS_VOICE_BILLING', 'TTS_VOICE_SALES', 'TTS_VOICE_SUPPORT', 'TTS_VOICE_HUMAN'] as const) {
+    const v = env[k]?.trim();
+    // Other OpenAI-compatible servers have their own voices: only warn-free check for OpenAI itself.
+    if (v && !env.OPENAI_BASE_URL && !VOICES.includes(v)) problems.push(`${k} must be one of ${VOICES.join(', ')}`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return data;
+}
+
+/** Settings for the text call and tests: OpenAI-side only. */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  return check(baseSchema, env);
+}
+
+/** Settings for the LiveKit worker: everything, LiveKit included. */
+export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): Settings & z.infer<typeof workerSchema> {
+  return check(workerSchema, env) as Settings & z.infer<typeof workerSchema>;
+}
+
+/** Prints a ConfigError the way a user should see it, and exits non-zero. Other errors are rethrown. */
+export function exitOnConfigError(err: unknown, program: string): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(
+      `${program}: cannot start, fix these settings (environment or .env; see README "Settings"):\n` +
+        err.problems.map((p) => `  - ${p}\n`).join(''),
+    );
+    process.exit(2);
+  }
+  throw err;
+}

@@ -1,0 +1,539 @@
+/**
+ * Binds one routing actor to one LiveKit `AgentSession`: the call.
+ *
+ * - Tools only send events to the actor and report its answer (accepted, or refused with a reason).
+ * - One actor subscriber turns every state change into `session.updateAgent(...)` with a new agent
+ *   built from the department table; the agent copies the session history (without instructions, with
+ *   no tool call lacking its result) when it takes the line, and speaks exactly once.
+ * - Every step is published as a `CallEvent` (transcript, handoffs with timings, refusals, errors, end).
+ */
+import { EventEmitter } from 'node:events';
+import { llm, voice } from '@livekit/agents';
+import { type Actor, type InspectionEvent, createActor } from 'xstate';
+import { z } from 'zod';
+import { transferTargets } from '../machines/derive.js';
+import {
+  type CallState,
+  type CallerInfo,
+  type RouteEntry,
+  type RouterEvent,
+  type Target,
+  type TransferSource,
+  routerMachine,
+} from '../machines/router.js';
+import { type AgentRole, DEPARTMENT_TABLE, instructionsFor, openingFor } from './departments.js';
+
+export type CallEvent =
+  | {
+      type: 'started';
+      callId: string;
+      state: CallState;
+      caller: CallerInfo;
+      maxHandoffs: number;
+      humanAvailable: boolean;
+      at: number;
+    }
+  | { type: 'user'; text: string; at: number }
+  | { type: 'agent'; agent: AgentRole; text: string; interrupted: boolean; at: number }
+  | {
+      type: 'handoff';
+      from: CallState;
+      to: Target;
+      handoffCount: number;
+      reason: string;
+      source: TransferSource;
+      escalated: boolean;
+      /** Transfer requested (tool call arrived) → the new agent's first LLM request, in ms. */
+      latencyMs: number | null;
+      at: number;
+    }
+  | { type: 'rejected'; from: CallState; to: string; reason: string; source: TransferSource; at: number }
+  | { type: 'caller'; caller: CallerInfo; at: number }
+  | { type: 'error'; message: string; at: number }
+  | { type: 'end'; state: CallState; handoffCount: number; reason: string | null; at: number };
+
+/** Per-call data in the session's `userData`: what every department sees. */
+export interface CallData {
+  callId: string;
+  caller: CallerInfo;
+  handoffCount: number;
+}
+
+export interface HandoffTiming {
+  from: CallState;
+  to: Target;
+  /** When the request reached the machine (the tool call arriving, a key press, a supervisor). */
+  requestedAt: number;
+  /** When the new agent made its first LLM request. */
+  firstLlmRequestAt: number | null;
+  latencyMs: number | null;
+}
+
+export type TransferAnswer =
+  | { accepted: true; from: CallState; to: CallState }
+  | { accepted: false; from: CallState; reason: string };
+
+export interface CallOptions {
+  callId: string;
+  llm: llm.LLM;
+  company: string;
+  maxHandoffs: number;
+  humanAvailable: boolean;
+  caller?: CallerInfo;
+  /** A TTS per department (a distinct voice each), or undefined for a text call. */
+  ttsFor?: (role: AgentRole) => voice.AgentOptions<CallData>['tts'];
+  /** Extra AgentSession options (STT, VAD, turn handling); the call sets llm, userData and error policy. */
+  sessionOptions?: Partial<voice.AgentSessionOptions<CallData>>;
+  /** Passed to the routing actor (e.g. an inspector). */
+  inspect?: (event: InspectionEvent) => void;
+  /** How long the goodbye may take before the session is closed anyway (ms). */
+  goodbyeTimeoutMs?: number;
+}
+
+const reasonParam = z.object({
+  reason: z.string().describe('Why the caller needs this transfer, in a short sentence.'),
+});
+
+/** An agent of one department. It leaves the line for good when the machine moves on. */
+export class DepartmentAgent extends voice.Agent<CallData> {
+  /** Set once the machine has moved the call away from this agent: it says nothing more. */
+  retired = false;
+  private firstLlmRequestSeen = false;
+
+  constructor(
+    readonly role: AgentRole,
+    private readonly call: Call,
+    private readonly opening: string,
+    options: Omit<voice.AgentOptions<CallData>, 'instructions'> & { instructions: string },
+  ) {
+    super({ id: role, ...options });
+  }
+
+  override async onEnter(): Promise<void> {
+    // Copy the history now, not when the transfer was requested: the previous agent's last line is
+    // committed only after its transfer tool has run.
+    await this.updateChatCtx(carriedHistory(this.session.history));
+    // toolChoice 'none': the entry reply always speaks and never chains another transfer by itself.
+    const speech = this.session.generateReply({ instructions: this.opening, toolChoice: 'none' });
+    this.call._entrySpeech(this, speech);
+  }
+
+  override async llmNode(...args: Parameters<voice.Agent['llmNode']>): ReturnType<voice.Agent['llmNode']> {
+    // A retired agent may still be asked for a reply to a tool that ran in the same batch as its
+    // transfer; the caller must not hear it after the transfer.
+    if (this.retired) return null;
+    if (!this.firstLlmRequestSeen) {
+      this.firstLlmRequestSeen = true;
+      this.call._firstLlmRequest(this);
+    }
+    return voice.Agent.default.llmNode(this, ...args) as ReturnType<voice.Agent['llmNode']>;
+  }
+}
+
+/**
+ * The session history as the next agent should see it: no system/developer instructions, and no
+ * function call without its output (or output without its call) — OpenAI rejects such a history.
+ */
+export function carriedHistory(history: llm.ChatContext): llm.ChatContext {
+  const ctx = history.copy({ excludeInstructions: true });
+  const calls = new Set<string>();
+  const outputs = new Set<string>();
+  for (const item of ctx.items) {
+    if (item.type === 'function_call') calls.add(item.callId);
+    if (item.type === 'function_call_output') outputs.add(item.callId);
+  }
+  ctx.items = ctx.items.filter(
+    (item) =>
+      (item.type !== 'function_call' || outputs.has(item.callId)) &&
+      (item.type !== 'function_call_output' || calls.has(item.callId)),
+  );
+  return ctx;
+}
+
+interface PendingHandoff {
+  entry: RouteEntry;
+  handoffCount: number;
+  requestedAt: number;
+  agent: DepartmentAgent;
+}
+
+export class Call extends EventEmitter<{ event: [CallEvent] }> {
+  readonly callId: string;
+  readonly actor: Actor<typeof routerMachine>;
+  readonly session: voice.AgentSession<CallData>;
+  readonly handoffs: HandoffTiming[] = [];
+  readonly events: CallEvent[] = [];
+  /** Resolves once the first agent's greeting has played (or failed). */
+  readonly greeted: Promise<void>;
+  /** Resolves when the call is over and the session closed. */
+  readonly finished: Promise<CallEvent & { type: 'end' }>;
+
+  private agent: DepartmentAgent | null = null;
+  private previousAgent: DepartmentAgent | null = null;
+  private state: CallState = 'triage';
+  private seenRefusals = 0;
+  private callerJson = '{}';
+  private pending: PendingHandoff | null = null;
+  private requestStartedAt: number | null = null;
+  private resolveGreeted!: () => void;
+  private resolveFinished!: (e: CallEvent & { type: 'end' }) => void;
+  private ending = false;
+
+  constructor(private readonly opts: CallOptions) {
+    super();
+    this.callId = opts.callId;
+    this.finished = new Promise((r) => (this.resolveFinished = r));
+    this.greeted = new Promise((r) => (this.resolveGreeted = r));
+    this.actor = createActor(routerMachine, {
+      id: opts.callId,
+      input: {
+        callId: opts.callId,
+        maxHandoffs: opts.maxHandoffs,
+        humanAvailable: opts.humanAvailable,
+        caller: opts.caller,
+      },
+      inspect: opts.inspect,
+    });
+    const caller = { ...(opts.caller ?? {}) };
+    this.session = new voice.AgentSession<CallData>({
+      ...opts.sessionOptions,
+      llm: opts.llm,
+      userData: { callId: opts.callId, caller, handoffCount: 0 },
+      connOptions: {
+        ...opts.sessionOptions?.connOptions,
+        // A failed LLM turn is reported and the call goes on; the caller (or the agent) ends it.
+        maxUnrecoverableErrors: Number.MAX_SAFE_INTEGER,
+      },
+    });
+    this.wireSession();
+  }
+
+  /** The agent on the line, and the machine's state. They agree between transfers. */
+  get activeRole(): AgentRole | null {
+    return this.agent?.role ?? null;
+  }
+  get machineState(): CallState {
+    return this.actor.getSnapshot().value as CallState;
+  }
+
+  private emitEvent(e: CallEvent): void {
+    this.events.push(e);
+    this.emit('event', e);
+  }
+
+  async start(startOptions: Omit<Parameters<voice.AgentSession<CallData>['start']>[0], 'agent'> = {}): Promise<void> {
+    this.actor.subscribe({
+      next: (snap) => this.onSnapshot(snap),
+      error: (err) => {
+        // A throwing guard or action stops the actor; the caller must not be left with nobody.
+        this.emitEvent({ type: 'error', message: `routing failed: ${String(err)}`, at: Date.now() });
+        void this.finish('routing-error');
+      },
+    });
+    this.actor.start();
+    const snap = this.actor.getSnapshot();
+    this.emitEvent({
+      type: 'started',
+      callId: this.callId,
+      state: snap.value as CallState,
+      caller: snap.context.caller,
+      maxHandoffs: snap.context.maxHandoffs,
+      humanAvailable: snap.context.humanAvailable,
+      at: Date.now(),
+    });
+    this.agent = this.buildAgent('triage', openingFor('triage', { kind: 'start' }));
+    await this.session.start({ ...startOptions, agent: this.agent });
+  }
+
+  // ---- events into the machine -------------------------------------------------------------------
+
+  /** Any source's transfer request: the machine decides. */
+  requestTransfer(to: string, reason: string, source: TransferSource): TransferAnswer {
+    const before = this.actor.getSnapshot();
+    const from = before.value as CallState;
+    if (before.status !== 'active') return { accepted: false, from, reason: 'The call has already ended.' };
+    this.requestStartedAt = performance.now();
+    this.actor.send({ type: 'TRANSFER', to, reason: reason.trim() || '(no reason given)', source });
+    this.requestStartedAt = null;
+    const after = this.actor.getSnapshot();
+    if (after.value !== from) return { accepted: true, from, to: after.value as CallState };
+    const refusal = after.context.refusals.length > before.context.refusals.length ? after.context.refusals.at(-1) : undefined;
+    return { accepted: false, from, reason: refusal?.reason ?? 'The transfer was not accepted.' };
+  }
+
+  updateCaller(info: Partial<CallerInfo>): CallerInfo {
+    this.actor.send({ type: 'CALLER_INFO', info });
+    return this.actor.getSnapshot().context.caller;
+  }
+
+  /** The caller hung up (or the room went away). */
+  hangup(): void {
+    this.actor.send({ type: 'HANGUP' });
+  }
+
+  /** Ends the call from outside (e.g. a supervisor) or after end of input in a text call. */
+  endCall(reason: string): void {
+    this.actor.send({ type: 'END_CALL', reason });
+  }
+
+  send(event: RouterEvent): void {
+    this.actor.send(event);
+  }
+
+  // ---- the subscriber: machine → session ---------------------------------------------------------
+
+  private onSnapshot(snap: ReturnType<typeof this.actor.getSnapshot>): void {
+    const ctx = snap.context;
+    for (; this.seenRefusals < ctx.refusals.length; this.seenRefusals++) {
+      const r = ctx.refusals[this.seenRefusals]!;
+      this.emitEvent({ type: 'rejected', from: r.from, to: r.to, reason: r.reason, source: r.source, at: r.at });
+    }
+    const callerJson = JSON.stringify(ctx.caller);
+    if (callerJson !== this.callerJson) {
+      this.callerJson = callerJson;
+      this.session.userData.caller = { ...ctx.caller };
+      this.emitEvent({ type: 'caller', caller: { ...ctx.caller }, at: Date.now() });
+    }
+    this.session.userData.handoffCount = ctx.handoffCount;
+
+    const value = snap.value as CallState;
+    if (value === this.state) return;
+    const from = this.state;
+    this.state = value;
+    if (value === 'ended') {
+      void this.onEnded(ctx.endReason);
+      return;
+    }
+    const entry = ctx.route.at(-1)!;
+    const requestedAt = this.requestStartedAt ?? performance.now();
+    this.swapAgent(from, value, entry, ctx.handoffCount, requestedAt);
+  }
+
+  private swapAgent(from: CallState, to: AgentRole, entry: RouteEntry, handoffCount: number, requestedAt: number) {
+    const old = this.agent;
+    if (old) old.retired = true;
+    const opening =
+      entry.from === 'human' ? openingFor(to, { kind: 'returned', reason: entry.reason })
+      : openingFor(to, { kind: 'transfer', from: from === 'ended' ? 'triage' : (from as AgentRole), reason: entry.reason });
+    const agent = this.buildAgent(to, opening);
+    this.previousAgent = old;
+    this.agent = agent;
+    this.pending = { entry, handoffCount, requestedAt, agent };
+    this.handoffs.push({ from, to, requestedAt, firstLlmRequestAt: null, latencyMs: null });
+    // A tool-initiated transfer happens inside the old agent's turn: its line (if any) finishes, then
+    // the swap. Anything else (keypad, supervisor) cuts the current speech short first.
+    if (entry.source !== 'agent' && entry.source !== 'system') {
+      try {
+        this.session.interrupt({ force: true });
+      } catch {
+        /* nothing to interrupt */
+      }
+    }
+    this.session.updateAgent(agent);
+  }
+
+  /** Called by each agent's onEnter with its one entry reply. */
+  _entrySpeech(agent: DepartmentAgent, speech: voice.SpeechHandle): void {
+    if (agent.role === 'triage' && this.handoffs.length === 0) {
+      speech.waitForPlayout().then(this.resolveGreeted, this.resolveGreeted);
+    }
+  }
+
+  /** Called by an agent's first LLM request: closes the handoff timing and publishes the handoff. */
+  _firstLlmRequest(agent: DepartmentAgent): void {
+    const p = this.pending;
+    if (!p || p.agent !== agent) return;
+    this.pending = null;
+    const now = performance.now();
+    const timing = this.handoffs.at(-1)!;
+    timing.firstLlmRequestAt = now;
+    timing.latencyMs = now - p.requestedAt;
+    this.emitHandoff(p, timing.latencyMs);
+  }
+
+  private emitHandoff(p: PendingHandoff, latencyMs: number | null) {
+    this.emitEvent({
+      type: 'handoff',
+      from: p.entry.from,
+      to: p.entry.to,
+      handoffCount: p.handoffCount,
+      reason: p.entry.reason,
+      source: p.entry.source,
+      escalated: p.entry.escalated ?? false,
+      latencyMs: latencyMs === null ? null : Math.round(latencyMs * 100) / 100,
+      at: Date.now(),
+    });
+  }
+
+  private async onEnded(reason: string | null): Promise<void> {
+    // end_call: the agent's goodbye (its reply to the tool) plays before the session closes.
+    if (reason !== 'hangup') await this.waitForQuiet(this.opts.goodbyeTimeoutMs ?? 5000);
+    await this.finish(reason);
+  }
+
+  private async waitForQuiet(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    // The goodbye is scheduled right after the end_call tool returns; give it a moment to appear.
+    await new Promise((r) => setTimeout(r, 50));
+    while (Date.now() < deadline && ['thinking', 'speaking'].includes(this.session.agentState)) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  private async finish(reason: string | null): Promise<void> {
+    if (this.ending) return;
+    this.ending = true;
+    if (this.pending) {
+      this.emitHandoff(this.pending, null);
+      this.pending = null;
+    }
+    try {
+      await this.session.close();
+    } catch {
+      /* already closing */
+    }
+    const snap = this.actor.getSnapshot();
+    const end = {
+      type: 'end' as const,
+      state: snap.value as CallState,
+      handoffCount: snap.context.handoffCount,
+      reason: snap.context.endReason ?? reason,
+      at: Date.now(),
+    };
+    this.actor.stop();
+    this.emitEvent(end);
+    this.resolveFinished(end);
+  }
+
+  /**
+   * Closes the session and waits for the end event. The machine is left where it is: a text call
+   * whose input ran out reports the department that held the call (use `endCall` or `hangup` to
+   * move the machine to `ended` first).
+   */
+  async close(reason = 'completed'): Promise<CallEvent & { type: 'end' }> {
+    void this.finish(reason);
+    return this.finished;
+  }
+
+  /** A failure the call survived, reported on the call's event stream. */
+  reportError(message: string): void {
+    this.emitEvent({ type: 'error', message, at: Date.now() });
+  }
+
+  // ---- agents and their tools --------------------------------------------------------------------
+
+  private buildAgent(role: AgentRole, opening: string): DepartmentAgent {
+    const snap = this.actor.getSnapshot();
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const tools: llm.FunctionTool<any, CallData, any>[] = [];
+    const state: CallState = role;
+    let agent: DepartmentAgent;
+    for (const target of transferTargets(state)) {
+      if (target === 'human' && !snap.context.humanAvailable) continue;
+      const name = target === 'human' ? 'transfer_to_human' : `pass_control_to_${target}`;
+      tools.push(llm.tool({
+        name,
+        description:
+          target === 'human'
+            ? 'Transfer the caller to a person on our team, when they ask for a human or you cannot help.'
+            : `Transfer the caller to ${DEPARTMENT_TABLE[target].title}. ${DEPARTMENT_TABLE[target].role.split('.')[0]}.`,
+        parameters: reasonParam,
+        execute: async ({ reason }, { ctx }) => this.runTransferTool(agent, target, reason, ctx),
+      }));
+    }
+    if (role !== 'human') {
+      tools.push(llm.tool({
+        name: 'update_caller_info',
+        description: 'Save what the caller told you about themselves. Pass only the fields you learned.',
+        parameters: z.object({
+          name: z.string().optional().describe("The caller's name"),
+          phoneNumber: z.string().optional().describe('A phone number to reach them'),
+          accountId: z.string().optional().describe('Their account or customer id'),
+          need: z.string().optional().describe('What they want, in one sentence'),
+        }),
+        execute: async (info) => {
+          const caller = this.updateCaller(info);
+          return { saved: true, caller };
+        },
+      }));
+    }
+    tools.push(llm.tool({
+      name: 'end_call',
+      description: 'End the call when the caller is done. Do not say goodbye before calling it; you will be asked to.',
+      parameters: z.object({ reason: z.string().optional().describe('Why the call ends') }),
+      execute: async ({ reason }, { ctx }) => {
+        if (agent.retired) throw new llm.ToolError('This call has been transferred; say nothing more.');
+        try {
+          ctx.disallowInterruptions();
+        } catch {
+          /* already interrupted */
+        }
+        this.endCall(reason?.trim() || 'completed');
+        return 'The call is ending. Say a short, warm goodbye and nothing else.';
+      },
+    }));
+    agent = new DepartmentAgent(role, this, opening, {
+      instructions: instructionsFor(role, { company: this.opts.company, caller: snap.context.caller }),
+      tools,
+      tts: this.opts.ttsFor?.(role),
+    });
+    return agent;
+  }
+
+  private async runTransferTool(
+    agent: DepartmentAgent,
+    target: Target,
+    reason: string,
+    ctx: voice.RunContext<CallData>,
+  ): Promise<undefined> {
+    if (agent.retired || this.agent !== agent) {
+      // At most one transfer per turn: the first one won, this agent is no longer on the line.
+      throw new llm.ToolError('A transfer is already under way; say nothing more.');
+    }
+    try {
+      // Once the machine accepts, the caller talking over the line must not undo the transfer.
+      ctx.disallowInterruptions();
+    } catch {
+      /* already interrupted: the machine still decides */
+    }
+    const answer = this.requestTransfer(target, reason, 'agent');
+    if (!answer.accepted) throw new llm.ToolError(`Transfer refused: ${answer.reason}`);
+    // No output: the old agent does not reply; the new agent speaks first.
+    return undefined;
+  }
+
+  private wireSession(): void {
+    const S = voice.AgentSessionEventTypes;
+    this.session.on(S.ConversationItemAdded, ({ item }) => {
+      if (item.type !== 'message') return;
+      const text = item.textContent ?? '';
+      if (item.role === 'user') this.emitEvent({ type: 'user', text, at: Date.now() });
+      else if (item.role === 'assistant' && text.trim()) {
+        const role = this.speakerOf(item.id) ?? this.agent?.role ?? 'triage';
+        this.emitEvent({ type: 'agent', agent: role, text, interrupted: item.interrupted, at: Date.now() });
+      }
+    });
+    this.session.on(S.Error, ({ error }) => {
+      if ((error as { recoverable?: boolean }).recoverable) return;
+      const inner = (error as { error?: unknown }).error;
+      const message = inner instanceof Error ? inner.message : String(inner ?? error.type);
+      this.emitEvent({ type: 'error', message: `${error.type}: ${message}`, at: Date.now() });
+    });
+    this.session.on(S.Close, ({ reason }) => {
+      // The room or the caller went away without the machine hearing of it: it hears now.
+      if (!this.ending && this.actor.getSnapshot().status === 'active') {
+        if (reason === 'participant_disconnected') this.hangup();
+        else this.endCall(String(reason));
+      }
+    });
+  }
+
+  /**
+   * Who said a message: the agent whose context it was committed to. The old agent's last line is
+   * committed during the swap, when `this.agent` already names the new one.
+   */
+  private speakerOf(itemId: string): AgentRole | undefined {
+    for (const a of [this.agent, this.previousAgent]) if (a?.chatCtx.getById(itemId)) return a.role;
+    return undefined;
+  }
+}
