@@ -107,6 +107,7 @@ const capReached = (c: RouterContext) => c.handoffCount >= c.maxHandoffs;
 export function refusalReason(from: CallState, context: RouterContext, to: string): string {
   const allowed = isDepartment(from) ? ROUTES[from] : [];
   if (to === from) return `The caller is already with ${from}.`;
+  if (from === 'human') return 'The caller is being connected to a person; no other transfer is possible now.';
   if (to === 'human') {
     return 'No human agent is available on this line; keep helping the caller here.';
   }
@@ -116,7 +117,9 @@ export function refusalReason(from: CallState, context: RouterContext, to: strin
   if (!allowed.includes(to)) {
     return `${from} cannot transfer directly to ${to}; only to ${allowed.join(', ')}.`;
   }
-  return `This call has reached its limit of ${context.maxHandoffs} transfers; help the caller here or end the call.`;
+  return context.humanAvailable || !context.route.some((r) => r.from === 'human')
+    ? `This call has reached its limit of ${context.maxHandoffs} transfers; help the caller here or end the call.`
+    : `This call has reached its limit of ${context.maxHandoffs} transfers and a person could not be reached; help the caller here or end the call.`;
 }
 
 const NOW = () => Date.now();
@@ -173,7 +176,9 @@ export const routerSetup = setup({
         ],
       };
     }),
+    /** A person could not be reached: no second try in this call (it would loop the caller). */
     recordReturn: assign(({ context, event }, params: { to: Department }) => ({
+      humanAvailable: false,
       route: [
         ...context.route,
         {
@@ -203,7 +208,7 @@ export const routerSetup = setup({
     mergeCallerInfo: assign(({ context, event }) => {
       if (event.type !== 'CALLER_INFO') return {};
       const info = Object.fromEntries(
-        Object.entries(event.info).filter(([, v]) => typeof v === 'string' && v.trim() !== ''),
+        Object.entries(event.info ?? {}).filter(([, v]) => typeof v === 'string' && v.trim() !== ''),
       );
       return { caller: { ...context.caller, ...info } };
     }),

@@ -97,7 +97,7 @@ const baseSchema = z.object({
   COMPANY_NAME: z.string().trim().min(1).default('Acme'),
   AGENT_NAME: z.string().trim().min(1).default('switchboard'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
-  TURN_DETECTION: z.enum(['model', 'vad', 'stt']).default('model'),
+  TURN_DETECTION: z.enum(['model', 'cloud', 'vad', 'stt']).default('model'),
 });
 
 const workerSchema = baseSchema.extend({
@@ -108,7 +108,9 @@ const workerSchema = baseSchema.extend({
 
 export type Settings = z.infer<typeof baseSchema> & Partial<z.infer<typeof workerSchema>>;
 
-function check(schema: z.ZodTypeAny, env: NodeJS.ProcessEnv): Settings {
+function check(schema: z.ZodTypeAny, rawEnv: NodeJS.ProcessEnv): Settings {
+  // An empty value (`OPENAI_BASE_URL=` in .env) means "not set": its default applies.
+  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v.trim() !== ''));
   const res = schema.safeParse(env);
   const problems: string[] = [];
   if (!res.success) {

@@ -86,6 +86,11 @@ export interface CallOptions {
   sessionOptions?: Partial<voice.AgentSessionOptions<CallData>>;
   /** Passed to the routing actor (e.g. an inspector). */
   inspect?: (event: InspectionEvent) => void;
+  /**
+   * Connects the caller to a person once the hand-off line has played (the worker: SIP REFER to
+   * HUMAN_TRANSFER_TO). A rejection sends HUMAN_TRANSFER_FAILED: the caller returns where they came from.
+   */
+  connectHuman?: (call: Call) => Promise<void>;
   /** How long the goodbye may take before the session is closed anyway (ms). */
   goodbyeTimeoutMs?: number;
 }
@@ -336,6 +341,18 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   _entrySpeech(agent: DepartmentAgent, speech: voice.SpeechHandle): void {
     if (agent.role === 'triage' && this.handoffs.length === 0) {
       speech.waitForPlayout().then(this.resolveGreeted, this.resolveGreeted);
+    }
+    const connect = this.opts.connectHuman;
+    if (agent.role === 'human' && connect) {
+      void speech
+        .waitForPlayout()
+        .catch(() => undefined)
+        .then(() => connect(this))
+        .catch((err: unknown) => {
+          const reason = err instanceof Error ? err.message : String(err);
+          this.reportError(`transfer to a person failed: ${reason}`);
+          if (this.machineState === 'human') this.send({ type: 'HUMAN_TRANSFER_FAILED', reason });
+        });
     }
   }
 

@@ -1,0 +1,117 @@
+/**
+ * The LiveKit worker: `npm run dev` (development) or `npm start` (production).
+ *
+ * One job per call, each in its own process: the caller's identity is read from the SIP participant,
+ * then one `Call` (routing actor + AgentSession) runs until the caller hangs up or the agent ends it.
+ */
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { type JobContext, type JobProcess, ServerOptions, cli, defineAgent, inference, log, voice } from '@livekit/agents';
+import * as silero from '@livekit/agents-plugin-silero';
+import { ParticipantKind, type RemoteParticipant } from '@livekit/rtc-node';
+import { SipClient } from 'livekit-server-sdk';
+import type { CallerInfo } from '../machines/router.js';
+import { type Settings, exitOnConfigError, loadEnvFile, loadWorkerSettings } from './config.js';
+import { buildLLM, buildSTT, buildTTSFor, llmConnOptions } from './models.js';
+import { Call } from './orchestrator.js';
+
+/** Caller info from a SIP participant's attributes; empty for other participants or hidden numbers. */
+export function callerFromParticipant(p: Pick<RemoteParticipant, 'kind' | 'attributes'>): CallerInfo {
+  if (p.kind !== ParticipantKind.SIP) return {};
+  const a = p.attributes ?? {};
+  const info: CallerInfo = {
+    phoneNumber: a['sip.phoneNumber'],
+    dialedNumber: a['sip.trunkPhoneNumber'],
+    sipCallId: a['sip.callID'],
+    sipCallIdFull: a['sip.callIDFull'],
+  };
+  return Object.fromEntries(Object.entries(info).filter(([, v]) => v)) as CallerInfo;
+}
+
+function turnDetection(s: Settings): voice.AgentSessionOptions['turnHandling'] {
+  switch (s.TURN_DETECTION) {
+    case 'vad':
+    case 'stt':
+      return { turnDetection: s.TURN_DETECTION };
+    case 'cloud':
+      return { turnDetection: new inference.TurnDetector({ version: 'v1' }) };
+    default:
+      // The local end-of-turn model: no cloud dependency, also under `dev` (which would pick the cloud one).
+      return { turnDetection: new inference.TurnDetector({ version: 'v1-mini' }) };
+  }
+}
+
+const httpURL = (url: string) => url.replace(/^ws(s?):/, 'http$1:');
+
+export default defineAgent({
+  prewarm: async (proc: JobProcess) => {
+    proc.userData.vad = await silero.VAD.load();
+  },
+  entry: async (ctx: JobContext) => {
+    loadEnvFile();
+    const settings = loadWorkerSettings();
+    const logger = log().child({ room: ctx.room.name });
+    await ctx.connect();
+    const participant = await ctx.waitForParticipant();
+    const caller = callerFromParticipant(participant);
+
+    const call = new Call({
+      callId: ctx.room.name ?? ctx.job.id,
+      llm: buildLLM(settings),
+      company: settings.COMPANY_NAME,
+      maxHandoffs: settings.MAX_HANDOFFS,
+      humanAvailable: Boolean(settings.HUMAN_TRANSFER_TO),
+      caller,
+      ttsFor: buildTTSFor(settings),
+      sessionOptions: {
+        stt: buildSTT(settings),
+        vad: ctx.proc.userData.vad as silero.VAD,
+        turnHandling: turnDetection(settings),
+        connOptions: llmConnOptions(settings),
+      },
+      connectHuman: async () => {
+        if (participant.kind !== ParticipantKind.SIP) throw new Error('the caller is not on a phone line');
+        const sip = new SipClient(httpURL(settings.LIVEKIT_URL), settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET);
+        // Cold transfer (SIP REFER): the caller leaves the room when the provider accepts it.
+        await sip.transferSipParticipant(ctx.room.name!, participant.identity, settings.HUMAN_TRANSFER_TO!, {
+          playDialtone: false,
+        });
+      },
+    });
+    call.on('event', (e) => {
+      if (e.type === 'handoff' || e.type === 'rejected' || e.type === 'error' || e.type === 'end') {
+        logger.info({ callEvent: e }, `call ${e.type}`);
+      }
+    });
+    ctx.addShutdownCallback(async () => {
+      await call.close('job shutdown');
+    });
+    void call.finished.then(async (end) => {
+      // end_call: deleting the room hangs up the phone line. A hang-up needs nothing more.
+      if (end.state === 'ended' && end.reason !== 'hangup') {
+        await ctx.deleteRoom().catch((err: unknown) => logger.warn({ err }, 'could not delete the room'));
+      }
+      ctx.shutdown(String(end.reason ?? 'call ended'));
+    });
+    await call.start({ room: ctx.room });
+  },
+});
+
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (isMain) {
+  let settings;
+  try {
+    loadEnvFile();
+    settings = loadWorkerSettings();
+  } catch (err) {
+    exitOnConfigError(err, 'worker');
+  }
+  cli.runApp(
+    new ServerOptions({
+      agent: fileURLToPath(import.meta.url),
+      agentName: settings.AGENT_NAME,
+      wsURL: settings.LIVEKIT_URL,
+      apiKey: settings.LIVEKIT_API_KEY,
+      apiSecret: settings.LIVEKIT_API_SECRET,
+    }),
+  );
+}

@@ -1,0 +1,108 @@
+/** Shared test plumbing: the scripted OpenAI-compatible server and calls wired to it. */
+import { initializeLogger } from '@livekit/agents';
+import * as openai from '@livekit/agents-plugin-openai';
+import type { CallerInfo } from '../../machines/router.js';
+import { Call, type CallEvent } from '../../src/orchestrator.js';
+import {
+  type ChatRequest,
+  type RecordedRequest,
+  type Script,
+  type ScriptedReply,
+  type ScriptedServer,
+  keywordBrain,
+  startScriptedServer,
+  textOf,
+} from '../../src/scripted-llm.js';
+
+let loggerReady = false;
+export function initTestLogging(): void {
+  if (loggerReady) return;
+  initializeLogger({ pretty: false, level: process.env.TEST_LOG_LEVEL ?? 'fatal' });
+  loggerReady = true;
+}
+
+/** A caller line that makes the scripted model call these tools (a test's stand-in for intent). */
+export const callTools = (...calls: { name: string; arguments: Record<string, unknown> | string }[]) =>
+  `@call ${JSON.stringify(calls)}`;
+
+export const DIRECTIVE = /^@call (.*)$/s;
+
+/** keywordBrain, plus `@call [...]` caller lines that script the model's tool calls exactly. */
+export function directiveScript(extra?: (req: ChatRequest, rec: RecordedRequest) => ScriptedReply | undefined): Script {
+  return (req, rec) => {
+    const fromExtra = extra?.(req, rec);
+    if (fromExtra) return fromExtra;
+    const last = req.messages.at(-1);
+    const m = last?.role === 'user' && req.tool_choice !== 'none' ? DIRECTIVE.exec(textOf(last)) : null;
+    if (m) return { toolCalls: JSON.parse(m[1]!) };
+    return keywordBrain(req, rec);
+  };
+}
+
+export async function startServer(script: Script = directiveScript()): Promise<ScriptedServer> {
+  initTestLogging();
+  return startScriptedServer({ script });
+}
+
+let seq = 0;
+export interface TestCallOptions {
+  maxHandoffs?: number;
+  humanAvailable?: boolean;
+  caller?: CallerInfo;
+  maxRetry?: number;
+  timeoutMs?: number;
+  connectHuman?: (call: Call) => Promise<void>;
+}
+
+/** A room-less call through the real orchestrator, the real OpenAI plugin and the scripted server. */
+export async function startCall(server: ScriptedServer, o: TestCallOptions = {}): Promise<Call> {
+  const callId = `test-call-${++seq}`;
+  const call = new Call({
+    callId,
+    // The API key tags this call's requests on the shared server.
+    llm: new openai.LLM({ model: 'scripted', apiKey: callId, baseURL: server.url }),
+    company: 'Acme',
+    maxHandoffs: o.maxHandoffs ?? 6,
+    humanAvailable: o.humanAvailable ?? false,
+    caller: o.caller,
+    connectHuman: o.connectHuman,
+    sessionOptions: {
+      vad: null,
+      turnHandling: { turnDetection: 'manual' },
+      userAwayTimeout: null,
+      connOptions: { llmConnOptions: { maxRetry: o.maxRetry ?? 0, timeoutMs: o.timeoutMs ?? 5000, retryIntervalMs: 50 } },
+    },
+  });
+  await call.start();
+  await call.greeted;
+  return call;
+}
+
+export const requestsOf = (server: ScriptedServer, call: Call) =>
+  server.chatRequests().filter((r) => r.authorization === `Bearer ${call.callId}`);
+
+/** Says a line and waits for the whole turn, transfers and the new agent's reply included. */
+export async function say(call: Call, text: string): Promise<CallEvent[]> {
+  const from = call.events.length;
+  await call.session.run({ userInput: text }).wait();
+  return call.events.slice(from);
+}
+
+export function waitForEvent(call: Call, pred: (e: CallEvent) => boolean, timeoutMs = 5000): Promise<CallEvent> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      call.off('event', on);
+      reject(new Error(`timed out waiting for a call event; saw: ${JSON.stringify(call.events.map((e) => e.type))}`));
+    }, timeoutMs);
+    const on = (e: CallEvent) => {
+      if (pred(e)) {
+        clearTimeout(t);
+        call.off('event', on);
+        resolve(e);
+      }
+    };
+    call.on('event', on);
+  });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

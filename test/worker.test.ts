@@ -1,0 +1,231 @@
+/**
+ * The worker as a process: `tsx src/worker.ts dev` with a clean environment.
+ * Bad settings: a short message naming each setting, exit code 2, no stack trace.
+ * Good settings: it connects to `${LIVEKIT_URL}/agent` with a valid token and registers under AGENT_NAME
+ * (against a local WebSocket server standing in for LiveKit).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { WorkerMessage } from '@livekit/protocol';
+import { jwtVerify } from 'jose';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+// `ws` ships no types (and @types/ws is not installed): load it through require with the little we use typed here.
+interface WsSocket {
+  once(event: 'message', cb: (data: Buffer, isBinary: boolean) => void): void;
+  on(event: 'error', cb: (err: Error) => void): void;
+  terminate(): void;
+}
+interface WsServer {
+  once(event: 'listening', cb: () => void): void;
+  once(event: 'error', cb: (err: Error) => void): void;
+  on(event: 'connection', cb: (socket: WsSocket, req: IncomingMessage) => void): void;
+  address(): AddressInfo | string | null;
+  clients: Set<WsSocket>;
+  close(cb?: (err?: Error) => void): void;
+}
+const { WebSocketServer } = createRequire(import.meta.url)('ws') as {
+  WebSocketServer: new (opts: { host: string; port: number }) => WsServer;
+};
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+
+let tmp: string;
+let emptyEnvFile: string;
+const children: ChildProcess[] = [];
+
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'switchboard-worker-'));
+  emptyEnvFile = join(tmp, 'empty.env');
+  writeFileSync(emptyEnvFile, '');
+});
+
+afterAll(() => {
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Kills the worker and everything it forked (it runs in its own process group). */
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+afterEach(() => {
+  for (const c of children.splice(0)) killGroup(c);
+});
+
+interface Run {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the worker with only PATH, HOME, an empty ENV_FILE and `settings` in its environment. */
+function startWorker(settings: Record<string, string>): Run {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    ENV_FILE: emptyEnvFile,
+    ...settings,
+  };
+  const child = spawn(TSX, ['src/worker.ts', 'dev'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res, rej) => {
+    child.once('error', rej);
+    child.once('close', (code, signal) => res({ code, signal }));
+  });
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Runs a worker that is expected to refuse to start, with a time limit. */
+async function runToExit(settings: Record<string, string>) {
+  const run = startWorker(settings);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`worker did not exit in 30 s\nstderr:\n${run.stderr()}\nstdout:\n${run.stdout()}`)), 30_000);
+  });
+  try {
+    const { code, signal } = await Promise.race([run.exited, timeout]);
+    return { code, signal, stdout: run.stdout(), stderr: run.stderr() };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const VALID = {
+  LIVEKIT_URL: 'ws://127.0.0.1:7880',
+  LIVEKIT_API_KEY: 'APItestkey',
+  LIVEKIT_API_SECRET: 'test-secret-that-is-long-enough-for-hs256',
+  OPENAI_API_KEY: 'sk-test-not-a-real-key',
+};
+
+/** The `  - NAME ...` lines of the worker's error message. */
+const problemLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('  - '));
+
+describe('worker: bad settings', () => {
+  it('with no settings, exits 2 naming every required setting, without a stack trace', async () => {
+    const r = await runToExit({});
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/^worker: cannot start, fix these settings/);
+    const lines = problemLines(r.stderr);
+    for (const name of ['LIVEKIT_URL', 'LIVEKIT_API_KEY', 'LIVEKIT_API_SECRET', 'OPENAI_API_KEY']) {
+      expect(lines.filter((l) => l.startsWith(`  - ${name} `)), name).toHaveLength(1);
+    }
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(r.stderr).not.toContain('    at ');
+  }, 60_000);
+
+  it('with malformed settings, exits 2 naming each bad one once, and no secret', async () => {
+    const r = await runToExit({
+      ...VALID,
+      LIVEKIT_URL: 'notaurl',
+      MAX_HANDOFFS: 'abc',
+      HUMAN_TRANSFER_TO: '12345',
+    });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/^worker: cannot start, fix these settings/);
+    const lines = problemLines(r.stderr);
+    expect(lines, r.stderr).toHaveLength(3);
+    for (const name of ['LIVEKIT_URL', 'MAX_HANDOFFS', 'HUMAN_TRANSFER_TO']) {
+      expect(lines.filter((l) => l.startsWith(`  - ${name} `)), name).toHaveLength(1);
+    }
+    for (const name of ['LIVEKIT_API_KEY', 'LIVEKIT_API_SECRET', 'OPENAI_API_KEY']) expect(r.stderr).not.toContain(name);
+    expect(r.stderr).not.toContain(VALID.LIVEKIT_API_SECRET);
+    expect(r.stderr).not.toContain(VALID.OPENAI_API_KEY);
+    expect(r.stderr).not.toContain('    at ');
+  }, 60_000);
+});
+
+describe('worker: good settings', () => {
+  let server: WsServer | undefined;
+  afterEach(async () => {
+    if (!server) return;
+    for (const c of server.clients) c.terminate();
+    await new Promise<void>((res) => server!.close(() => res()));
+    server = undefined;
+  });
+
+  it.each([
+    { agentName: 'switchboard-test', expected: 'switchboard-test' },
+    { agentName: undefined, expected: 'switchboard' },
+  ])(
+    'connects to /agent with a valid token and registers as $expected',
+    async ({ agentName, expected }) => {
+      const srv = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+      server = srv;
+      await new Promise<void>((res, rej) => {
+        srv.once('listening', res);
+        srv.once('error', rej);
+      });
+      const { port } = srv.address() as AddressInfo;
+
+      const first = new Promise<{ url: string | undefined; authorization: string | undefined; data: Buffer; isBinary: boolean }>(
+        (res) => {
+          srv.on('connection', (socket, req) => {
+            socket.on('error', () => {});
+            socket.once('message', (data, isBinary) => res({ url: req.url, authorization: req.headers.authorization, data, isBinary }));
+          });
+        },
+      );
+
+      const run = startWorker({
+        ...VALID,
+        LIVEKIT_URL: `ws://127.0.0.1:${port}`,
+        ...(agentName ? { AGENT_NAME: agentName } : {}),
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const failure = new Promise<never>((_, rej) => {
+        const why = (what: string) => new Error(`${what}\nstderr:\n${run.stderr()}\nstdout:\n${run.stdout().slice(-4000)}`);
+        void run.exited.then(
+          ({ code, signal }) => rej(why(`worker exited (code ${code}, signal ${signal}) before registering`)),
+          (err: unknown) => rej(why(`could not spawn the worker: ${String(err)}`)),
+        );
+        timer = setTimeout(() => rej(why('no registration within 45 s')), 45_000);
+      });
+
+      try {
+        const msg = await Promise.race([first, failure]);
+
+        expect(msg.url).toBe('/agent');
+
+        expect(msg.authorization).toMatch(/^Bearer \S+$/);
+        const jwt = msg.authorization!.slice('Bearer '.length);
+        const { payload, protectedHeader } = await jwtVerify(jwt, new TextEncoder().encode(VALID.LIVEKIT_API_SECRET), {
+          algorithms: ['HS256'],
+          issuer: VALID.LIVEKIT_API_KEY,
+        });
+        expect(protectedHeader.alg).toBe('HS256');
+        expect(payload.iss).toBe(VALID.LIVEKIT_API_KEY);
+        expect((payload as { video?: { agent?: unknown } }).video?.agent).toBe(true);
+        // The same token must not verify with another secret.
+        await expect(jwtVerify(jwt, new TextEncoder().encode('some-other-secret-of-enough-length'))).rejects.toThrow();
+
+        expect(msg.isBinary).toBe(true);
+        const wm = WorkerMessage.fromBinary(new Uint8Array(msg.data));
+        expect(wm.message.case).toBe('register');
+        if (wm.message.case !== 'register') throw new Error('unreachable');
+        expect(wm.message.value.agentName).toBe(expected);
+      } finally {
+        clearTimeout(timer);
+        killGroup(run.child);
+      }
+    },
+    60_000,
+  );
+});
