@@ -126,7 +126,9 @@ export class DepartmentAgent extends voice.Agent<CallData> {
   override async llmNode(...args: Parameters<voice.Agent['llmNode']>): ReturnType<voice.Agent['llmNode']> {
     // A retired agent may still be asked for a reply to a tool that ran in the same batch as its
     // transfer; the caller must not hear it after the transfer.
-    if (this.retired) return null;
+    // (An empty stream, not `null`: with `null` the framework never closes the turn's tool channel
+    // and the turn hangs.)
+    if (this.retired) return new ReadableStream({ start: (c) => c.close() });
     if (!this.firstLlmRequestSeen) {
       this.firstLlmRequestSeen = true;
       this.call._firstLlmRequest(this);

@@ -1,0 +1,356 @@
+/**
+ * `npm run chat` as a process: `tsx src/chat.ts [--json]` with a clean environment, talking to the
+ * scripted OpenAI-compatible server running in this test process.
+ *
+ * The `--json` contract: every stdout line is one JSON object — user / agent / handoff / rejected /
+ * error events in the order the caller would hear them, and an `end` event last. Logs go to stderr.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type ScriptedServer, keywordBrain, startScriptedServer } from '../src/scripted-llm.js';
+import { callTools, directiveScript } from './support/harness.js';
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+const STATES = ['triage', 'billing', 'sales', 'support', 'human', 'ended'];
+const RUN_TIMEOUT_MS = 60_000;
+
+let tmp: string;
+let emptyEnvFile: string;
+const children: ChildProcess[] = [];
+const servers: ScriptedServer[] = [];
+
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'switchboard-chat-'));
+  emptyEnvFile = join(tmp, 'empty.env');
+  writeFileSync(emptyEnvFile, '');
+});
+
+afterAll(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Kills the CLI and everything it started (it runs in its own process group). */
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+afterEach(() => {
+  for (const c of children.splice(0)) killGroup(c);
+});
+
+async function server(script: Parameters<typeof startScriptedServer>[0] = {}): Promise<ScriptedServer> {
+  const s = await startScriptedServer({ host: '127.0.0.1', ...script });
+  servers.push(s);
+  return s;
+}
+
+interface ChatRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the CLI with only PATH, HOME, an empty ENV_FILE, LLM_MAX_RETRY=0 and `env` in its environment,
+ * writes `lines` to its stdin, ends stdin, and waits for it to exit.
+ */
+async function runChat(args: string[], lines: string[], env: Record<string, string | undefined>): Promise<ChatRun> {
+  const fullEnv: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    ENV_FILE: emptyEnvFile,
+    LLM_MAX_RETRY: '0',
+    ...env,
+  };
+  for (const k of Object.keys(fullEnv)) if (fullEnv[k] === undefined) delete fullEnv[k];
+  const child = spawn(TSX, ['src/chat.ts', ...args], { cwd: ROOT, env: fullEnv, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdin!.on('error', () => {}); // the CLI may exit (e.g. --help) before reading its input
+  child.stdin!.end(lines.map((l) => `${l}\n`).join(''));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res, rej) => {
+    child.once('error', rej);
+    child.once('close', (code, signal) => res({ code, signal }));
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, rej) => {
+    timer = setTimeout(
+      () => rej(new Error(`chat did not exit in ${RUN_TIMEOUT_MS / 1000} s\nstderr:\n${err.slice(-4000)}\nstdout:\n${out.slice(-4000)}`)),
+      RUN_TIMEOUT_MS,
+    );
+  });
+  try {
+    const { code, signal } = await Promise.race([exited, timeout]);
+    return { code, signal, stdout: out, stderr: err };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+type JsonEvent = Record<string, unknown> & { type: string };
+
+/** Every stdout line must be exactly one JSON object; returns them in order. */
+function parseJsonLines(r: ChatRun): JsonEvent[] {
+  const diag = `stdout:\n${r.stdout}\nstderr:\n${r.stderr.slice(-4000)}`;
+  expect(r.stdout.endsWith('\n'), diag).toBe(true);
+  const lines = r.stdout.slice(0, -1).split('\n');
+  return lines.map((line, i) => {
+    let parsed: unknown;
+    expect(() => (parsed = JSON.parse(line)), `stdout line ${i + 1} is not JSON: ${line}\n${diag}`).not.toThrow();
+    expect(typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed), `line ${i + 1}: ${line}`).toBe(true);
+    const e = parsed as JsonEvent;
+    expect(['user', 'agent', 'handoff', 'rejected', 'error', 'end'], `line ${i + 1}: ${line}`).toContain(e.type);
+    return e;
+  });
+}
+
+/** Checks the shape of each event as the contract states it. */
+function checkShapes(events: JsonEvent[]): void {
+  for (const e of events) {
+    const where = JSON.stringify(e);
+    switch (e.type) {
+      case 'user':
+        expect(typeof e.text, where).toBe('string');
+        break;
+      case 'agent':
+        expect(STATES, where).toContain(e.agent);
+        expect(typeof e.text, where).toBe('string');
+        expect((e.text as string).trim(), where).not.toBe('');
+        break;
+      case 'handoff':
+        expect(STATES, where).toContain(e.from);
+        expect(STATES, where).toContain(e.to);
+        expect(typeof e.handoffCount, where).toBe('number');
+        expect(typeof e.reason, where).toBe('string');
+        expect(e, where).toHaveProperty('latencyMs');
+        break;
+      case 'rejected':
+        expect(STATES, where).toContain(e.from);
+        expect(typeof e.to, where).toBe('string');
+        expect(typeof e.reason, where).toBe('string');
+        break;
+      case 'error':
+        expect(typeof e.message, where).toBe('string');
+        expect((e.message as string).trim(), where).not.toBe('');
+        break;
+      case 'end':
+        expect(STATES, where).toContain(e.state);
+        expect(typeof e.handoffCount, where).toBe('number');
+        break;
+    }
+  }
+  expect(events.filter((e) => e.type === 'end'), 'exactly one end event').toHaveLength(1);
+  expect(events.at(-1)?.type, 'the end event is the last line').toBe('end');
+}
+
+const show = (events: JsonEvent[]) => events.map((e) => JSON.stringify(e)).join('\n');
+const indexOfUser = (events: JsonEvent[], text: string) => events.findIndex((e) => e.type === 'user' && e.text === text);
+
+describe('chat --json with the keyword model', () => {
+  it('routes triage → billing → triage → sales, in the order the caller hears it', async () => {
+    const s = await server({ script: keywordBrain });
+    const lines = [
+      'Hi, my name is Maya',
+      'I was charged twice on my card',
+      'Actually I also want to upgrade my plan',
+      'yes, upgrade my plan please',
+    ];
+    const r = await runChat(['--json'], lines, { OPENAI_BASE_URL: s.url });
+    const events = parseJsonLines(r);
+    const diag = show(events);
+    expect(r.code, `${diag}\n${r.stderr}`).toBe(0);
+    checkShapes(events);
+
+    // Every caller line is handled, once, in input order.
+    const users = events.filter((e) => e.type === 'user');
+    expect(users.map((e) => e.text), diag).toEqual(lines);
+    const userIdx = lines.map((l) => indexOfUser(events, l));
+
+    // The triage greeting comes first, before any caller line.
+    expect(events[0], diag).toMatchObject({ type: 'agent', agent: 'triage' });
+    expect(userIdx[0]!, diag).toBeGreaterThan(0);
+
+    // The three transfers, with their counts.
+    const handoffs = events.filter((e) => e.type === 'handoff');
+    expect(handoffs.map((h) => [h.from, h.to, h.handoffCount]), diag).toEqual([
+      ['triage', 'billing', 1],
+      ['billing', 'triage', 2],
+      ['triage', 'sales', 3],
+    ]);
+    expect(events.filter((e) => e.type === 'rejected' || e.type === 'error'), diag).toEqual([]);
+
+    // Each handoff follows the caller line that caused it; the old agent's transfer line precedes it;
+    // exactly one message from the new agent follows it before the next caller line.
+    const causes = [lines[1]!, lines[2]!, lines[3]!];
+    handoffs.forEach((h, n) => {
+      const hi = events.indexOf(h);
+      const ui = indexOfUser(events, causes[n]!);
+      expect(hi, `handoff ${n + 1} after its caller line\n${diag}`).toBeGreaterThan(ui);
+      const before = events.slice(ui + 1, hi);
+      expect(
+        before.some((e) => e.type === 'agent' && e.agent === h.from && /transfer you|send you back/i.test(e.text as string)),
+        `the ${String(h.from)} agent's transfer line comes before handoff ${n + 1}\n${diag}`,
+      ).toBe(true);
+      const nextUser = events.findIndex((e, i) => i > hi && e.type === 'user');
+      const after = events.slice(hi + 1, nextUser === -1 ? events.length - 1 : nextUser);
+      expect(after.map((e) => [e.type, e.agent]), `after handoff ${n + 1}\n${diag}`).toEqual([['agent', h.to]]);
+    });
+
+    // Each caller line gets its answer after it (and before the next line).
+    for (let n = 0; n < lines.length; n++) {
+      const from = userIdx[n]!;
+      const to = n + 1 < lines.length ? userIdx[n + 1]! : events.length - 1;
+      expect(to, diag).toBeGreaterThan(from);
+      expect(events.slice(from + 1, to).some((e) => e.type === 'agent'), `a reply to "${lines[n]}"\n${diag}`).toBe(true);
+    }
+    // The first line saved the name: triage thanks Maya.
+    expect(
+      events.slice(userIdx[0]! + 1, userIdx[1]!).some((e) => e.type === 'agent' && e.agent === 'triage' && /Maya/.test(e.text as string)),
+      diag,
+    ).toBe(true);
+
+    expect(events.at(-1), diag).toMatchObject({ type: 'end', state: 'sales', handoffCount: 3 });
+  }, 90_000);
+
+  it('end_call: the agent says goodbye, the call ends in `ended`, later lines are not handled', async () => {
+    const s = await server({ script: keywordBrain });
+    const lines = ['I was charged twice on my card', "That's all, bye", 'hello? are you still there?', 'I want to upgrade my plan'];
+    const r = await runChat(['--json'], lines, { OPENAI_BASE_URL: s.url });
+    const events = parseJsonLines(r);
+    const diag = show(events);
+    expect(r.code, `${diag}\n${r.stderr}`).toBe(0);
+    checkShapes(events);
+
+    expect(events.filter((e) => e.type === 'user').map((e) => e.text), diag).toEqual(lines.slice(0, 2));
+    const byeIdx = indexOfUser(events, lines[1]!);
+    const after = events.slice(byeIdx + 1);
+    expect(after.map((e) => e.type), diag).toEqual(['agent', 'end']);
+    expect(after[0], diag).toMatchObject({ type: 'agent', agent: 'billing' });
+    expect(after[0]!.text as string, diag).toMatch(/goodbye/i);
+    expect(events.at(-1), diag).toMatchObject({ type: 'end', state: 'ended', handoffCount: 1 });
+  }, 90_000);
+});
+
+describe('chat --json: refusals and failures', () => {
+  it('a transfer over MAX_HANDOFFS is refused; the caller stays with billing, who explains', async () => {
+    const s = await server({ script: directiveScript() });
+    const lines = [
+      callTools({ name: 'pass_control_to_billing', arguments: { reason: 'double charge' } }),
+      callTools({ name: 'pass_control_to_triage', arguments: { reason: 'caller wants sales' } }),
+    ];
+    const r = await runChat(['--json'], lines, { OPENAI_BASE_URL: s.url, MAX_HANDOFFS: '1' });
+    const events = parseJsonLines(r);
+    const diag = show(events);
+    expect(r.code, `${diag}\n${r.stderr}`).toBe(0);
+    checkShapes(events);
+
+    expect(events.filter((e) => e.type === 'user').map((e) => e.text), diag).toEqual(lines);
+    const handoffs = events.filter((e) => e.type === 'handoff');
+    expect(handoffs.map((h) => [h.from, h.to, h.handoffCount]), diag).toEqual([['triage', 'billing', 1]]);
+
+    const rejected = events.filter((e) => e.type === 'rejected');
+    expect(rejected, diag).toHaveLength(1);
+    expect(rejected[0], diag).toMatchObject({ from: 'billing', to: 'triage' });
+    expect(rejected[0]!.reason as string, diag).toMatch(/limit/i);
+
+    // The refusal follows the second line; billing then explains, and nobody else speaks.
+    const ri = events.indexOf(rejected[0]!);
+    expect(ri, diag).toBeGreaterThan(indexOfUser(events, lines[1]!));
+    const after = events.slice(ri + 1);
+    expect(after.map((e) => [e.type, e.agent ?? e.state]), diag).toEqual([
+      ['agent', 'billing'],
+      ['end', 'billing'],
+    ]);
+    expect(events.at(-1), diag).toMatchObject({ type: 'end', state: 'billing', handoffCount: 1 });
+  }, 90_000);
+
+  it('failed LLM turns are reported as errors and the call goes on', async () => {
+    let userTurns = 0;
+    const s = await server({
+      script: (req, rec) => {
+        if (req.messages.at(-1)?.role === 'user') {
+          userTurns++;
+          if (userTurns <= 2) return { fail: { status: 500, message: 'scripted outage' } };
+        }
+        return keywordBrain(req, rec);
+      },
+    });
+    const lines = ['hello there', 'are you there?', 'I was charged twice on my card'];
+    const r = await runChat(['--json'], lines, { OPENAI_BASE_URL: s.url });
+    const events = parseJsonLines(r);
+    const diag = show(events);
+    expect(r.code, `${diag}\n${r.stderr}`).toBe(0);
+    checkShapes(events);
+
+    // The greeting did not count as a failing request.
+    expect(events[0], diag).toMatchObject({ type: 'agent', agent: 'triage' });
+    expect(userTurns, diag).toBe(3);
+
+    expect(events.filter((e) => e.type === 'user').map((e) => e.text), diag).toEqual(lines);
+    const errors = events.filter((e) => e.type === 'error');
+    expect(errors, diag).toHaveLength(2);
+    // One error for each failed line, between it and the next line; no agent answers those lines.
+    for (let n = 0; n < 2; n++) {
+      const seg = events.slice(indexOfUser(events, lines[n]!) + 1, indexOfUser(events, lines[n + 1]!));
+      expect(seg.map((e) => e.type), `after "${lines[n]}"\n${diag}`).toEqual(['error']);
+    }
+    // The third line is answered (and routed, as usual).
+    const third = events.slice(indexOfUser(events, lines[2]!) + 1, -1);
+    expect(third.some((e) => e.type === 'agent'), diag).toBe(true);
+    expect(events.at(-1), diag).toMatchObject({ type: 'end' });
+  }, 90_000);
+});
+
+describe('chat: readable transcript, settings and flags', () => {
+  it('without --json prints the agent lines and the transfer, no JSON', async () => {
+    const s = await server({ script: keywordBrain });
+    const r = await runChat([], ['I was charged twice on my card'], { OPENAI_BASE_URL: s.url });
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const out = r.stdout;
+    expect(out, out).toContain('Thank you for calling Acme');
+    expect(out, out).toContain('I was charged twice on my card');
+    expect(out, out).toContain('Let me transfer you to billing.');
+    expect(out, out).toMatch(/This is Billing/);
+    expect(out, out).toMatch(/triage\s*→\s*billing/);
+    for (const line of out.split('\n').filter(Boolean)) {
+      expect(line.trim().startsWith('{'), `not JSON: ${line}`).toBe(false);
+    }
+  }, 90_000);
+
+  it('without OPENAI_API_KEY or OPENAI_BASE_URL exits non-zero naming OPENAI_API_KEY, no stack trace', async () => {
+    const r = await runChat(['--json'], ['hello'], {});
+    expect(r.code, r.stderr).not.toBe(0);
+    expect(r.code, r.stderr).not.toBeNull();
+    expect(r.stderr).toContain('OPENAI_API_KEY');
+    expect(r.stderr).not.toContain('    at ');
+    expect(r.stdout).toBe('');
+  }, 90_000);
+
+  it('--help prints usage and exits 0; an unknown flag exits non-zero', async () => {
+    const help = await runChat(['--help'], [], {});
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(/usage/i);
+    expect(help.stdout).toContain('--json');
+
+    const bad = await runChat(['--bogus'], [], {});
+    expect(bad.code).not.toBe(0);
+    expect(bad.code).not.toBeNull();
+    expect(bad.stderr).toContain('--bogus');
+    expect(bad.stdout).toBe('');
+  }, 90_000);
+});
