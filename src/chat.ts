@@ -96,7 +96,7 @@ async function main() {
     exitOnConfigError(err, 'chat');
   }
   // stdout carries the transcript (or JSON lines); the framework's log goes to stderr.
-  initLogging({ level: process.env.LOG_LEVEL ?? 'warn', toStderr: true });
+  initLogging({ level: settings.LOG_LEVEL ?? 'warn', toStderr: true });
 
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const call = new Call({

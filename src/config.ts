@@ -96,7 +96,7 @@ const baseSchema = z.object({
   HUMAN_TRANSFER_TO: humanTarget,
   COMPANY_NAME: z.string().trim().min(1).default('Acme'),
   AGENT_NAME: z.string().trim().min(1).default('switchboard'),
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).optional(),
   TURN_DETECTION: z.enum(['model', 'cloud', 'vad', 'stt']).default('model'),
 });
 
@@ -105,6 +105,9 @@ const workerSchema = baseSchema.extend({
   LIVEKIT_API_KEY: z.string().trim().min(1),
   LIVEKIT_API_SECRET: z.string().trim().min(1),
 });
+
+/** Every setting the project reads, for the README's table (a test keeps them in step). */
+export const SETTING_NAMES: readonly string[] = [...Object.keys(workerSchema.shape), 'ENV_FILE'];
 
 export type Settings = z.infer<typeof baseSchema> & Partial<z.infer<typeof workerSchema>>;
 

@@ -128,7 +128,7 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     // transfer; the caller must not hear it after the transfer.
     // (An empty stream, not `null`: with `null` the framework never closes the turn's tool channel
     // and the turn hangs.)
-    if (this.retired) return new ReadableStream({ start: (c) => c.close() });
+    if (this.retired) return new ReadableStream({ start: (c) => c.close() }) as Awaited<ReturnType<voice.Agent['llmNode']>>;
     if (!this.firstLlmRequestSeen) {
       this.firstLlmRequestSeen = true;
       this.call._firstLlmRequest(this);

@@ -336,3 +336,14 @@ export const keywordBrain: Script = (req) => {
   }
   return { text: `${desk} here: I can help with that.` };
 };
+
+// `npm run scripted-llm`: serve the keyword script on 127.0.0.1 for a key-free `npm run chat`.
+const isMain = process.argv[1] !== undefined && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href;
+if (isMain) {
+  const port = Number(process.env.PORT ?? 8787);
+  const server = await startScriptedServer({ port, host: process.env.HOST ?? '127.0.0.1' });
+  process.stdout.write(
+    `Scripted OpenAI-compatible server (keyword script, no real model) at ${server.url}\n` +
+      `Try: OPENAI_BASE_URL=${server.url} npm run chat\n`,
+  );
+}
