@@ -91,6 +91,11 @@ export interface CallOptions {
    * HUMAN_TRANSFER_TO). A rejection sends HUMAN_TRANSFER_FAILED: the caller returns where they came from.
    */
   connectHuman?: (call: Call) => Promise<void>;
+  /**
+   * Said (through TTS) when an LLM turn fails for good, so a phone caller never sits in dead air.
+   * Unset for the text call, where the failure is reported as an event instead.
+   */
+  apologyOnLlmError?: string;
   /** How long the goodbye may take before the session is closed anyway (ms). */
   goodbyeTimeoutMs?: number;
 }
@@ -537,6 +542,13 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       const inner = (error as { error?: unknown }).error;
       const message = inner instanceof Error ? inner.message : String(inner ?? error.type);
       this.emitEvent({ type: 'error', message: `${error.type}: ${message}`, at: Date.now() });
+      if (error.type === 'llm_error' && this.opts.apologyOnLlmError && !this.ending) {
+        try {
+          this.session.say(this.opts.apologyOnLlmError);
+        } catch {
+          /* the session is closing */
+        }
+      }
     });
     this.session.on(S.Close, ({ reason }) => {
       // The room or the caller went away without the machine hearing of it: it hears now.

@@ -62,6 +62,7 @@ export default defineAgent({
       humanAvailable: Boolean(settings.HUMAN_TRANSFER_TO),
       caller,
       ttsFor: buildTTSFor(settings),
+      apologyOnLlmError: "I'm sorry, I didn't catch that. Could you say it again?",
       sessionOptions: {
         stt: buildSTT(settings),
         vad: ctx.proc.userData.vad as silero.VAD,

@@ -36,8 +36,8 @@ describe('loadSettings defaults', () => {
     expect(s.LLM_MODEL).toBe('gpt-4.1-mini');
     expect(s.STT_MODEL).toBe('gpt-4o-mini-transcribe');
     expect(s.TTS_MODEL).toBe('gpt-4o-mini-tts');
-    expect(s.LLM_TIMEOUT_MS).toBe(15_000);
-    expect(s.LLM_MAX_RETRY).toBe(2);
+    expect(s.LLM_TIMEOUT_MS).toBe(10_000);
+    expect(s.LLM_MAX_RETRY).toBe(1);
     expect(s.LOG_LEVEL).toBeUndefined(); // the text call then logs at warn
     expect(s.TURN_DETECTION).toBe('model');
     expect(s.HUMAN_TRANSFER_TO).toBeUndefined();

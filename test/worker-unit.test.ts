@@ -1,0 +1,40 @@
+/** The worker's own parts that run without a LiveKit server: prewarm (offline VAD) and caller identity. */
+import { ParticipantKind } from '@livekit/rtc-node';
+import { describe, expect, it } from 'vitest';
+import worker, { callerFromParticipant } from '../src/worker.js';
+import { initTestLogging } from './support/harness.js';
+
+describe('worker', () => {
+  it('prewarm loads the Silero VAD offline (no download at install or run time)', async () => {
+    initTestLogging();
+    const proc = { userData: {} as Record<string, unknown> };
+    await worker.prewarm!(proc as never);
+    const vad = proc.userData.vad as { stream: () => unknown };
+    expect(vad).toBeDefined();
+    expect(typeof vad.stream).toBe('function');
+  });
+
+  it('reads who is calling from a SIP participant', () => {
+    const caller = callerFromParticipant({
+      kind: ParticipantKind.SIP,
+      attributes: {
+        'sip.phoneNumber': '+919876543210',
+        'sip.trunkPhoneNumber': '+918012345678',
+        'sip.callID': 'SCL_abc',
+        'sip.callIDFull': 'bridge-uuid-123',
+        'sip.callStatus': 'active',
+      },
+    });
+    expect(caller).toEqual({
+      phoneNumber: '+919876543210',
+      dialedNumber: '+918012345678',
+      sipCallId: 'SCL_abc',
+      sipCallIdFull: 'bridge-uuid-123',
+    });
+  });
+
+  it('serves a caller who hides their number, and ignores non-SIP participants', () => {
+    expect(callerFromParticipant({ kind: ParticipantKind.SIP, attributes: { 'sip.callID': 'SCL_x' } })).toEqual({ sipCallId: 'SCL_x' });
+    expect(callerFromParticipant({ kind: ParticipantKind.STANDARD, attributes: { 'sip.phoneNumber': '+1' } })).toEqual({});
+  });
+});
