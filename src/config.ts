@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { DEFAULT_MAX_HANDOFFS } from '../machines/router.js';
+import { DEFAULT_DTMF_MAP, parseDtmfMap } from './telephony.js';
 
 export class ConfigError extends Error {
   constructor(public readonly problems: string[]) {
@@ -98,6 +99,19 @@ const baseSchema = z.object({
   AGENT_NAME: z.string().trim().min(1).default('switchboard'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).optional(),
   TURN_DETECTION: z.enum(['model', 'cloud', 'vad', 'stt']).default('model'),
+  DTMF_MAP: z
+    .string()
+    .default(DEFAULT_DTMF_MAP)
+    .transform((s, ctx) => {
+      try {
+        return parseDtmfMap(s);
+      } catch (err) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `is not a keypad map: ${(err as Error).message}` });
+        return z.NEVER;
+      }
+    }),
+  /** A module whose default export enriches caller info before the greeting (e.g. a CRM lookup). */
+  CALLER_LOOKUP: optionalString,
 });
 
 const workerSchema = baseSchema.extend({

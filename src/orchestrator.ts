@@ -49,6 +49,8 @@ export type CallEvent =
     }
   | { type: 'rejected'; from: CallState; to: string; reason: string; source: TransferSource; at: number }
   | { type: 'caller'; caller: CallerInfo; at: number }
+  /** A keypad digit: the transfer it asked for (or none: the digit means nothing here) and the answer. */
+  | { type: 'keypad'; digit: string; target: Target | null; accepted: boolean; reason?: string; at: number }
   | { type: 'error'; message: string; at: number }
   | { type: 'end'; state: CallState; handoffCount: number; reason: string | null; at: number };
 
@@ -96,6 +98,10 @@ export interface CallOptions {
    * Unset for the text call, where the failure is reported as an event instead.
    */
   apologyOnLlmError?: string;
+  /** Keypad digits → transfer targets (DTMF_MAP). */
+  dtmfMap?: Readonly<Record<string, Target>>;
+  /** Hangs up the line once the agent ended the call and its goodbye played (the worker deletes the room). */
+  hangUp?: () => Promise<void>;
   /** How long the goodbye may take before the session is closed anyway (ms). */
   goodbyeTimeoutMs?: number;
 }
@@ -273,6 +279,28 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     return { accepted: false, from, reason: refusal?.reason ?? 'The transfer was not accepted.' };
   }
 
+  /**
+   * A keypad digit from the phone: a transfer request under the same guards as the LLM's. A digit
+   * with no meaning is ignored (and reported as a `keypad` event with no target).
+   */
+  pressKey(digit: string): TransferAnswer | null {
+    const target = this.opts.dtmfMap?.[digit] ?? null;
+    if (!target) {
+      this.emitEvent({ type: 'keypad', digit, target: null, accepted: false, reason: 'no meaning here', at: Date.now() });
+      return null;
+    }
+    const answer = this.requestTransfer(target, `caller pressed ${digit}`, 'keypad');
+    this.emitEvent({
+      type: 'keypad',
+      digit,
+      target,
+      accepted: answer.accepted,
+      reason: answer.accepted ? undefined : answer.reason,
+      at: Date.now(),
+    });
+    return answer;
+  }
+
   updateCaller(info: Partial<CallerInfo>): CallerInfo {
     this.actor.send({ type: 'CALLER_INFO', info });
     return this.actor.getSnapshot().context.caller;
@@ -417,6 +445,14 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       /* already closing */
     }
     const snap = this.actor.getSnapshot();
+    // The agent ended the call: hang up the line (a caller who hung up needs nothing more).
+    if (snap.value === 'ended' && snap.context.endReason !== 'hangup' && this.opts.hangUp) {
+      try {
+        await this.opts.hangUp();
+      } catch (err) {
+        this.reportError(`could not hang up: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     const end = {
       type: 'end' as const,
       state: snap.value as CallState,

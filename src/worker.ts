@@ -4,15 +4,16 @@
  * One job per call, each in its own process: the caller's identity is read from the SIP participant,
  * then one `Call` (routing actor + AgentSession) runs until the caller hangs up or the agent ends it.
  */
+import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type JobContext, type JobProcess, ServerOptions, cli, defineAgent, inference, log, voice } from '@livekit/agents';
 import * as silero from '@livekit/agents-plugin-silero';
-import { ParticipantKind, type RemoteParticipant } from '@livekit/rtc-node';
-import { SipClient } from 'livekit-server-sdk';
+import { ParticipantKind, type RemoteParticipant, RoomEvent } from '@livekit/rtc-node';
 import type { CallerInfo } from '../machines/router.js';
 import { type Settings, exitOnConfigError, loadEnvFile, loadWorkerSettings } from './config.js';
 import { buildLLM, buildSTT, buildTTSFor, llmConnOptions } from './models.js';
 import { Call } from './orchestrator.js';
+import { livekitPhoneLine } from './telephony.js';
 
 /** Caller info from a SIP participant's attributes; empty for other participants or hidden numbers. */
 export function callerFromParticipant(p: Pick<RemoteParticipant, 'kind' | 'attributes'>): CallerInfo {
@@ -40,7 +41,32 @@ function turnDetection(s: Settings): voice.AgentSessionOptions['turnHandling'] {
   }
 }
 
-const httpURL = (url: string) => url.replace(/^ws(s?):/, 'http$1:');
+/**
+ * Runs the CALLER_LOOKUP module (default export: `async (caller) => Partial<CallerInfo>`) before the
+ * greeting, so Triage can say "welcome back". A slow or failing lookup never holds up the call.
+ */
+export async function enrichCaller(
+  modulePath: string | undefined,
+  caller: CallerInfo,
+  onError: (err: unknown) => void = () => {},
+  timeoutMs = 1500,
+): Promise<CallerInfo> {
+  if (!modulePath) return caller;
+  try {
+    const mod = (await import(pathToFileURL(resolve(modulePath)).href)) as {
+      default: (c: CallerInfo) => Promise<Partial<CallerInfo> | undefined> | Partial<CallerInfo> | undefined;
+    };
+    const found = await Promise.race([
+      Promise.resolve(mod.default({ ...caller })),
+      new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`lookup took over ${timeoutMs} ms`)), timeoutMs).unref()),
+    ]);
+    const extra = Object.fromEntries(Object.entries(found ?? {}).filter(([, v]) => typeof v === 'string' && v.trim()));
+    return { ...caller, ...extra };
+  } catch (err) {
+    onError(err);
+    return caller;
+  }
+}
 
 export default defineAgent({
   prewarm: async (proc: JobProcess) => {
@@ -54,15 +80,24 @@ export default defineAgent({
     const participant = await ctx.waitForParticipant();
     const caller = callerFromParticipant(participant);
 
+    const line = livekitPhoneLine({
+      url: settings.LIVEKIT_URL,
+      apiKey: settings.LIVEKIT_API_KEY,
+      apiSecret: settings.LIVEKIT_API_SECRET,
+      room: ctx.room.name!,
+      participantIdentity: participant.identity,
+      transferTo: settings.HUMAN_TRANSFER_TO,
+    });
     const call = new Call({
       callId: ctx.room.name ?? ctx.job.id,
       llm: buildLLM(settings),
       company: settings.COMPANY_NAME,
       maxHandoffs: settings.MAX_HANDOFFS,
       humanAvailable: Boolean(settings.HUMAN_TRANSFER_TO),
-      caller,
+      caller: await enrichCaller(settings.CALLER_LOOKUP, caller, (err) => logger.warn({ err }, 'caller lookup failed')),
       ttsFor: buildTTSFor(settings),
       apologyOnLlmError: "I'm sorry, I didn't catch that. Could you say it again?",
+      dtmfMap: settings.DTMF_MAP,
       sessionOptions: {
         stt: buildSTT(settings),
         vad: ctx.proc.userData.vad as silero.VAD,
@@ -71,12 +106,14 @@ export default defineAgent({
       },
       connectHuman: async () => {
         if (participant.kind !== ParticipantKind.SIP) throw new Error('the caller is not on a phone line');
-        const sip = new SipClient(httpURL(settings.LIVEKIT_URL), settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET);
         // Cold transfer (SIP REFER): the caller leaves the room when the provider accepts it.
-        await sip.transferSipParticipant(ctx.room.name!, participant.identity, settings.HUMAN_TRANSFER_TO!, {
-          playDialtone: false,
-        });
+        await line.transferToPerson();
       },
+      hangUp: () => line.hangUp(),
+    });
+    ctx.room.on(RoomEvent.DtmfReceived, (_code: number, digit: string) => {
+      const answer = call.pressKey(digit);
+      if (!answer) logger.info({ digit }, 'keypad digit with no meaning here, ignored');
     });
     call.on('event', (e) => {
       if (e.type === 'handoff' || e.type === 'rejected' || e.type === 'error' || e.type === 'end') {
@@ -86,13 +123,7 @@ export default defineAgent({
     ctx.addShutdownCallback(async () => {
       await call.close('job shutdown');
     });
-    void call.finished.then(async (end) => {
-      // end_call: deleting the room hangs up the phone line. A hang-up needs nothing more.
-      if (end.state === 'ended' && end.reason !== 'hangup') {
-        await ctx.deleteRoom().catch((err: unknown) => logger.warn({ err }, 'could not delete the room'));
-      }
-      ctx.shutdown(String(end.reason ?? 'call ended'));
-    });
+    void call.finished.then((end) => ctx.shutdown(String(end.reason ?? 'call ended')));
     await call.start({ room: ctx.room });
   },
 });

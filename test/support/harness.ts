@@ -52,6 +52,8 @@ export interface TestCallOptions {
   maxRetry?: number;
   timeoutMs?: number;
   connectHuman?: (call: Call) => Promise<void>;
+  hangUp?: () => Promise<void>;
+  dtmfMap?: Record<string, import('../../machines/router.js').Target>;
 }
 
 /** A room-less call through the real orchestrator, the real OpenAI plugin and the scripted server. */
@@ -66,6 +68,8 @@ export async function startCall(server: ScriptedServer, o: TestCallOptions = {})
     humanAvailable: o.humanAvailable ?? false,
     caller: o.caller,
     connectHuman: o.connectHuman,
+    hangUp: o.hangUp,
+    dtmfMap: o.dtmfMap,
     sessionOptions: {
       vad: null,
       turnHandling: { turnDetection: 'manual' },

@@ -1,0 +1,81 @@
+/**
+ * The phone line: what the machine's telephony states do on a real call, through LiveKit's server API
+ * (`livekit-server-sdk`). Kept apart from the worker so tests can run it against a local fake of that API.
+ */
+import { RoomServiceClient, SipCallError, SipClient } from 'livekit-server-sdk';
+import type { Target } from '../machines/router.js';
+import { DEPARTMENTS, isDepartment } from '../machines/router.js';
+
+export interface PhoneLineOptions {
+  /** LiveKit server URL (`wss://…` or `https://…`). */
+  url: string;
+  apiKey: string;
+  apiSecret: string;
+  room: string;
+  /** The caller's SIP participant identity. */
+  participantIdentity: string;
+  /** HUMAN_TRANSFER_TO: `tel:+E164` or a `sip:` URI. */
+  transferTo?: string;
+  /** SIP headers sent with the REFER (e.g. a call reference for the person picking up). */
+  headers?: Record<string, string>;
+}
+
+export interface PhoneLine {
+  /** Cold transfer by SIP REFER. Rejects with a message carrying the SIP status when it fails. */
+  transferToPerson(): Promise<void>;
+  /** Hangs up the phone line by deleting the room. */
+  hangUp(): Promise<void>;
+}
+
+export const httpURL = (url: string) => url.replace(/^ws(s?):/, 'http$1:');
+
+/** A readable reason for a failed transfer: `SIP 486 Busy Here`, or the server's own words. */
+export function describeSipError(err: unknown): string {
+  if (err instanceof SipCallError) {
+    const code = err.sipStatusCode;
+    return code !== undefined ? `SIP ${code}${err.sipStatus ? ` ${err.sipStatus}` : ''}` : err.message;
+  }
+  const e = err as { status?: number; code?: string; message?: string };
+  if (e?.status === 401) return 'LiveKit refused the API key or secret (401)';
+  if (e?.status === 403) return 'the LiveKit API key lacks the SIP call grant (403)';
+  return e?.message ?? String(err);
+}
+
+export function livekitPhoneLine(o: PhoneLineOptions): PhoneLine {
+  const host = httpURL(o.url);
+  return {
+    async transferToPerson() {
+      if (!o.transferTo) throw new Error('HUMAN_TRANSFER_TO is not set');
+      const sip = new SipClient(host, o.apiKey, o.apiSecret);
+      try {
+        await sip.transferSipParticipant(o.room, o.participantIdentity, o.transferTo, {
+          playDialtone: false,
+          headers: o.headers,
+        });
+      } catch (err) {
+        throw new Error(describeSipError(err), { cause: err });
+      }
+    },
+    async hangUp() {
+      await new RoomServiceClient(host, o.apiKey, o.apiSecret).deleteRoom(o.room);
+    },
+  };
+}
+
+/** Keypad digits → transfer targets. `DTMF_MAP`, e.g. `1:billing,2:sales,3:support,0:human`. */
+export const DEFAULT_DTMF_MAP = '1:billing,2:sales,3:support,9:triage,0:human';
+
+export function parseDtmfMap(spec: string): Record<string, Target> {
+  const map: Record<string, Target> = {};
+  for (const part of spec.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([0-9*#A-D]):([a-z]+)$/.exec(part);
+    if (!m) throw new Error(`"${part}" is not digit:department (e.g. 1:billing)`);
+    const [, digit, target] = m as unknown as [string, string, string];
+    if (!isDepartment(target) && target !== 'human') {
+      throw new Error(`"${target}" is not one of ${[...DEPARTMENTS, 'human'].join(', ')}`);
+    }
+    if (map[digit]) throw new Error(`digit ${digit} is mapped twice`);
+    map[digit] = target;
+  }
+  return map;
+}
