@@ -36,8 +36,9 @@ export function describeSipError(err: unknown): string {
     return code !== undefined ? `SIP ${code}${err.sipStatus ? ` ${err.sipStatus}` : ''}` : err.message;
   }
   const e = err as { status?: number; code?: string; message?: string };
-  if (e?.status === 401) return 'LiveKit refused the API key or secret (401)';
-  if (e?.status === 403) return 'the LiveKit API key lacks the SIP call grant (403)';
+  if (e?.status === 401 || e?.status === 403) {
+    return `LiveKit refused the request (${e.status}): check LIVEKIT_API_KEY / LIVEKIT_API_SECRET and that the key may make SIP calls`;
+  }
   return e?.message ?? String(err);
 }
 
