@@ -311,7 +311,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     this.actor.send({ type: 'HANGUP' });
   }
 
-  /** Ends the call from outside (e.g. a supervisor) or after end of input in a text call. */
+  /** Ends the call (the agent's end_call, a supervisor, a completed transfer to a person). */
   endCall(reason: string): void {
     this.actor.send({ type: 'END_CALL', reason });
   }
@@ -354,7 +354,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     if (old) old.retired = true;
     const opening =
       entry.from === 'human' ? openingFor(to, { kind: 'returned', reason: entry.reason })
-      : openingFor(to, { kind: 'transfer', from: from === 'ended' ? 'triage' : (from as AgentRole), reason: entry.reason });
+      : openingFor(to, { kind: 'transfer', from: entry.from as AgentRole, reason: entry.reason });
     const agent = this.buildAgent(to, opening);
     this.previousAgent = old;
     this.agent = agent;
@@ -383,6 +383,10 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
         .waitForPlayout()
         .catch(() => undefined)
         .then(() => connect(this))
+        .then(() => {
+          // The provider took the caller: this call's part is over.
+          if (this.machineState === 'human') this.endCall('transferred to a person');
+        })
         .catch((err: unknown) => {
           const reason = err instanceof Error ? err.message : String(err);
           this.reportError(`transfer to a person failed: ${reason}`);

@@ -72,7 +72,8 @@ describe('transfer to a person (SIP REFER)', () => {
     expect(refer.body.playDialtone ?? false).toBe(false);
     expect(refer.status).toBe(200);
     expect(refer.claims).toMatchObject({ iss: apiKey, sip: { call: true }, video: { roomAdmin: true, room } });
-    expect(call.machineState).toBe('human');
+    // The provider took the caller: the call ends with that outcome.
+    expect(await call.finished).toMatchObject({ state: 'ended', reason: 'transferred to a person' });
   });
 
   it('a refused transfer (SIP 486) returns the caller to their department, who says so', async () => {
