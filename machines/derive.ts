@@ -31,12 +31,19 @@ export function transferTargets(state: CallState, machine: AnyStateMachine = rou
   return targets;
 }
 
-/** The statechart as Mermaid `stateDiagram-v2`, generated from the machine definition. */
-export function toMermaid(machine: AnyStateMachine = routerMachine): string {
-  const lines = ['stateDiagram-v2'];
+/** The statechart as plain data: states and labelled edges (one per source/target pair). */
+export interface MachineGraph {
+  id: string;
+  initial: string;
+  states: { id: string; description?: string; final: boolean }[];
+  edges: { source: string; target: string; labels: string[] }[];
+}
+
+export function machineGraph(machine: AnyStateMachine = routerMachine): MachineGraph {
   const root = machine.root;
-  lines.push(`    [*] --> ${root.initial?.target[0]?.key}`);
+  const graph: MachineGraph = { id: machine.id, initial: root.initial?.target[0]?.key ?? '', states: [], edges: [] };
   for (const node of Object.values(root.states)) {
+    graph.states.push({ id: node.key, description: node.description, final: node.type === 'final' });
     const edges = new Map<string, string[]>();
     for (const [eventType, transitions] of node.transitions) {
       for (const t of transitions) {
@@ -50,8 +57,18 @@ export function toMermaid(machine: AnyStateMachine = routerMachine): string {
         edges.set(target.key, labels);
       }
     }
-    for (const [target, labels] of edges) lines.push(`    ${node.key} --> ${target}: ${labels.join(' / ')}`);
-    if (node.type === 'final') lines.push(`    ${node.key} --> [*]`);
+    for (const [target, labels] of edges) graph.edges.push({ source: node.key, target, labels });
+  }
+  return graph;
+}
+
+/** The statechart as Mermaid `stateDiagram-v2`, generated from the machine definition. */
+export function toMermaid(machine: AnyStateMachine = routerMachine): string {
+  const g = machineGraph(machine);
+  const lines = ['stateDiagram-v2', `    [*] --> ${g.initial}`];
+  for (const s of g.states) {
+    for (const e of g.edges.filter((e) => e.source === s.id)) lines.push(`    ${e.source} --> ${e.target}: ${e.labels.join(' / ')}`);
+    if (s.final) lines.push(`    ${s.id} --> [*]`);
   }
   return lines.join('\n');
 }

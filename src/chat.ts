@@ -10,24 +10,29 @@ import { createInterface } from 'node:readline';
 import { exitOnConfigError, loadEnvFile, loadSettings } from './config.js';
 import { initLogging } from './logging.js';
 import { buildLLM, llmConnOptions } from './models.js';
+import { attachInspector } from './inspector/client.js';
+import { startInspectorServer } from './inspector/server.js';
 import { Call, type CallEvent } from './orchestrator.js';
 
-const USAGE = `usage: npm run chat [-- --json]
+const USAGE = `usage: npm run chat [-- --json] [--inspect]
 
 A text call with Switchboard: type what the caller says, one line per turn.
 End of input (Ctrl-D) ends the call after the last turn.
 
   --json    one JSON object per line on stdout:
             {"type":"user"|"agent"|"handoff"|"rejected"|"error"|"end", ...}
+  --inspect serve the live inspector page for this call and print its address
+            (JSON mode: {"type":"inspector","url":...} before the first turn)
   --help    this text
 
 Settings come from the environment or .env (see README): OPENAI_API_KEY and/or OPENAI_BASE_URL,
 LLM_MODEL, MAX_HANDOFFS, HUMAN_TRANSFER_TO, ...`;
 
 function parseArgs(argv: string[]) {
-  const opts = { json: false };
+  const opts = { json: false, inspect: false };
   for (const a of argv) {
     if (a === '--json') opts.json = true;
+    else if (a === '--inspect') opts.inspect = true;
     else if (a === '--help' || a === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
@@ -117,6 +122,19 @@ async function main() {
     if (line) out(line);
   });
 
+  let inspector: Awaited<ReturnType<typeof startInspectorServer>> | undefined;
+  if (args.inspect) {
+    inspector = await startInspectorServer({
+      host: settings.INSPECTOR_HOST,
+      // A fixed port only when asked for: a worker's inspector may already hold the default one.
+      port: process.env.INSPECTOR_PORT ? settings.INSPECTOR_PORT : 0,
+      token: settings.INSPECTOR_TOKEN,
+      hidePhoneNumbers: settings.INSPECTOR_HIDE_PHONE_NUMBERS,
+    });
+    attachInspector(call, { url: new URL(inspector.url).origin, token: settings.INSPECTOR_TOKEN, worker: 'chat' });
+    out(args.json ? JSON.stringify({ type: 'inspector', url: inspector.url }) : `Inspector: ${inspector.url}`);
+  }
+
   await call.start();
   await call.greeted;
 
@@ -134,6 +152,11 @@ async function main() {
   }
   rl.close();
   await call.close('end of input');
+  // Let the page receive the end of the call before the server goes away.
+  if (inspector) {
+    await new Promise((r) => setTimeout(r, 300));
+    await inspector.close();
+  }
 }
 
 main().then(

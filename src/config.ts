@@ -112,6 +112,17 @@ const baseSchema = z.object({
     }),
   /** A module whose default export enriches caller info before the greeting (e.g. a CRM lookup). */
   CALLER_LOOKUP: optionalString,
+  /** The live inspector: where calls send their events, and how its server listens. */
+  INSPECTOR_URL: url(['http:', 'https:', 'ws:', 'wss:']).optional(),
+  INSPECTOR_HOST: z.string().trim().default('127.0.0.1'),
+  INSPECTOR_PORT: int(0, 65535, 7300),
+  INSPECTOR_TOKEN: optionalString,
+  INSPECTOR_HIDE_PHONE_NUMBERS: z
+    .enum(['1', '0', 'true', 'false', 'yes', 'no'])
+    .optional()
+    .transform((v) => v === '1' || v === 'true' || v === 'yes'),
+  /** `off` keeps `npm run dev` from starting the inspector next to the worker. */
+  INSPECTOR: z.enum(['on', 'off']).default('on'),
 });
 
 const workerSchema = baseSchema.extend({

@@ -4,6 +4,7 @@
  * One job per call, each in its own process: the caller's identity is read from the SIP participant,
  * then one `Call` (routing actor + AgentSession) runs until the caller hangs up or the agent ends it.
  */
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type JobContext, type JobProcess, ServerOptions, cli, defineAgent, inference, log, voice } from '@livekit/agents';
@@ -13,6 +14,8 @@ import type { CallerInfo } from '../machines/router.js';
 import { type Settings, exitOnConfigError, loadEnvFile, loadWorkerSettings } from './config.js';
 import { buildLLM, buildSTT, buildTTSFor, llmConnOptions } from './models.js';
 import { Call } from './orchestrator.js';
+import { attachInspector } from './inspector/client.js';
+import { startInspectorServer } from './inspector/server.js';
 import { livekitPhoneLine } from './telephony.js';
 
 /** Caller info from a SIP participant's attributes; empty for other participants or hidden numbers. */
@@ -111,6 +114,11 @@ export default defineAgent({
       },
       hangUp: () => line.hangUp(),
     });
+    const inspectorUrl = process.env.INSPECTOR_URL;
+    if (inspectorUrl) {
+      // The worker's inspector (started by `npm run dev`, or INSPECTOR_URL): a call never waits for it.
+      attachInspector(call, { url: inspectorUrl, token: settings.INSPECTOR_TOKEN, worker: `${hostname()}:${process.pid}` });
+    }
     ctx.room.on(RoomEvent.DtmfReceived, (_code: number, digit: string) => {
       const answer = call.pressKey(digit);
       if (!answer) logger.info({ digit }, 'keypad digit with no meaning here, ignored');
@@ -136,6 +144,27 @@ if (isMain) {
     settings = loadWorkerSettings();
   } catch (err) {
     exitOnConfigError(err, 'worker');
+  }
+  // `npm run dev` serves the live inspector next to the worker; job processes (forked from this one,
+  // so they inherit the environment) send their calls to it.
+  if (process.argv[2] === 'dev' && settings.INSPECTOR === 'on' && !settings.INSPECTOR_URL) {
+    try {
+      const inspector = await startInspectorServer({
+        host: settings.INSPECTOR_HOST,
+        port: settings.INSPECTOR_PORT,
+        token: settings.INSPECTOR_TOKEN,
+        hidePhoneNumbers: settings.INSPECTOR_HIDE_PHONE_NUMBERS,
+      });
+      process.env.INSPECTOR_URL = new URL(inspector.url).origin;
+      process.stdout.write(`Inspector: ${inspector.url}\n`);
+    } catch (err) {
+      const message = (err as Error).message;
+      process.stderr.write(`worker: inspector not started: ${message}\n`);
+      // Exposing caller data without a token is a setting to fix; a busy port only costs the page.
+      if (/INSPECTOR_TOKEN/.test(message)) process.exit(2);
+    }
+  } else if (settings.INSPECTOR_URL) {
+    process.env.INSPECTOR_URL = settings.INSPECTOR_URL;
   }
   cli.runApp(
     new ServerOptions({

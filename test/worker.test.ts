@@ -187,6 +187,7 @@ describe('worker: good settings', () => {
       const run = startWorker({
         ...VALID,
         LIVEKIT_URL: `ws://127.0.0.1:${port}`,
+        INSPECTOR_PORT: '0',
         ...(agentName ? { AGENT_NAME: agentName } : {}),
       });
       let timer: NodeJS.Timeout | undefined;
@@ -221,6 +222,13 @@ describe('worker: good settings', () => {
         expect(wm.message.case).toBe('register');
         if (wm.message.case !== 'register') throw new Error('unreachable');
         expect(wm.message.value.agentName).toBe(expected);
+
+        // `npm run dev` serves the live inspector next to the worker and prints its address.
+        const printed = /Inspector: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(run.stdout());
+        expect(printed, run.stdout().slice(-2000)).not.toBeNull();
+        const page = await fetch(printed![1]!);
+        expect(page.status).toBe(200);
+        expect(await (await fetch(new URL('api/calls', printed![1]!))).json()).toEqual([]);
       } finally {
         clearTimeout(timer);
         killGroup(run.child);
