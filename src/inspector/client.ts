@@ -229,17 +229,18 @@ export function attachInspector(call: Call, opts: AttachInspectorOptions): Inspe
   // What happened before the link was attached (the start, the greeting) comes first.
   for (const event of call.events) onEvent(event);
   call.on('event', onEvent);
-  const subscription = call.actor.subscribe({
-    next: (snap) =>
-      post({
-        kind: 'snapshot',
-        callId: call.callId,
-        state: String(snap.value),
-        handoffCount: snap.context.handoffCount,
-        status: snap.status,
-        at: Date.now(),
-      }),
-    error: () => undefined,
+  // The routing actor's own inspection stream (XState v5's `inspect`): one snapshot per macrostep.
+  const subscription = call.actor.system.inspect((ev) => {
+    if (ev.type !== '@xstate.snapshot' || ev.actorRef !== call.actor) return;
+    const snap = call.actor.getSnapshot();
+    post({
+      kind: 'snapshot',
+      callId: call.callId,
+      state: String(snap.value),
+      handoffCount: snap.context.handoffCount,
+      status: snap.status,
+      at: Date.now(),
+    });
   });
 
   function stop(): void {
