@@ -11,7 +11,7 @@ import { exitOnConfigError, loadEnvFile, loadSettings } from './config.js';
 import { initLogging } from './logging.js';
 import { buildLLM, llmConnOptions } from './models.js';
 import { attachInspector } from './inspector/client.js';
-import { startInspectorServer } from './inspector/server.js';
+import { inspectorOptionsFrom, startInspectorServer } from './inspector/server.js';
 import { Call, type CallEvent } from './orchestrator.js';
 
 const USAGE = `usage: npm run chat [-- --json] [--inspect]
@@ -124,13 +124,7 @@ async function main() {
 
   let inspector: Awaited<ReturnType<typeof startInspectorServer>> | undefined;
   if (args.inspect) {
-    inspector = await startInspectorServer({
-      host: settings.INSPECTOR_HOST,
-      // A fixed port only when asked for: a worker's inspector may already hold the default one.
-      port: process.env.INSPECTOR_PORT ? settings.INSPECTOR_PORT : 0,
-      token: settings.INSPECTOR_TOKEN,
-      hidePhoneNumbers: settings.INSPECTOR_HIDE_PHONE_NUMBERS,
-    });
+    inspector = await startInspectorServer(inspectorOptionsFrom(settings, { freePort: true }));
     attachInspector(call, { url: new URL(inspector.url).origin, token: settings.INSPECTOR_TOKEN, worker: 'chat' });
     out(args.json ? JSON.stringify({ type: 'inspector', url: inspector.url }) : `Inspector: ${inspector.url}`);
   }

@@ -33,7 +33,7 @@ const optionalString = z
   .transform((s) => (s === '' ? undefined : s))
   .optional();
 
-const url = (protocols: string[]) =>
+export const url = (protocols: string[]) =>
   z
     .string()
     .trim()
@@ -125,8 +125,10 @@ const baseSchema = z.object({
   INSPECTOR: z.enum(['on', 'off']).default('on'),
 });
 
+export const livekitUrl = url(['ws:', 'wss:', 'http:', 'https:']);
+
 const workerSchema = baseSchema.extend({
-  LIVEKIT_URL: url(['ws:', 'wss:', 'http:', 'https:']),
+  LIVEKIT_URL: livekitUrl,
   LIVEKIT_API_KEY: z.string().trim().min(1),
   LIVEKIT_API_SECRET: z.string().trim().min(1),
 });
@@ -136,20 +138,32 @@ export const SETTING_NAMES: readonly string[] = [...Object.keys(workerSchema.sha
 
 export type Settings = z.infer<typeof baseSchema> & Partial<z.infer<typeof workerSchema>>;
 
-function check(schema: z.ZodTypeAny, rawEnv: NodeJS.ProcessEnv): Settings {
-  // An empty value (`OPENAI_BASE_URL=` in .env) means "not set": its default applies.
-  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v.trim() !== ''));
+/**
+ * Parses settings with `schema`: an empty value (`OPENAI_BASE_URL=` in .env) means "not set", so its
+ * default applies; every problem is named, none repeated. Returns the data and the problems found.
+ */
+export function parseSettings<S extends z.ZodTypeAny>(
+  schema: S,
+  rawEnv: NodeJS.ProcessEnv,
+): { data: z.infer<S> | undefined; env: Record<string, string>; problems: string[] } {
+  const env = Object.fromEntries(
+    Object.entries(rawEnv).filter((e): e is [string, string] => e[1] !== undefined && e[1].trim() !== ''),
+  );
   const res = schema.safeParse(env);
-  const problems: string[] = [];
-  if (!res.success) {
-    for (const issue of res.error.issues) {
-      const name = String(issue.path[0]);
-      const missing = env[name] === undefined || env[name] === '';
-      problems.push(missing ? `${name} is not set` : `${name} ${issue.message}`);
-    }
-  }
-  const data = (res.success ? res.data : {}) as Settings;
-  if (!env.OPENAI_API_KEY?.trim() && !env.OPENAI_BASE_URL?.trim()) {
+  const problems = res.success
+    ? []
+    : res.error.issues.map((issue) => {
+        const name = String(issue.path[0]);
+        return env[name] === undefined ? `${name} is not set` : `${name} ${issue.message}`;
+      });
+  return { data: res.success ? res.data : undefined, env, problems: [...new Set(problems)] };
+}
+
+function check(schema: z.ZodTypeAny, rawEnv: NodeJS.ProcessEnv): Settings {
+  const parsed = parseSettings(schema, rawEnv);
+  const { env, problems } = parsed;
+  const data = (parsed.data ?? {}) as Settings;
+  if (!env.OPENAI_API_KEY && !env.OPENAI_BASE_URL) {
     problems.push('OPENAI_API_KEY is not set (needed unless OPENAI_BASE_URL points at a server without keys)');
   }
   for (const k of ['TTS_VOICE_TRIAGE', 'TTS_VOICE_BILLING', 'TTS_VOICE_SALES', 'TTS_VOICE_SUPPORT', 'TTS_VOICE_HUMAN'] as const) {

@@ -8,7 +8,7 @@
  */
 import { exitOnConfigError, loadEnvFile, loadSettings } from './config.js';
 import { attachInspector } from './inspector/client.js';
-import { startInspectorServer } from './inspector/server.js';
+import { inspectorOptionsFrom, startInspectorServer } from './inspector/server.js';
 import { initLogging } from './logging.js';
 import { buildLLM } from './models.js';
 import { Call } from './orchestrator.js';
@@ -38,12 +38,7 @@ async function main() {
     exitOnConfigError(err, 'demo');
   }
   initLogging({ level: settings.LOG_LEVEL ?? 'warn', toStderr: true });
-  const inspector = await startInspectorServer({
-    host: settings.INSPECTOR_HOST,
-    port: process.env.INSPECTOR_PORT ? settings.INSPECTOR_PORT : 0,
-    token: settings.INSPECTOR_TOKEN,
-    hidePhoneNumbers: settings.INSPECTOR_HIDE_PHONE_NUMBERS,
-  }).catch((err: Error) => {
+  const inspector = await startInspectorServer(inspectorOptionsFrom(settings, { freePort: true })).catch((err: Error) => {
     process.stderr.write(`demo: ${err.message}\n`);
     process.exit(2);
   });

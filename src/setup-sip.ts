@@ -22,7 +22,7 @@ import {
   type SipInboundTrunkUpdateOptions,
 } from 'livekit-server-sdk';
 import { z } from 'zod';
-import { ConfigError, exitOnConfigError, loadEnvFile } from './config.js';
+import { ConfigError, exitOnConfigError, livekitUrl, loadEnvFile, parseSettings } from './config.js';
 
 const PROGRAM = 'setup:sip';
 /** Rooms of calls from the dispatch rule are named `call-<caller>_<random>`. */
@@ -73,17 +73,6 @@ const addressList = z
     return [...new Set(items)];
   });
 
-const livekitUrl = z
-  .string()
-  .trim()
-  .refine((s) => {
-    try {
-      return ['ws:', 'wss:', 'http:', 'https:'].includes(new URL(s).protocol);
-    } catch {
-      return false;
-    }
-  }, 'must be a URL starting with ws://, wss://, http:// or https://');
-
 const schema = z.object({
   LIVEKIT_URL: livekitUrl,
   LIVEKIT_API_KEY: z.string().trim().min(1),
@@ -99,15 +88,9 @@ export type SetupSipSettings = z.infer<typeof schema>;
 
 /** Reads this command's settings; every problem is reported by name in one ConfigError. */
 export function loadSetupSipSettings(rawEnv: NodeJS.ProcessEnv = process.env): SetupSipSettings {
-  // As in config.ts: an empty value means "not set", so its default applies.
-  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v.trim() !== ''));
-  const res = schema.safeParse(env);
-  if (res.success) return res.data;
-  const problems = res.error.issues.map((issue) => {
-    const name = String(issue.path[0]);
-    return env[name] === undefined ? `${name} is not set` : `${name} ${issue.message}`;
-  });
-  throw new ConfigError([...new Set(problems)]);
+  const { data, problems } = parseSettings(schema, rawEnv);
+  if (problems.length) throw new ConfigError(problems);
+  return data as SetupSipSettings;
 }
 
 export type Action = 'created' | 'updated' | 'unchanged' | 'would create' | 'would update';

@@ -15,7 +15,7 @@ import { type Settings, exitOnConfigError, loadEnvFile, loadWorkerSettings } fro
 import { buildLLM, buildSTT, buildTTSFor, llmConnOptions } from './models.js';
 import { Call } from './orchestrator.js';
 import { attachInspector } from './inspector/client.js';
-import { startInspectorServer } from './inspector/server.js';
+import { inspectorOptionsFrom, startInspectorServer } from './inspector/server.js';
 import { livekitPhoneLine } from './telephony.js';
 
 /** Caller info from a SIP participant's attributes; empty for other participants or hidden numbers. */
@@ -149,12 +149,7 @@ if (isMain) {
   // so they inherit the environment) send their calls to it.
   if (process.argv[2] === 'dev' && settings.INSPECTOR === 'on' && !settings.INSPECTOR_URL) {
     try {
-      const inspector = await startInspectorServer({
-        host: settings.INSPECTOR_HOST,
-        port: settings.INSPECTOR_PORT,
-        token: settings.INSPECTOR_TOKEN,
-        hidePhoneNumbers: settings.INSPECTOR_HIDE_PHONE_NUMBERS,
-      });
+      const inspector = await startInspectorServer(inspectorOptionsFrom(settings));
       process.env.INSPECTOR_URL = new URL(inspector.url).origin;
       process.stdout.write(`Inspector: ${inspector.url}\n`);
     } catch (err) {

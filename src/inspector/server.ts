@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { machineGraph } from '../../machines/derive.js';
+import type { Settings } from '../config.js';
 import {
   type CallView,
   type CommandMessage,
@@ -785,5 +786,21 @@ export async function startInspectorServer(opts: InspectorServerOptions = {}): P
         http.closeAllConnections();
       });
     },
+  };
+}
+
+/**
+ * The server options from the project's settings. `freePort`: the text call and the demo take any free
+ * port unless INSPECTOR_PORT is set (a worker's inspector may hold the default one).
+ */
+export function inspectorOptionsFrom(
+  s: Pick<Settings, 'INSPECTOR_HOST' | 'INSPECTOR_PORT' | 'INSPECTOR_TOKEN' | 'INSPECTOR_HIDE_PHONE_NUMBERS'>,
+  { freePort = false, env = process.env }: { freePort?: boolean; env?: NodeJS.ProcessEnv } = {},
+): { host: string; port: number; token?: string; hidePhoneNumbers: boolean } {
+  return {
+    host: s.INSPECTOR_HOST,
+    port: freePort && !env.INSPECTOR_PORT?.trim() ? 0 : s.INSPECTOR_PORT,
+    token: s.INSPECTOR_TOKEN,
+    hidePhoneNumbers: s.INSPECTOR_HIDE_PHONE_NUMBERS,
   };
 }
