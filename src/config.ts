@@ -123,6 +123,14 @@ const baseSchema = z.object({
     .transform((v) => v === '1' || v === 'true' || v === 'yes'),
   /** `off` keeps `npm run dev` from starting the inspector next to the worker. */
   INSPECTOR: z.enum(['on', 'off']).default('on'),
+  /** Call records: an SQLite file by default; PostgreSQL when DATABASE_URL is set. `off` keeps none. */
+  CALLS_DB: z.string().trim().default('data/calls.sqlite'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  /** Webhooks: call.started, call.transferred, call.ended, signed with HMAC-SHA256. */
+  CALL_WEBHOOK_URL: url(['http:', 'https:']).optional(),
+  CALL_WEBHOOK_SECRET: optionalString,
+  /** A second model that takes over when the primary fails (LiveKit's FallbackAdapter). */
+  LLM_FALLBACK_MODEL: optionalString,
 });
 
 export const livekitUrl = url(['ws:', 'wss:', 'http:', 'https:']);
