@@ -13,6 +13,7 @@ import { buildLLM, llmConnOptions } from './models.js';
 import { attachInspector } from './inspector/client.js';
 import { inspectorOptionsFrom, startInspectorServer } from './inspector/server.js';
 import { Call, type CallEvent } from './orchestrator.js';
+import { type Records, openRecords } from './records/index.js';
 
 const USAGE = `usage: npm run chat [-- --json] [--inspect]
 
@@ -122,9 +123,19 @@ async function main() {
     if (line) out(line);
   });
 
+  // Call records (CALLS_DB / DATABASE_URL) and webhooks: silent on stdout, problems on stderr.
+  const recordsProblem = (m: string) => process.stderr.write(`chat: ${m}\n`);
+  let records: Records | null = null;
+  try {
+    records = await openRecords(settings, { onError: recordsProblem });
+  } catch (err) {
+    recordsProblem(`this call is not recorded: ${(err as Error).message}`);
+  }
+  const recorder = records?.attach(call, 'chat');
+
   let inspector: Awaited<ReturnType<typeof startInspectorServer>> | undefined;
   if (args.inspect) {
-    inspector = await startInspectorServer(inspectorOptionsFrom(settings, { freePort: true }));
+    inspector = await startInspectorServer({ ...inspectorOptionsFrom(settings, { freePort: true }), records: records?.inspector });
     attachInspector(call, { url: new URL(inspector.url).origin, token: settings.INSPECTOR_TOKEN, worker: 'chat' });
     out(args.json ? JSON.stringify({ type: 'inspector', url: inspector.url }) : `Inspector: ${inspector.url}`);
   }
@@ -146,11 +157,14 @@ async function main() {
   }
   rl.close();
   await call.close('end of input');
+  await recorder?.done;
   // Let the page receive the end of the call before the server goes away.
   if (inspector) {
     await new Promise((r) => setTimeout(r, 300));
     await inspector.close();
   }
+  // Webhooks get a moment to go out; whatever is left is sent by the next process that opens the records.
+  await records?.close({ drainMs: 2000 });
 }
 
 main().then(

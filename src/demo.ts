@@ -12,6 +12,7 @@ import { inspectorOptionsFrom, startInspectorServer } from './inspector/server.j
 import { initLogging } from './logging.js';
 import { buildLLM } from './models.js';
 import { Call } from './orchestrator.js';
+import { type Records, openRecords } from './records/index.js';
 import { startScriptedServer } from './scripted-llm.js';
 
 const SCRIPT = [
@@ -38,7 +39,17 @@ async function main() {
     exitOnConfigError(err, 'demo');
   }
   initLogging({ level: settings.LOG_LEVEL ?? 'warn', toStderr: true });
-  const inspector = await startInspectorServer(inspectorOptionsFrom(settings, { freePort: true })).catch((err: Error) => {
+  // Demo calls are recorded like any other (`npm run calls`, the inspector's past calls).
+  let records: Records | null = null;
+  try {
+    records = await openRecords(settings, { onError: (m) => process.stderr.write(`demo: ${m}\n`) });
+  } catch (err) {
+    process.stderr.write(`demo: calls are not recorded: ${(err as Error).message}\n`);
+  }
+  const inspector = await startInspectorServer({
+    ...inspectorOptionsFrom(settings, { freePort: true }),
+    records: records?.inspector,
+  }).catch((err: Error) => {
     process.stderr.write(`demo: ${err.message}\n`);
     process.exit(2);
   });
@@ -62,6 +73,7 @@ async function main() {
       sessionOptions: { vad: null, turnHandling: { turnDetection: 'manual' }, userAwayTimeout: null },
     });
     attachInspector(call, { url: new URL(inspector.url).origin, token: settings.INSPECTOR_TOKEN, worker: 'demo' });
+    const recorder = records?.attach(call, 'demo');
     call.on('event', (e) => {
       if (e.type === 'handoff') process.stdout.write(`  call ${n}: ${e.from} → ${e.to} (${e.reason})\n`);
     });
@@ -73,12 +85,14 @@ async function main() {
       await call.session.run({ userInput: line }).wait();
     }
     await call.close('demo over');
+    await recorder?.done;
   };
 
   if (once) {
     await playCall();
     await sleep(500);
     await inspector.close();
+    await records?.close({ drainMs: 2000 });
     await scripted?.close();
     return;
   }

@@ -1,5 +1,5 @@
 /** The OpenAI side of a call, built from settings. `OPENAI_BASE_URL` is honoured everywhere. */
-import type { voice } from '@livekit/agents';
+import { llm, type voice } from '@livekit/agents';
 import * as openai from '@livekit/agents-plugin-openai';
 import type { Settings } from './config.js';
 import { type AgentRole, DEPARTMENT_TABLE } from './departments.js';
@@ -7,8 +7,23 @@ import { type AgentRole, DEPARTMENT_TABLE } from './departments.js';
 /** Servers without keys still need a non-empty key for the client; it is never logged. */
 const apiKey = (s: Settings) => s.OPENAI_API_KEY ?? 'no-key';
 
-export function buildLLM(s: Settings): openai.LLM {
-  return new openai.LLM({ model: s.LLM_MODEL, apiKey: apiKey(s), baseURL: s.OPENAI_BASE_URL });
+/**
+ * The call's LLM: `LLM_MODEL`, or — when `LLM_FALLBACK_MODEL` is set — LiveKit's `FallbackAdapter` over
+ * [LLM_MODEL, LLM_FALLBACK_MODEL] on the same server and key. A request the primary fails (HTTP error,
+ * timeout, broken stream before any text) is sent to the fallback within the same turn; the primary is
+ * then skipped until a background probe finds it working again. Each model gets `LLM_TIMEOUT_MS` and
+ * `LLM_MAX_RETRY` retries; the session itself does not retry on top (see `llmConnOptions`).
+ */
+export function buildLLM(s: Settings): llm.LLM {
+  const primary = new openai.LLM({ model: s.LLM_MODEL, apiKey: apiKey(s), baseURL: s.OPENAI_BASE_URL });
+  if (!s.LLM_FALLBACK_MODEL) return primary;
+  const fallback = new openai.LLM({ model: s.LLM_FALLBACK_MODEL, apiKey: apiKey(s), baseURL: s.OPENAI_BASE_URL });
+  return new llm.FallbackAdapter({
+    llms: [primary, fallback],
+    attemptTimeout: s.LLM_TIMEOUT_MS / 1000,
+    maxRetryPerLLM: s.LLM_MAX_RETRY,
+    retryInterval: 1,
+  });
 }
 
 export function buildSTT(s: Settings): openai.STT {
@@ -41,5 +56,8 @@ export function buildTTSFor(s: Settings): (role: AgentRole) => openai.TTS {
 }
 
 export function llmConnOptions(s: Settings): NonNullable<voice.AgentSessionOptions['connOptions']> {
-  return { llmConnOptions: { maxRetry: s.LLM_MAX_RETRY, timeoutMs: s.LLM_TIMEOUT_MS, retryIntervalMs: 1000 } };
+  // With a fallback model the adapter retries each model itself; a session-level retry would repeat
+  // the whole chain.
+  const maxRetry = s.LLM_FALLBACK_MODEL ? 0 : s.LLM_MAX_RETRY;
+  return { llmConnOptions: { maxRetry, timeoutMs: s.LLM_TIMEOUT_MS, retryIntervalMs: 1000 } };
 }

@@ -94,8 +94,9 @@ export interface CallOptions {
    */
   connectHuman?: (call: Call) => Promise<void>;
   /**
-   * Said (through TTS) when an LLM turn fails for good, so a phone caller never sits in dead air.
-   * Unset for the text call, where the failure is reported as an event instead.
+   * Said when an LLM turn fails for good (after the `error` event), so the caller never sits in dead
+   * air and knows to repeat themselves. One line per failed turn, spoken by the agent on the line and
+   * kept in the history. Default: `DEFAULT_APOLOGY`.
    */
   apologyOnLlmError?: string;
   /** Keypad digits → transfer targets (DTMF_MAP). */
@@ -104,6 +105,28 @@ export interface CallOptions {
   hangUp?: () => Promise<void>;
   /** How long the goodbye may take before the session is closed anyway (ms). */
   goodbyeTimeoutMs?: number;
+}
+
+/** What the agent says when its LLM turn failed for good. */
+export const DEFAULT_APOLOGY = "I'm sorry, I didn't catch that. Could you say it again?";
+
+/**
+ * Bounds on what the model (or any other source) may put into the call's context. A transfer reason
+ * goes into the route, the events and the next department's instructions; caller details go into every
+ * department's instructions. Longer values are cut (on a character boundary) and marked with "…".
+ */
+export const MAX_REASON_CHARS = 500;
+export const MAX_CALLER_FIELD_CHARS = 200;
+
+/** A tool call's arguments, or a tool's output, longer than this is cut before it goes to the model again. */
+export const MAX_TOOL_ARGS_CHARS = 2000;
+
+/** `text` trimmed and cut to at most `max` characters (code points, so no emoji is split in half). */
+export function bounded(text: string, max: number): string {
+  const t = text.trim();
+  if (t.length <= max) return t;
+  const chars = Array.from(t);
+  return chars.length <= max ? t : `${chars.slice(0, max - 1).join('').trimEnd()}…`;
 }
 
 const reasonParam = z.object({
@@ -134,7 +157,7 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     this.call._entrySpeech(this, speech);
   }
 
-  override async llmNode(...args: Parameters<voice.Agent['llmNode']>): ReturnType<voice.Agent['llmNode']> {
+  override async llmNode(...[chatCtx, ...rest]: Parameters<voice.Agent['llmNode']>): ReturnType<voice.Agent['llmNode']> {
     // A retired agent may still be asked for a reply to a tool that ran in the same batch as its
     // transfer; the caller must not hear it after the transfer.
     // (An empty stream, not `null`: with `null` the framework never closes the turn's tool channel
@@ -144,8 +167,65 @@ export class DepartmentAgent extends voice.Agent<CallData> {
       this.firstLlmRequestSeen = true;
       this.call._firstLlmRequest(this);
     }
-    return voice.Agent.default.llmNode(this, ...args) as ReturnType<voice.Agent['llmNode']>;
+    return voice.Agent.default.llmNode(this, boundedForModel(chatCtx), ...rest) as ReturnType<voice.Agent['llmNode']>;
   }
+}
+
+/** Oversized JSON arguments: each string value cut to `MAX_REASON_CHARS`; anything else unusable → `{}`. */
+function boundedArgs(args: string): string {
+  try {
+    const v: unknown = JSON.parse(args);
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const cut = Object.fromEntries(
+        Object.entries(v).map(([k, x]) => [k, typeof x === 'string' ? bounded(x, MAX_REASON_CHARS) : x]),
+      );
+      const json = JSON.stringify(cut);
+      if (json.length <= MAX_TOOL_ARGS_CHARS) return json;
+    }
+  } catch {
+    /* not JSON: nothing worth keeping */
+  }
+  return '{}';
+}
+
+/**
+ * The context as it is sent to the model: tool calls with oversized arguments (a model gone wrong, a
+ * 200 KB "reason") and oversized tool outputs are cut, so one bad call does not weigh on every later
+ * request of the call. The context itself (the history) is left as it was.
+ */
+export function boundedForModel(ctx: llm.ChatContext): llm.ChatContext {
+  const tooBig = (item: llm.ChatItem) =>
+    (item.type === 'function_call' && item.args.length > MAX_TOOL_ARGS_CHARS) ||
+    (item.type === 'function_call_output' && item.output.length > MAX_TOOL_ARGS_CHARS);
+  if (!ctx.items.some(tooBig)) return ctx;
+  const copy = ctx.copy();
+  copy.items = copy.items.map((item) => {
+    if (!tooBig(item)) return item;
+    if (item.type === 'function_call') {
+      return llm.FunctionCall.create({
+        id: item.id,
+        callId: item.callId,
+        name: item.name,
+        args: boundedArgs(item.args),
+        createdAt: item.createdAt,
+        extra: item.extra,
+        groupId: item.groupId,
+        thoughtSignature: item.thoughtSignature,
+      });
+    }
+    if (item.type === 'function_call_output') {
+      return llm.FunctionCallOutput.create({
+        id: item.id,
+        callId: item.callId,
+        name: item.name,
+        output: bounded(item.output, MAX_TOOL_ARGS_CHARS),
+        isError: item.isError,
+        createdAt: item.createdAt,
+      });
+    }
+    return item;
+  });
+  return copy;
 }
 
 /**
@@ -196,6 +276,8 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   private resolveGreeted!: () => void;
   private resolveFinished!: (e: CallEvent & { type: 'end' }) => void;
   private ending = false;
+  /** The last apology said after a failed LLM turn. */
+  private apology: voice.SpeechHandle | null = null;
 
   constructor(private readonly opts: CallOptions) {
     super();
@@ -250,6 +332,8 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     });
     this.actor.start();
     const snap = this.actor.getSnapshot();
+    // The agent exists before anyone hears of the call: machine and agent agree from the first event.
+    this.agent = this.buildAgent('triage', openingFor('triage', { kind: 'start' }));
     this.emitEvent({
       type: 'started',
       callId: this.callId,
@@ -259,7 +343,6 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       humanAvailable: snap.context.humanAvailable,
       at: Date.now(),
     });
-    this.agent = this.buildAgent('triage', openingFor('triage', { kind: 'start' }));
     await this.session.start({ ...startOptions, agent: this.agent });
   }
 
@@ -271,7 +354,9 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     const from = before.value as CallState;
     if (before.status !== 'active') return { accepted: false, from, reason: 'The call has already ended.' };
     this.requestStartedAt = performance.now();
-    this.actor.send({ type: 'TRANSFER', to, reason: reason.trim() || '(no reason given)', source });
+    // An oversized reason (a model gone wrong) is cut, not refused: the caller still gets where they asked.
+    const why = bounded(typeof reason === 'string' ? reason : '', MAX_REASON_CHARS) || '(no reason given)';
+    this.actor.send({ type: 'TRANSFER', to, reason: why, source });
     this.requestStartedAt = null;
     const after = this.actor.getSnapshot();
     if (after.value !== from) return { accepted: true, from, to: after.value as CallState };
@@ -302,7 +387,10 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   }
 
   updateCaller(info: Partial<CallerInfo>): CallerInfo {
-    this.actor.send({ type: 'CALLER_INFO', info });
+    const clean = Object.fromEntries(
+      Object.entries(info).map(([k, v]) => [k, typeof v === 'string' ? bounded(v, MAX_CALLER_FIELD_CHARS) : v]),
+    ) as Partial<CallerInfo>;
+    this.actor.send({ type: 'CALLER_INFO', info: clean });
     return this.actor.getSnapshot().context.caller;
   }
 
@@ -375,7 +463,13 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   /** Called by each agent's onEnter with its one entry reply. */
   _entrySpeech(agent: DepartmentAgent, speech: voice.SpeechHandle): void {
     if (agent.role === 'triage' && this.handoffs.length === 0) {
-      speech.waitForPlayout().then(this.resolveGreeted, this.resolveGreeted);
+      // Greeted once the greeting played — or, if its LLM request failed, the apology said instead.
+      void speech
+        .waitForPlayout()
+        .catch(() => undefined)
+        .then(() => this.apology?.waitForPlayout())
+        .catch(() => undefined)
+        .then(this.resolveGreeted);
     }
     const connect = this.opts.connectHuman;
     if (agent.role === 'human' && connect) {
@@ -582,13 +676,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       const inner = (error as { error?: unknown }).error;
       const message = inner instanceof Error ? inner.message : String(inner ?? error.type);
       this.emitEvent({ type: 'error', message: `${error.type}: ${message}`, at: Date.now() });
-      if (error.type === 'llm_error' && this.opts.apologyOnLlmError && !this.ending) {
-        try {
-          this.session.say(this.opts.apologyOnLlmError);
-        } catch {
-          /* the session is closing */
-        }
-      }
+      if (error.type === 'llm_error') this.apologize();
     });
     this.session.on(S.Close, ({ reason }) => {
       // The room or the caller went away without the machine hearing of it: it hears now.
@@ -597,6 +685,22 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
         else this.endCall(String(reason));
       }
     });
+  }
+
+  /**
+   * One line after a failed LLM turn, so the caller is not left in dead air and knows to say it again.
+   * `say` needs no LLM; with no audio output (a text call) it still commits the line to the history
+   * and the transcript. Not when the turn that failed had already handed the call on (the stream broke
+   * after its transfer tool call arrived): the old agent is draining and cannot speak, and the new
+   * department's entry reply is the caller's next line.
+   */
+  private apologize(): void {
+    if (this.ending || this.pending) return;
+    try {
+      this.apology = this.session.say(this.opts.apologyOnLlmError ?? DEFAULT_APOLOGY);
+    } catch (err) {
+      this.reportError(`apology not said: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   /**

@@ -17,6 +17,7 @@ import { Call } from './orchestrator.js';
 import { attachInspector } from './inspector/client.js';
 import { inspectorOptionsFrom, startInspectorServer } from './inspector/server.js';
 import { livekitPhoneLine } from './telephony.js';
+import { type Records, openRecords } from './records/index.js';
 
 /** Caller info from a SIP participant's attributes; empty for other participants or hidden numbers. */
 export function callerFromParticipant(p: Pick<RemoteParticipant, 'kind' | 'attributes'>): CallerInfo {
@@ -79,6 +80,12 @@ export default defineAgent({
     loadEnvFile();
     const settings = loadWorkerSettings();
     const logger = log().child({ room: ctx.room.name });
+    // Call records and webhooks: each job is its own process and opens its own store (a failure is
+    // logged and the call goes on unrecorded).
+    const recordsOpening = openRecords(settings, { onError: (m) => logger.warn(m) }).catch((err: Error) => {
+      logger.warn({ err }, 'call records unavailable; this call is not recorded');
+      return null;
+    });
     await ctx.connect();
     const participant = await ctx.waitForParticipant();
     const caller = callerFromParticipant(participant);
@@ -114,6 +121,8 @@ export default defineAgent({
       },
       hangUp: () => line.hangUp(),
     });
+    const records = await recordsOpening;
+    const recorder = records?.attach(call, `${hostname()}:${process.pid}`);
     const inspectorUrl = process.env.INSPECTOR_URL;
     if (inspectorUrl) {
       // The worker's inspector (started by `npm run dev`, or INSPECTOR_URL): a call never waits for it.
@@ -130,6 +139,11 @@ export default defineAgent({
     });
     ctx.addShutdownCallback(async () => {
       await call.close('job shutdown');
+      if (records) {
+        await Promise.race([recorder?.done, new Promise((r) => setTimeout(r, 2000))]);
+        // Webhooks still pending after this are sent by the next process that opens the records.
+        await records.close({ drainMs: 3000 });
+      }
     });
     void call.finished.then((end) => ctx.shutdown(String(end.reason ?? 'call ended')));
     await call.start({ room: ctx.room });
@@ -145,11 +159,19 @@ if (isMain) {
   } catch (err) {
     exitOnConfigError(err, 'worker');
   }
+  // The worker process keeps the records open too: its open marks calls of dead job processes
+  // interrupted, its deliverer retries webhooks between calls, and the inspector shows past calls.
+  let records: Records | null = null;
+  try {
+    records = await openRecords(settings, { onError: (m) => process.stderr.write(`worker: ${m}\n`) });
+  } catch (err) {
+    process.stderr.write(`worker: call records unavailable: ${(err as Error).message}\n`);
+  }
   // `npm run dev` serves the live inspector next to the worker; job processes (forked from this one,
   // so they inherit the environment) send their calls to it.
   if (process.argv[2] === 'dev' && settings.INSPECTOR === 'on' && !settings.INSPECTOR_URL) {
     try {
-      const inspector = await startInspectorServer(inspectorOptionsFrom(settings));
+      const inspector = await startInspectorServer({ ...inspectorOptionsFrom(settings), records: records?.inspector });
       process.env.INSPECTOR_URL = new URL(inspector.url).origin;
       process.stdout.write(`Inspector: ${inspector.url}\n`);
     } catch (err) {

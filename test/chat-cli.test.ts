@@ -279,7 +279,7 @@ describe('chat --json: refusals and failures', () => {
     expect(events.at(-1), diag).toMatchObject({ type: 'end', state: 'billing', handoffCount: 1 });
   }, 90_000);
 
-  it('failed LLM turns are reported as errors and the call goes on', async () => {
+  it('failed LLM turns: an error, then one apology line each, and the call goes on', async () => {
     let userTurns = 0;
     const s = await server({
       script: (req, rec) => {
@@ -304,10 +304,15 @@ describe('chat --json: refusals and failures', () => {
     expect(events.filter((e) => e.type === 'user').map((e) => e.text), diag).toEqual(lines);
     const errors = events.filter((e) => e.type === 'error');
     expect(errors, diag).toHaveLength(2);
-    // One error for each failed line, between it and the next line; no agent answers those lines.
+    // For each failed line, between it and the next line: its error, then exactly one apology from the
+    // agent on the line (so a caller is never left in silence), nothing else.
     for (let n = 0; n < 2; n++) {
       const seg = events.slice(indexOfUser(events, lines[n]!) + 1, indexOfUser(events, lines[n + 1]!));
-      expect(seg.map((e) => e.type), `after "${lines[n]}"\n${diag}`).toEqual(['error']);
+      expect(seg.map((e) => [e.type, e.agent]), `after "${lines[n]}"\n${diag}`).toEqual([
+        ['error', undefined],
+        ['agent', 'triage'],
+      ]);
+      expect(seg[1]!.text, diag).toBe("I'm sorry, I didn't catch that. Could you say it again?");
     }
     // The third line is answered (and routed, as usual).
     const third = events.slice(indexOfUser(events, lines[2]!) + 1, -1);

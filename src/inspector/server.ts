@@ -43,6 +43,14 @@ export interface InspectorServerOptions {
   maxEndedCalls?: number;
   /** A page whose unsent data passes this is disconnected. Default 1 MiB. */
   maxViewerBufferBytes?: number;
+  /**
+   * Past calls from the call records store (`src/records`): served at `GET /api/records` (recent calls,
+   * `?limit=`, summaries without transcript) and `GET /api/records/:id` (one call, built from its events).
+   */
+  records?: {
+    list(limit: number): Promise<CallView[]>;
+    get(callId: string): Promise<CallView | null>;
+  };
 }
 
 export interface InspectorServer {
@@ -582,6 +590,37 @@ export async function startInspectorServer(opts: InspectorServerOptions = {}): P
     });
   }
 
+  /** Past calls from the records store, under the same auth and masking as live ones. */
+  async function pastCalls(res: ServerResponse, url: URL): Promise<void> {
+    const records = opts.records;
+    if (!records) return json(res, 404, { error: 'call records are not available here' });
+    const rest = url.pathname.slice('/api/records'.length);
+    if (rest === '' || rest === '/') {
+      const raw = url.searchParams.get('limit');
+      const limit = raw === null ? 50 : Number(raw);
+      if (!Number.isInteger(limit) || limit < 1) return json(res, 400, { error: 'limit must be a whole number ≥ 1' });
+      try {
+        return json(res, 200, (await records.list(Math.min(limit, 500))).map(forViewers));
+      } catch {
+        return json(res, 503, { error: 'call records could not be read' });
+      }
+    }
+    let id: string;
+    try {
+      id = decodeURIComponent(rest.slice(1));
+    } catch {
+      return json(res, 404, { error: 'no such call' });
+    }
+    if (!id || rest.slice(1).includes('/')) return json(res, 404, { error: 'no such call' });
+    let view: CallView | null;
+    try {
+      view = await records.get(id);
+    } catch {
+      return json(res, 503, { error: 'call records could not be read' });
+    }
+    return view ? json(res, 200, forViewers(view)) : json(res, 404, { error: 'no such call' });
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let url: URL;
     try {
@@ -612,6 +651,7 @@ export async function startInspectorServer(opts: InspectorServerOptions = {}): P
     if (method !== 'GET' && method !== 'HEAD') return json(res, 405, { error: 'method not allowed' });
     if (path === '/api/machine') return json(res, 200, machineGraph());
     if (path === '/api/calls') return json(res, 200, allViews());
+    if (path === '/api/records' || path.startsWith('/api/records/')) return pastCalls(res, url);
     if (path === '/') {
       // Opened with ?token=: a session cookie (derived from the token, not the token) lets the page's
       // own assets and sockets through without repeating it.

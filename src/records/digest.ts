@@ -1,0 +1,225 @@
+/**
+ * A call's story from its events: the route (each department, how long, why the caller came there and
+ * how long the handoff took), refused transfers, caller info, transcript, errors and the outcome. Pure:
+ * the same reduction serves the live recorder (webhook payloads), `npm run calls` and the inspector's
+ * past calls.
+ */
+import type { CallerInfo } from '../../machines/router.js';
+import type { CallView } from '../inspector/protocol.js';
+import type { CallEvent } from '../orchestrator.js';
+import type { CallRow } from './types.js';
+
+export interface RouteLeg {
+  /** The department (or `human`). */
+  state: string;
+  enteredAt: number;
+  leftAt: number | null;
+  /** How the call got here; absent for the first department. */
+  via?: { from: string; reason: string; source: string; escalated: boolean; handoffCount: number; latencyMs: number | null };
+}
+
+export interface CallDigest {
+  callId: string;
+  startedAt: number | null;
+  endedAt: number | null;
+  /** The machine's state at the last event (`ended` once the call ended by END_CALL/HANGUP). */
+  state: string;
+  /** The last department that held the call. */
+  department: string;
+  handoffCount: number;
+  maxHandoffs: number | null;
+  humanAvailable: boolean;
+  caller: CallerInfo;
+  route: RouteLeg[];
+  transfers: {
+    at: number;
+    from: string;
+    to: string;
+    reason: string;
+    source: string;
+    escalated: boolean;
+    handoffCount: number;
+    latencyMs: number | null;
+  }[];
+  refusals: { at: number; from: string; to: string; reason: string; source: string }[];
+  transcript: { at: number; who: string; text: string; interrupted?: boolean }[];
+  keypad: { at: number; digit: string; target: string | null; accepted: boolean; reason?: string }[];
+  errors: { at: number; message: string }[];
+  ended: boolean;
+  endReason: string | null;
+  counts: { callerTurns: number; agentTurns: number; transfers: number; refusals: number; errors: number; events: number };
+}
+
+export function emptyDigest(callId: string): CallDigest {
+  return {
+    callId,
+    startedAt: null,
+    endedAt: null,
+    state: 'triage',
+    department: 'triage',
+    handoffCount: 0,
+    maxHandoffs: null,
+    humanAvailable: false,
+    caller: {},
+    route: [],
+    transfers: [],
+    refusals: [],
+    transcript: [],
+    keypad: [],
+    errors: [],
+    ended: false,
+    endReason: null,
+    counts: { callerTurns: 0, agentTurns: 0, transfers: 0, refusals: 0, errors: 0, events: 0 },
+  };
+}
+
+/** Applies one event (in order) to the digest, in place. */
+export function applyEvent(d: CallDigest, e: CallEvent): CallDigest {
+  d.counts.events++;
+  switch (e.type) {
+    case 'started':
+      d.startedAt = e.at;
+      d.state = e.state;
+      d.department = e.state;
+      d.caller = { ...e.caller };
+      d.maxHandoffs = e.maxHandoffs;
+      d.humanAvailable = e.humanAvailable;
+      d.route = [{ state: e.state, enteredAt: e.at, leftAt: null }];
+      break;
+    case 'user':
+      d.counts.callerTurns++;
+      d.transcript.push({ at: e.at, who: 'caller', text: e.text });
+      break;
+    case 'agent':
+      d.counts.agentTurns++;
+      d.transcript.push({ at: e.at, who: e.agent, text: e.text, ...(e.interrupted ? { interrupted: true } : {}) });
+      break;
+    case 'handoff': {
+      const open = d.route.at(-1);
+      if (open && open.leftAt === null) open.leftAt = e.at;
+      d.route.push({
+        state: e.to,
+        enteredAt: e.at,
+        leftAt: null,
+        via: { from: e.from, reason: e.reason, source: e.source, escalated: e.escalated, handoffCount: e.handoffCount, latencyMs: e.latencyMs },
+      });
+      d.transfers.push({
+        at: e.at,
+        from: e.from,
+        to: e.to,
+        reason: e.reason,
+        source: e.source,
+        escalated: e.escalated,
+        handoffCount: e.handoffCount,
+        latencyMs: e.latencyMs,
+      });
+      d.counts.transfers++;
+      d.handoffCount = e.handoffCount;
+      if (d.state !== 'ended') d.state = e.to;
+      d.department = e.to;
+      break;
+    }
+    case 'rejected':
+      d.counts.refusals++;
+      d.refusals.push({ at: e.at, from: e.from, to: e.to, reason: e.reason, source: e.source });
+      break;
+    case 'caller':
+      d.caller = { ...e.caller };
+      break;
+    case 'keypad':
+      d.keypad.push({ at: e.at, digit: e.digit, target: e.target, accepted: e.accepted, ...(e.reason ? { reason: e.reason } : {}) });
+      break;
+    case 'error':
+      d.counts.errors++;
+      d.errors.push({ at: e.at, message: e.message });
+      break;
+    case 'end': {
+      d.ended = true;
+      d.endedAt = e.at;
+      d.endReason = e.reason;
+      d.state = e.state;
+      d.handoffCount = e.handoffCount;
+      if (e.state !== 'ended') d.department = e.state;
+      const open = d.route.at(-1);
+      if (open && open.leftAt === null) open.leftAt = e.at;
+      break;
+    }
+  }
+  return d;
+}
+
+export function digestOf(callId: string, events: readonly CallEvent[]): CallDigest {
+  const d = emptyDigest(callId);
+  for (const e of events) applyEvent(d, e);
+  return d;
+}
+
+/** What `call.ended` and `npm run calls -- --json` report about a finished (or interrupted) call. */
+export function summaryOf(d: CallDigest, status: 'ended' | 'interrupted', outcome: string | null) {
+  const endedAt = d.endedAt;
+  return {
+    callId: d.callId,
+    status,
+    outcome,
+    finalState: d.state,
+    department: d.department,
+    startedAt: d.startedAt,
+    endedAt,
+    durationMs: endedAt !== null && d.startedAt !== null ? endedAt - d.startedAt : null,
+    handoffCount: d.handoffCount,
+    caller: d.caller,
+    route: d.route.map((leg) => ({
+      state: leg.state,
+      enteredAt: leg.enteredAt,
+      leftAt: leg.leftAt ?? endedAt,
+      ...(leg.via
+        ? {
+            from: leg.via.from,
+            reason: leg.via.reason,
+            source: leg.via.source,
+            escalated: leg.via.escalated,
+            latencyMs: leg.via.latencyMs,
+          }
+        : {}),
+    })),
+    counts: {
+      turns: d.counts.callerTurns + d.counts.agentTurns,
+      callerTurns: d.counts.callerTurns,
+      agentTurns: d.counts.agentTurns,
+      transfers: d.counts.transfers,
+      refusals: d.counts.refusals,
+      errors: d.counts.errors,
+    },
+  };
+}
+
+/** A stored call as the inspector's page shows a call (`CallView`), from its row and events. */
+export function viewOf(row: CallRow, events: readonly CallEvent[] | null): CallView {
+  const d = events ? digestOf(row.id, events) : null;
+  const endedAt = row.endedAt ?? d?.endedAt ?? undefined;
+  const view: CallView = {
+    callId: row.id,
+    ...(row.worker ? { worker: row.worker } : {}),
+    live: row.status === 'live',
+    startedAt: row.startedAt,
+    ...(endedAt !== undefined && row.status !== 'live' ? { endedAt } : {}),
+    state: row.state,
+    handoffCount: row.handoffCount,
+    maxHandoffs: row.maxHandoffs ?? d?.maxHandoffs ?? 1,
+    humanAvailable: row.humanAvailable,
+    caller: { ...row.caller },
+    timeline: (d?.route ?? []).map((leg) => ({
+      state: leg.state,
+      enteredAt: leg.enteredAt,
+      ...(leg.leftAt !== null ? { leftAt: leg.leftAt } : row.status !== 'live' && endedAt !== undefined ? { leftAt: endedAt } : {}),
+      ...(leg.via
+        ? { reason: leg.via.reason, source: leg.via.source, latencyMs: leg.via.latencyMs, escalated: leg.via.escalated }
+        : {}),
+    })),
+    refusals: (d?.refusals ?? []).map((r) => ({ ...r })),
+    transcript: (d?.transcript ?? []).map((t) => ({ ...t })),
+    errors: (d?.errors ?? []).map((e) => ({ ...e })),
+    ...(row.status !== 'live' ? { endReason: row.outcome } : {}),
+  };
+  return view;
+}

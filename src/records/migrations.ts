@@ -1,0 +1,125 @@
+/**
+ * Numbered schema migrations, one list for both stores. Applied at open, in order, each in a transaction
+ * together with its row in `schema_migrations`; an applied migration is never run again, so opening a
+ * store any number of times (from any number of processes) is idempotent. Never edit a released
+ * migration: add the next number.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sqlite: string;
+  postgres: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'calls and events',
+    sqlite: `
+      CREATE TABLE calls (
+        id TEXT PRIMARY KEY,
+        worker TEXT,
+        host TEXT,
+        pid INTEGER,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        updated_at INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('live', 'ended', 'interrupted')),
+        outcome TEXT,
+        state TEXT NOT NULL,
+        department TEXT NOT NULL,
+        handoff_count INTEGER NOT NULL DEFAULT 0,
+        max_handoffs INTEGER,
+        human_available INTEGER NOT NULL DEFAULT 0,
+        caller TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX calls_started_at ON calls (started_at DESC);
+      CREATE INDEX calls_live ON calls (host) WHERE status = 'live';
+      CREATE TABLE events (
+        call_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (call_id, seq)
+      );`,
+    postgres: `
+      CREATE TABLE calls (
+        id TEXT PRIMARY KEY,
+        worker TEXT,
+        host TEXT,
+        pid INTEGER,
+        started_at BIGINT NOT NULL,
+        ended_at BIGINT,
+        updated_at BIGINT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('live', 'ended', 'interrupted')),
+        outcome TEXT,
+        state TEXT NOT NULL,
+        department TEXT NOT NULL,
+        handoff_count INTEGER NOT NULL DEFAULT 0,
+        max_handoffs INTEGER,
+        human_available BOOLEAN NOT NULL DEFAULT FALSE,
+        caller JSONB NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX calls_started_at ON calls (started_at DESC);
+      CREATE INDEX calls_live ON calls (host) WHERE status = 'live';
+      CREATE TABLE events (
+        call_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at BIGINT NOT NULL,
+        type TEXT NOT NULL,
+        data JSONB NOT NULL,
+        PRIMARY KEY (call_id, seq)
+      );`,
+  },
+  {
+    version: 2,
+    name: 'webhook outbox',
+    sqlite: `
+      CREATE TABLE webhook_outbox (
+        n INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        call_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        delivered_at INTEGER,
+        last_status INTEGER,
+        last_error TEXT
+      );
+      CREATE INDEX webhook_outbox_pending ON webhook_outbox (call_id, n) WHERE delivered_at IS NULL;`,
+    postgres: `
+      CREATE TABLE webhook_outbox (
+        n BIGSERIAL PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        call_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT NOT NULL,
+        delivered_at BIGINT,
+        last_status INTEGER,
+        last_error TEXT
+      );
+      CREATE INDEX webhook_outbox_pending ON webhook_outbox (call_id, n) WHERE delivered_at IS NULL;`,
+  },
+];
+
+/** The claim rule shared by both stores: due, undelivered, and the oldest undelivered row of its call. */
+export const HEAD_OF_CALL = `NOT EXISTS (
+  SELECT 1 FROM webhook_outbox p WHERE p.call_id = o.call_id AND p.delivered_at IS NULL AND p.n < o.n)`;
+
+const CALL_COLUMNS = [
+  'worker', 'host', 'pid', 'started_at', 'ended_at', 'updated_at', 'status', 'outcome', 'state', 'department',
+  'handoff_count', 'max_handoffs', 'human_available', 'caller',
+];
+
+/** Writes a whole calls row (`?` placeholders for SQLite, `$n` for PostgreSQL): id, then CALL_COLUMNS. */
+export function upsertCallSql(placeholder: (i: number) => string): string {
+  const cols = ['id', ...CALL_COLUMNS];
+  return `INSERT INTO calls (${cols.join(', ')}) VALUES (${cols.map((_, i) => placeholder(i + 1)).join(', ')})
+    ON CONFLICT (id) DO UPDATE SET ${CALL_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ')}`;
+}

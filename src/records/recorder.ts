@@ -1,0 +1,140 @@
+/**
+ * Writes a call's events to a store as they happen: each `CallEvent` is one committed write (the event,
+ * its change to the calls row, and the webhooks it causes). It never throws into the call: the first
+ * failed write is reported on the call (`call.reportError`) and to `onError`; later events are still
+ * attempted (a store that recovers keeps recording).
+ */
+import { hostname } from 'node:os';
+import type { Call, CallEvent } from '../orchestrator.js';
+import { type CallDigest, applyEvent, emptyDigest } from './digest.js';
+import type { CallRowData, CallStore, RecordWrite } from './types.js';
+import { webhookFor } from './webhooks.js';
+
+export interface RecorderOptions {
+  /** Names the process running the call (shown by `npm run calls`; default host:pid). */
+  worker?: string;
+  /** Enqueue call.started / call.transferred / call.ended webhooks with the events. */
+  webhooks?: boolean;
+  /** Called after each event is committed (the deliverer's wake-up; the kill test's markers). */
+  onWritten?: (seq: number, event: CallEvent) => void;
+  /** A write failed (besides the one report on the call). */
+  onError?: (message: string) => void;
+}
+
+export interface Recorder {
+  /** Resolves once every event so far has been written (or failed). */
+  flush(): Promise<void>;
+  /** Resolves once the call's end event has been written (or failed). */
+  readonly done: Promise<void>;
+  /** Stops listening (events after this are not recorded). */
+  detach(): void;
+  readonly written: number;
+  readonly failures: number;
+}
+
+/** Events that change the calls row. */
+const ROW_EVENTS = new Set<CallEvent['type']>(['started', 'handoff', 'caller', 'end']);
+
+function rowOf(d: CallDigest, who: { worker: string; host: string; pid: number }): CallRowData | undefined {
+  if (d.startedAt === null) return undefined; // not started yet (caller info can come first)
+  return {
+    worker: who.worker,
+    host: who.host,
+    pid: who.pid,
+    startedAt: d.startedAt,
+    endedAt: d.ended ? d.endedAt : null,
+    status: d.ended ? 'ended' : 'live',
+    outcome: d.ended ? (d.endReason ?? 'completed') : null,
+    state: d.state,
+    department: d.department,
+    handoffCount: d.handoffCount,
+    maxHandoffs: d.maxHandoffs,
+    humanAvailable: d.humanAvailable,
+    caller: d.caller,
+  };
+}
+
+export function attachRecorder(call: Call, store: CallStore, opts: RecorderOptions = {}): Recorder {
+  const host = hostname();
+  const who = { worker: opts.worker ?? `${host}:${process.pid}`, host, pid: process.pid };
+  const digest = emptyDigest(call.callId);
+  let tail: Promise<void> = Promise.resolve();
+  let pending = 0;
+  let written = 0;
+  let failures = 0;
+  let reported = false;
+  /** A write carrying the calls row failed: the next write carries it again. */
+  let rowDirty = false;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+
+  const write = async (w: RecordWrite): Promise<void> => {
+    try {
+      const seq = await store.record(w);
+      written++;
+      if (w.call) rowDirty = false;
+      try {
+        opts.onWritten?.(seq, w.event);
+      } catch {
+        /* a listener's problem is not the call's */
+      }
+    } catch (err) {
+      failures++;
+      if (w.call) rowDirty = true;
+      const message = `call records: could not write the ${w.event.type} event to ${store.location}: ${(err as Error).message}`;
+      try {
+        opts.onError?.(message);
+      } catch {
+        /* ignore */
+      }
+      if (!reported) {
+        reported = true;
+        // Once: this itself is an event, which the recorder will try to write too.
+        call.reportError(message);
+      }
+    }
+  };
+
+  const onEvent = (e: CallEvent) => {
+    try {
+      applyEvent(digest, e);
+      const hook = opts.webhooks ? webhookFor(e, digest, who.worker) : null;
+      const row = rowOf(digest, who);
+      // Writes go in order. When nothing is pending the write starts right away (SQLite commits it
+      // before this handler returns), otherwise after the previous one.
+      pending++;
+      const run = () => {
+        const w: RecordWrite = {
+          callId: call.callId,
+          event: e,
+          ...(row && (ROW_EVENTS.has(e.type) || rowDirty) ? { call: row } : {}),
+          ...(hook ? { webhooks: [hook] } : {}),
+        };
+        return write(w).finally(() => pending--);
+      };
+      tail = pending === 1 ? run() : tail.then(run);
+      if (e.type === 'end') void tail.then(resolveDone);
+    } catch (err) {
+      // Never into the call.
+      opts.onError?.(`call records: ${(err as Error).message}`);
+    }
+  };
+
+  // Events the call emitted before the recorder was attached come first.
+  for (const e of call.events) onEvent(e);
+  call.on('event', onEvent);
+
+  return {
+    flush: () => tail,
+    done,
+    detach: () => {
+      call.off('event', onEvent);
+    },
+    get written() {
+      return written;
+    },
+    get failures() {
+      return failures;
+    },
+  };
+}

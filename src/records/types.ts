@@ -1,0 +1,111 @@
+/**
+ * Durable call records: what a store keeps and the one interface both stores (SQLite, PostgreSQL) share.
+ *
+ * - `calls`: one row per call, kept current on start, each accepted transfer, caller info and the end.
+ * - `events`: every `CallEvent` of the call, in order (`seq` from 1), written as it happens.
+ * - `webhook_outbox`: webhooks waiting to be delivered, written in the same transaction as the event
+ *   that caused them, so a webhook is never lost between "recorded" and "sent".
+ */
+import type { CallerInfo } from '../../machines/router.js';
+import type { CallEvent } from '../orchestrator.js';
+
+export type CallStatus = 'live' | 'ended' | 'interrupted';
+
+export interface CallRow {
+  id: string;
+  /** The label of the process that ran the call (`host:pid` for the worker, `chat`, `demo`). */
+  worker: string | null;
+  host: string | null;
+  pid: number | null;
+  startedAt: number;
+  endedAt: number | null;
+  updatedAt: number;
+  status: CallStatus;
+  /** The end reason (`completed`, `hangup`, `end of input`, `transferred to a person`, …) or `interrupted`. */
+  outcome: string | null;
+  /** The machine's state: the department holding the call, or `ended`. */
+  state: string;
+  /** The last department that held the call (unlike `state`, never `ended`). */
+  department: string;
+  handoffCount: number;
+  maxHandoffs: number | null;
+  humanAvailable: boolean;
+  caller: CallerInfo;
+}
+
+export interface StoredEvent {
+  callId: string;
+  seq: number;
+  at: number;
+  type: CallEvent['type'];
+  event: CallEvent;
+}
+
+export interface CallRecord {
+  call: CallRow;
+  events: StoredEvent[];
+}
+
+/** A webhook to enqueue: its delivery id, type and the exact body that will be POSTed (and signed). */
+export interface OutboxInsert {
+  id: string;
+  type: string;
+  body: string;
+}
+
+export interface OutboxRow extends OutboxInsert {
+  callId: string;
+  createdAt: number;
+  attempts: number;
+  nextAttemptAt: number;
+  deliveredAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+}
+
+/**
+ * The calls row as the recorder knows it after an event: written whole (upsert) with every event that
+ * changes it, so a row whose earlier write failed is complete again with the next one.
+ */
+export type CallRowData = Omit<CallRow, 'id' | 'updatedAt'>;
+
+/** One event, its effect on the calls row and the webhooks it causes: written in ONE transaction. */
+export interface RecordWrite {
+  callId: string;
+  event: CallEvent;
+  call?: CallRowData;
+  webhooks?: OutboxInsert[];
+}
+
+export interface CallStore {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Where the records live (a file path, or the database URL without its password). */
+  readonly location: string;
+  /** Applied migration versions, ascending. */
+  migrations(): Promise<number[]>;
+  /** Writes one event (and its row change and webhooks) atomically; resolves with the event's seq. */
+  record(w: RecordWrite): Promise<number>;
+  /** Live calls last run on `host` (for the interrupted-call sweep). */
+  liveCalls(host: string): Promise<CallRow[]>;
+  /** Marks a call that is still `live` as interrupted (with its webhooks); false if it was not live. */
+  markInterrupted(callId: string, at: number, webhooks: OutboxInsert[]): Promise<boolean>;
+  /** Most recent first. */
+  listCalls(limit: number): Promise<CallRow[]>;
+  getCall(callId: string): Promise<CallRecord | null>;
+
+  /**
+   * Takes up to `limit` due webhooks (the oldest undelivered one of each call only, so a call's webhooks
+   * go out in order) and leases them for `leaseMs` so another deliverer does not send them meanwhile.
+   */
+  claimWebhooks(now: number, limit: number, leaseMs: number): Promise<OutboxRow[]>;
+  /** When the next claimable webhook is due (null: none pending). */
+  nextWebhookDue(): Promise<number | null>;
+  webhookDelivered(id: string, at: number, status: number): Promise<void>;
+  webhookFailed(id: string, nextAttemptAt: number, status: number | null, error: string): Promise<void>;
+  /** Gives leased webhooks back (a deliverer stopping mid-request): due now, no attempt counted. */
+  releaseWebhooks(ids: string[], now: number): Promise<void>;
+  /** Every outbox row, oldest first (for tests and diagnostics). */
+  webhooks(): Promise<OutboxRow[]>;
+  pendingWebhooks(): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,347 @@
+/**
+ * Call webhooks against a real HTTP receiver on 127.0.0.1, fed by real calls (real orchestrator, scripted
+ * LLM server) recorded on a real SQLite file (and PostgreSQL when available): signatures, payloads, a
+ * receiver that is down or slow, a restart with rows pending, stable delivery ids.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { type IncomingHttpHeaders, type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RecordSettings, type Records, openRecords, openStore } from '../src/records/index.js';
+import { attachRecorder } from '../src/records/recorder.js';
+import { SqliteStore } from '../src/records/sqlite.js';
+import { backoffMs, seededRandom, signWebhook, verifyWebhook } from '../src/records/webhooks.js';
+import type { ScriptedServer } from '../src/scripted-llm.js';
+import { callTools, say, sleep, startCall, startServer } from './support/harness.js';
+import { PG_SKIP_REASON, TEST_DATABASE_URL, dropSchema, uniqueSchema } from './support/pg.js';
+
+const SECRET = 'whsec-test-1234';
+let tmp: string;
+let llm: ScriptedServer;
+const schema = uniqueSchema('webhooks_test');
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'switchboard-webhooks-'));
+  llm = await startServer();
+});
+afterAll(async () => {
+  await llm?.close();
+  rmSync(tmp, { recursive: true, force: true });
+  await dropSchema(schema).catch(() => undefined);
+});
+
+// ---- a real receiver -----------------------------------------------------------------------------
+
+type Mode = 'ok' | 'fail' | 'hang' | 'slow-first';
+interface Received {
+  headers: IncomingHttpHeaders;
+  body: string;
+  status: number | null;
+}
+
+async function startReceiver(port = 0) {
+  const received: Received[] = [];
+  const seen = new Set<string>();
+  let mode: Mode = 'ok';
+  let slowMs = 0;
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8').on('data', (d: string) => (body += d));
+    req.on('end', () => {
+      const r: Received = { headers: req.headers, body, status: null };
+      received.push(r);
+      const id = String(req.headers['x-switchboard-delivery']);
+      const answer = (status: number) => {
+        r.status = status;
+        if (!res.destroyed) res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'nope');
+      };
+      if (mode === 'ok') answer(200);
+      else if (mode === 'fail') answer(500);
+      else if (mode === 'slow-first' && !seen.has(id)) {
+        // Takes it, but answers after the sender gave up: the sender retries, the receiver sees it twice.
+        seen.add(id);
+        setTimeout(() => answer(200), slowMs);
+      } else if (mode === 'slow-first') answer(200);
+      // 'hang': never answers
+    });
+  });
+  await new Promise<void>((ok) => server.listen(port, '127.0.0.1', ok));
+  const actual = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${actual}/hooks`,
+    port: actual,
+    received,
+    setMode(m: Mode, ms = 0) {
+      mode = m;
+      slowMs = ms;
+    },
+    /** Requests answered 2xx, by delivery id. */
+    delivered: () => new Set(received.filter((r) => r.status === 200).map((r) => String(r.headers['x-switchboard-delivery']))),
+    close: () =>
+      new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+const fastRetries = { pollMs: 50, baseDelayMs: 50, maxDelayMs: 300, timeoutMs: 1000, random: seededRandom(42) };
+
+function settings(file: string, url: string, extra: Partial<RecordSettings> = {}): RecordSettings {
+  return { CALLS_DB: file, CALL_WEBHOOK_URL: url, CALL_WEBHOOK_SECRET: SECRET, ...extra };
+}
+
+const transfer = (to: string, reason: string) => callTools({ name: `pass_control_to_${to}`, arguments: { reason } });
+
+/** A call with two transfers and end_call: 4 webhooks (started, transferred ×2, ended). */
+async function callWithTransfers(records: Records) {
+  const call = await startCall(llm, { caller: { phoneNumber: '+15550100999' } });
+  const recorder = records.attach(call, 'webhooks-test');
+  const started = Date.now();
+  await say(call, 'Hi, my name is Maya');
+  await say(call, transfer('billing', 'charged twice on my card'));
+  await say(call, transfer('triage', 'also wants to upgrade'));
+  await say(call, callTools({ name: 'end_call', arguments: { reason: 'caller is done' } }));
+  const end = await call.finished;
+  await recorder.done;
+  return { call, end, ms: Date.now() - started };
+}
+
+function parse(r: Received) {
+  return JSON.parse(r.body) as { id: string; type: string; createdAt: number; callId: string; data: Record<string, any> };
+}
+
+// ---- tests -----------------------------------------------------------------------------------------
+
+describe('webhooks: delivered, signed, with the route and the summary', () => {
+  it('call.started, call.transferred (each transfer) and call.ended arrive in order with valid signatures', async () => {
+    const rx = await startReceiver();
+    const records = (await openRecords(settings(join(tmp, 'ok.sqlite'), rx.url), { deliverer: fastRetries }))!;
+    try {
+      const { call } = await callWithTransfers(records);
+      await until(() => rx.delivered().size === 4, 15_000, '4 webhooks');
+      expect(await records.deliverer!.drain(5000)).toBe(true);
+      const mine = rx.received.filter((r) => parse(r).callId === call.callId);
+      expect(mine.map((r) => r.headers['x-switchboard-event'])).toEqual(['call.started', 'call.transferred', 'call.transferred', 'call.ended']);
+      for (const r of mine) {
+        expect(r.headers['content-type']).toBe('application/json');
+        expect(verifyWebhook(SECRET, r.headers, r.body)).toBe(true);
+        const ts = String(r.headers['x-switchboard-timestamp']);
+        expect(r.headers['x-switchboard-signature']).toBe(signWebhook(SECRET, ts, r.body));
+        expect(verifyWebhook('another-secret', r.headers, r.body)).toBe(false);
+        expect(verifyWebhook(SECRET, r.headers, `${r.body} `)).toBe(false); // a tampered body
+        const b = parse(r);
+        expect(r.headers['x-switchboard-delivery']).toBe(b.id);
+        expect(r.headers['x-switchboard-event']).toBe(b.type);
+      }
+      const [started, t1, t2, ended] = mine.map(parse);
+      expect(started!.data).toMatchObject({ callId: call.callId, worker: 'webhooks-test', state: 'triage', caller: { phoneNumber: '+15550100999' } });
+      expect(t1!.data).toMatchObject({ from: 'triage', to: 'billing', reason: 'charged twice on my card', handoffCount: 1 });
+      expect(t2!.data).toMatchObject({ from: 'billing', to: 'triage', reason: 'also wants to upgrade', handoffCount: 2 });
+      for (const t of [t1!, t2!]) expect(t.data.latencyMs).toBeGreaterThanOrEqual(0);
+      expect(ended!.data).toMatchObject({
+        callId: call.callId,
+        status: 'ended',
+        outcome: 'caller is done',
+        finalState: 'ended',
+        department: 'triage',
+        handoffCount: 2,
+        caller: { phoneNumber: '+15550100999', name: 'Maya' },
+        counts: { refusals: 0, errors: 0, transfers: 2 },
+      });
+      expect(ended!.data.counts.turns).toBeGreaterThanOrEqual(6);
+      expect(ended!.data.durationMs).toBeGreaterThan(0);
+      expect(ended!.data.route.map((l: { state: string }) => l.state)).toEqual(['triage', 'billing', 'triage']);
+      expect(ended!.data.route[1]).toMatchObject({ from: 'triage', reason: 'charged twice on my card', source: 'agent' });
+      // The outbox says delivered, once each.
+      const rows = await records.store.webhooks();
+      expect(rows.every((w) => w.deliveredAt !== null && w.attempts === 1 && w.lastStatus === 200)).toBe(true);
+    } finally {
+      await records.close();
+      await rx.close();
+    }
+  });
+});
+
+describe('webhooks: a receiver that is down or slow', () => {
+  it('never slows the call; once the receiver is back every webhook is delivered', async () => {
+    const rx = await startReceiver();
+    rx.setMode('fail');
+    const records = (await openRecords(settings(join(tmp, 'down.sqlite'), rx.url), { deliverer: fastRetries }))!;
+    try {
+      // Failing (500) for the first call, not answering at all for the second.
+      const a = await callWithTransfers(records);
+      await until(() => rx.received.length >= 3, 10_000, 'retries against the failing receiver');
+      rx.setMode('hang');
+      const b = await callWithTransfers(records);
+      expect(a.end.state).toBe('ended');
+      expect(b.end.state).toBe('ended');
+      expect(rx.delivered().size).toBe(0);
+      expect(await records.store.pendingWebhooks()).toBe(8);
+      const failed = (await records.store.webhooks()).filter((w) => w.attempts > 0);
+      expect(failed.length).toBeGreaterThan(0);
+      expect(failed.every((w) => w.lastError !== null)).toBe(true);
+
+      rx.setMode('ok');
+      await until(async () => (await records.store.pendingWebhooks()) === 0, 20_000, 'the outbox to empty');
+      const delivered = rx.delivered();
+      console.info(`webhooks: ${delivered.size} delivered after the receiver came back (${rx.received.length} requests in all)`);
+      expect(delivered.size).toBe(8);
+      const types = [...delivered].map((id) => parse(rx.received.find((r) => r.headers['x-switchboard-delivery'] === id)!).type);
+      expect(types.filter((t) => t === 'call.started')).toHaveLength(2);
+      expect(types.filter((t) => t === 'call.transferred')).toHaveLength(4);
+      expect(types.filter((t) => t === 'call.ended')).toHaveLength(2);
+      // Retries of one webhook carry the same delivery id and the same body.
+      const byId = new Map<string, Set<string>>();
+      for (const r of rx.received) {
+        const id = String(r.headers['x-switchboard-delivery']);
+        byId.set(id, (byId.get(id) ?? new Set()).add(r.body));
+      }
+      expect([...byId.values()].every((bodies) => bodies.size === 1)).toBe(true);
+      expect(rx.received.length).toBeGreaterThan(8);
+      // Per call, in order: started, transferred, transferred, ended.
+      for (const callId of [a.call.callId, b.call.callId]) {
+        const order = [...delivered].map((id) => parse(rx.received.find((r) => r.headers['x-switchboard-delivery'] === id)!)).filter((x) => x.callId === callId);
+        expect(order.map((x) => x.type)).toEqual(['call.started', 'call.transferred', 'call.transferred', 'call.ended']);
+      }
+    } finally {
+      await records.close();
+      await rx.close();
+    }
+  }, 60_000);
+
+  it('a restart: rows left pending (connection refused) are delivered by the next store and deliverer on the same file', async () => {
+    const file = join(tmp, 'restart.sqlite');
+    const probe = await startReceiver();
+    const port = probe.port;
+    await probe.close(); // nobody listens there now: connection refused
+    const first = (await openRecords(settings(file, `http://127.0.0.1:${port}/hooks`), { deliverer: fastRetries }))!;
+    const { call } = await callWithTransfers(first);
+    await until(async () => (await first.store.webhooks()).some((w) => w.attempts > 0), 10_000, 'a failed attempt');
+    expect(await first.deliverer!.drain(200)).toBe(false);
+    await first.close(); // the process goes away with its webhooks undelivered
+    const check = new SqliteStore(file);
+    const pending = (await check.webhooks()).filter((w) => w.deliveredAt === null);
+    await check.close();
+    expect(pending.map((w) => w.type)).toEqual(['call.started', 'call.transferred', 'call.transferred', 'call.ended']);
+    expect(pending.some((w) => /ECONNREFUSED|fetch failed/.test(w.lastError ?? ''))).toBe(true);
+
+    const rx = await startReceiver(port);
+    const second = (await openRecords(settings(file, rx.url), { deliverer: { ...fastRetries, maxDelayMs: 200 } }))!;
+    try {
+      await until(async () => (await second.store.pendingWebhooks()) === 0, 15_000, 'the next process to deliver');
+      const delivered = rx.delivered();
+      console.info(`webhooks after a restart: ${delivered.size} delivered by the new deliverer`);
+      expect(delivered.size).toBe(4);
+      expect(new Set(pending.map((w) => w.id))).toEqual(delivered); // the same delivery ids as written
+      expect(rx.received.every((r) => parse(r).callId === call.callId && verifyWebhook(SECRET, r.headers, r.body))).toBe(true);
+    } finally {
+      await second.close();
+      await rx.close();
+    }
+  }, 60_000);
+
+  it('a receiver too slow to answer gets the webhook again under the same delivery id (dedupe on it)', async () => {
+    const rx = await startReceiver();
+    rx.setMode('slow-first', 700);
+    const records = (await openRecords(settings(join(tmp, 'dupes.sqlite'), rx.url), {
+      deliverer: { ...fastRetries, timeoutMs: 300 },
+    }))!;
+    try {
+      await callWithTransfers(records);
+      await until(async () => (await records.store.pendingWebhooks()) === 0, 20_000, 'delivery');
+      const ids = rx.received.map((r) => String(r.headers['x-switchboard-delivery']));
+      const unique = new Set(ids);
+      expect(unique.size).toBe(4);
+      expect(ids.length).toBeGreaterThanOrEqual(8); // each one at least twice
+      for (const id of unique) {
+        const copies = rx.received.filter((r) => r.headers['x-switchboard-delivery'] === id);
+        expect(new Set(copies.map((c) => c.body)).size).toBe(1);
+        expect(parse(copies[0]!).id).toBe(id);
+      }
+    } finally {
+      await records.close();
+      await rx.close();
+    }
+  }, 60_000);
+});
+
+describe('webhooks: details', () => {
+  it('backoff doubles from the base to the cap, with jitter in [½, 1] of the step', () => {
+    const r = seededRandom(7);
+    const steps = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((n) => backoffMs(n, 500, 60_000, r));
+    const caps = [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000];
+    steps.forEach((s, i) => {
+      expect(s).toBeGreaterThanOrEqual(caps[i]! / 2);
+      expect(s).toBeLessThanOrEqual(caps[i]!);
+    });
+    expect([1, 2, 3].map((n) => backoffMs(n, 500, 60_000, seededRandom(7)))).toEqual([1, 2, 3].map((n) => backoffMs(n, 500, 60_000, seededRandom(7))));
+  });
+
+  it('a call found interrupted gets its call.ended (status interrupted) from the next open', async () => {
+    const file = join(tmp, 'interrupted.sqlite');
+    const store = new SqliteStore(file);
+    const call = await startCall(llm);
+    const recorder = attachRecorder(call, store, { worker: 'w', webhooks: true });
+    await say(call, transfer('support', 'router is broken'));
+    await recorder.flush();
+    recorder.detach(); // as if the process died here
+    await store.close();
+    const opened = await openStore({ CALLS_DB: file }, { webhooks: true, isAlive: () => false });
+    try {
+      expect(opened!.interrupted).toEqual([call.callId]);
+      const hooks = await opened!.store.webhooks();
+      expect(hooks.map((h) => h.type)).toEqual(['call.started', 'call.transferred', 'call.ended']);
+      const ended = JSON.parse(hooks[2]!.body);
+      expect(ended.data).toMatchObject({ status: 'interrupted', outcome: 'interrupted', department: 'support', handoffCount: 1 });
+    } finally {
+      await opened!.store.close();
+      await call.close('done');
+    }
+  });
+
+  it('webhooks need the records store: CALLS_DB=off with a webhook URL says so', async () => {
+    const problems: string[] = [];
+    const r = await openRecords({ CALLS_DB: 'off', CALL_WEBHOOK_URL: 'http://127.0.0.1:9/x' }, { onError: (m) => problems.push(m) });
+    expect(r).toBeNull();
+    expect(problems[0]).toMatch(/CALL_WEBHOOK_URL is set but call records are off/);
+  });
+});
+
+describe.skipIf(!TEST_DATABASE_URL)(`webhooks from a PostgreSQL outbox${PG_SKIP_REASON ? ` (skipped: ${PG_SKIP_REASON})` : ''}`, () => {
+  it('delivers every webhook of a call, after the receiver was down', async () => {
+    const rx = await startReceiver();
+    rx.setMode('fail');
+    const records = (await openRecords(
+      settings('off', rx.url, { DATABASE_URL: TEST_DATABASE_URL }),
+      { deliverer: fastRetries, postgres: { schema } },
+    ))!;
+    try {
+      expect(records.store.kind).toBe('postgres');
+      const { call } = await callWithTransfers(records);
+      await until(() => rx.received.length >= 2, 10_000, 'attempts');
+      rx.setMode('ok');
+      await until(async () => (await records.store.pendingWebhooks()) === 0, 20_000, 'delivery');
+      const delivered = [...rx.delivered()].map((id) => parse(rx.received.find((r) => r.headers['x-switchboard-delivery'] === id)!));
+      expect(delivered.filter((d) => d.callId === call.callId).map((d) => d.type)).toEqual([
+        'call.started',
+        'call.transferred',
+        'call.transferred',
+        'call.ended',
+      ]);
+    } finally {
+      await records.close();
+      await rx.close();
+    }
+  }, 60_000);
+});
