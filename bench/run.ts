@@ -1,0 +1,125 @@
+/**
+ * `npm run bench`: Switchboard's benchmarks, one module per figure. Prints a table and writes
+ * bench/results.json (machine, every figure with median / p95 / n, targets, where the time goes);
+ * `--quick` and `--only` runs write bench/results.partial.json instead.
+ *
+ *   npm run bench                      # everything (about 4–6 minutes on 2 cores)
+ *   npm run bench -- --quick           # fewer samples, for a smoke run
+ *   npm run bench -- --only=handoff,history   # some figures (handoff, deadair, history, capacity, inspector, paths)
+ *
+ * Not part of `npm test`. Fixed seeds; A/B comparisons alternate within the same run.
+ */
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { type CapacityResult, benchCapacity } from './capacity.js';
+import { hasGc, initBenchLogging } from './common.js';
+import { type DeadAirResult, benchDeadAir } from './dead-air.js';
+import { type HandoffResult, benchHandoff } from './handoff.js';
+import { type HistoryResult, benchHistory } from './history.js';
+import { type InspectorResult, benchInspector } from './inspector.js';
+import { type PathsResult, benchPaths } from './paths.js';
+import { explainMisses, renderReport } from './report.js';
+
+export interface Results {
+  machine: {
+    cpuModel: string;
+    cores: number;
+    ramGB: number;
+    node: string;
+    platform: string;
+    date: string;
+    loadAverageAtStart: number[];
+    loadAverageAtEnd?: number[];
+    exposeGc: boolean;
+  };
+  command: string;
+  totalRuntimeS?: number;
+  handoff?: HandoffResult;
+  deadAir?: DeadAirResult;
+  history?: HistoryResult;
+  capacity?: CapacityResult;
+  inspector?: InspectorResult;
+  paths?: PathsResult;
+  /** For each missed target: where the time goes. */
+  missedTargets?: Record<string, string>;
+}
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const want = (k: string) => !only || only.includes(k);
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+initBenchLogging();
+const t0 = performance.now();
+const r3 = (x: number) => Number(x.toFixed(2));
+const results: Results = {
+  machine: {
+    cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+    cores: os.cpus().length,
+    ramGB: r3(os.totalmem() / 1024 ** 3),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    date: new Date().toISOString(),
+    loadAverageAtStart: os.loadavg().map(r3),
+    exposeGc: hasGc,
+  },
+  command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`,
+};
+if (!hasGc) log('note: run with --expose-gc (npm run bench does) for memory figures after a full GC');
+log(`bench: ${results.machine.cpuModel}, ${results.machine.cores} cores, node ${results.machine.node}${quick ? ' (quick)' : ''}`);
+if (os.loadavg()[0]! > results.machine.cores * 0.75) {
+  log(`note: the machine is busy (load average ${os.loadavg()[0]!.toFixed(2)} on ${results.machine.cores} cores): expect noisier figures`);
+}
+
+const step = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
+  const t = performance.now();
+  log(`[${name}]`);
+  const r = await fn();
+  log(`[${name}] ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  return r;
+};
+
+if (want('paths')) {
+  results.paths = await step('6. path generation', () => benchPaths({ caps: [1, 2, 3, 4, 5, 6], reps: quick ? 2 : 10, budgetMsPerRun: 5000, log }));
+}
+if (want('history')) {
+  results.history = await step('3. history copy', () => benchHistory({ sizes: [10, 100, 1000, 10_000], samples: quick ? 30 : 200, log }));
+}
+if (want('handoff')) {
+  results.handoff = await step('1. handoff overhead', () => benchHandoff({ warmup: quick ? 5 : 20, n: quick ? 30 : 200, log }));
+}
+if (want('deadair')) {
+  results.deadAir = await step('2. dead air', () =>
+    benchDeadAir({ callsPerArm: quick ? 1 : 3, ttftMs: 200, ttsTtfbMs: 150, ttsMsPerChar: 3, log }),
+  );
+}
+if (want('inspector')) {
+  results.inspector = await step('5. inspector cost', () => benchInspector({ warmup: quick ? 1 : 3, rounds: quick ? 5 : 20, log }));
+}
+if (want('capacity')) {
+  results.capacity = await step('4. calls per process', () =>
+    benchCapacity({
+      ttftMs: 300,
+      voiceLevels: quick ? [1, 10, 25] : [1, 10, 25, 50, 75, 100, 125, 150, 200],
+      textLevels: quick ? [10, 25] : [10, 50, 100],
+      turnsPerCall: quick ? 2 : 4,
+      baselineTurns: quick ? 6 : 12,
+      gapMs: [1000, 2000],
+      timeBudgetS: quick ? 60 : 180,
+      log,
+    }),
+  );
+}
+
+results.machine.loadAverageAtEnd = os.loadavg().map(r3);
+results.totalRuntimeS = Number(((performance.now() - t0) / 1000).toFixed(1));
+results.missedTargets = explainMisses(results);
+// A partial or quick run does not overwrite the full run's results.
+const out = fileURLToPath(new URL(quick || only ? './results.partial.json' : './results.json', import.meta.url));
+writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+process.stdout.write(`${renderReport(results)}\n`);
+log(`wrote ${out} (${results.totalRuntimeS} s)`);
+// Framework timers (closing sessions, keep-alive sockets) would keep the process up for a while.
+process.exit(0);
