@@ -1,49 +1,11 @@
 /**
  * Figure 6 — path generation: time and number of paths of the model-based suite's generation
- * (`createTestModel(routerMachine, …)` with the suite's `eventsFor` and `serializeState`, copied from
- * test/model-based.test.ts) — `getSimplePaths()` and `getShortestPaths()` for caps 1 to 6, with and
+ * (`modelFor` from test/support/routing-model.ts, the model the suite itself uses) — `getSimplePaths()` and `getShortestPaths()` for caps 1 to 6, with and
  * without a human number. Simple paths grow fast with the cap: a configuration whose simple-path run
  * takes longer than the per-run budget is not repeated, and larger caps are skipped (noted).
  */
-import { createTestModel } from 'xstate/graph';
-import { transferTargets } from '../machines/derive.js';
-import { type CallState, type RouterEvent, routerMachine } from '../machines/router.js';
 import { type Summary, summarize } from './stats.js';
-
-type Snap = ReturnType<typeof routerMachine.getInitialSnapshot>;
-
-// ---- copied from test/model-based.test.ts -----------------------------------------------------------
-
-function eventsFor(s: Snap): RouterEvent[] {
-  if (s.status !== 'active') return [];
-  const state = s.value as CallState;
-  if (state === 'human') {
-    return [{ type: 'HUMAN_TRANSFER_FAILED', reason: 'SIP 486 busy' }, { type: 'END_CALL', reason: 'done' }, { type: 'HANGUP' }];
-  }
-  const targets = transferTargets(state).filter((t) => t !== 'human' || s.context.humanAvailable);
-  return [
-    ...targets.map((to) => ({ type: 'TRANSFER' as const, to, reason: `caller needs ${to}` })),
-    { type: 'END_CALL', reason: 'caller is done' },
-    { type: 'HANGUP' },
-  ];
-}
-
-function modelFor(maxHandoffs: number, humanAvailable: boolean) {
-  return createTestModel(routerMachine, {
-    input: { callId: 'model', maxHandoffs, humanAvailable },
-    events: eventsFor,
-    serializeState: (s) =>
-      JSON.stringify({
-        v: s.value,
-        n: s.context.handoffCount,
-        h: s.context.humanAvailable,
-        back: s.value === 'human' ? s.context.route.at(-1)?.from : undefined,
-      }),
-    stopWhen: (s) => s.status !== 'active',
-  });
-}
-
-// -------------------------------------------------------------------------------------------------------
+import { modelFor } from '../test/support/routing-model.js';
 
 export interface PathRow {
   cap: number;

@@ -5,47 +5,12 @@
  * instructions are absent, every tool call has its result, and a transfer gets exactly one reply.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestModel } from 'xstate/graph';
-import { transferTargets } from '../machines/derive.js';
-import { type CallState, DEPARTMENTS, DEFAULT_MAX_HANDOFFS, type RouterEvent, routerMachine } from '../machines/router.js';
+import { type CallState, DEPARTMENTS, DEFAULT_MAX_HANDOFFS, type RouterEvent } from '../machines/router.js';
 import { DEPARTMENT_TABLE } from '../src/departments.js';
 import type { Call, CallEvent } from '../src/orchestrator.js';
 import { type ScriptedServer, deskOf, historyProblem, systemText, textOf } from '../src/scripted-llm.js';
 import { callTools, requestsOf, say, startCall, startServer, waitForEvent } from './support/harness.js';
-
-type Snap = ReturnType<typeof routerMachine.getInitialSnapshot>;
-
-function eventsFor(s: Snap): RouterEvent[] {
-  if (s.status !== 'active') return [];
-  const state = s.value as CallState;
-  if (state === 'human') {
-    return [{ type: 'HUMAN_TRANSFER_FAILED', reason: 'SIP 486 busy' }, { type: 'END_CALL', reason: 'done' }, { type: 'HANGUP' }];
-  }
-  const targets = transferTargets(state).filter((t) => t !== 'human' || s.context.humanAvailable);
-  return [
-    ...targets.map((to) => ({ type: 'TRANSFER' as const, to, reason: `caller needs ${to}` })),
-    { type: 'END_CALL', reason: 'caller is done' },
-    { type: 'HANGUP' },
-  ];
-}
-
-function modelFor(maxHandoffs: number, humanAvailable: boolean) {
-  return createTestModel(routerMachine, {
-    input: { callId: 'model', maxHandoffs, humanAvailable },
-    events: eventsFor,
-    // Routing identity only: timestamps and reasons would make every vertex unique.
-    // Routing identity only (timestamps and reasons would make every vertex unique) — but all of
-    // it: whether a person can still be reached, and where an escalated caller would return to.
-    serializeState: (s) =>
-      JSON.stringify({
-        v: s.value,
-        n: s.context.handoffCount,
-        h: s.context.humanAvailable,
-        back: s.value === 'human' ? s.context.route.at(-1)?.from : undefined,
-      }),
-    stopWhen: (s) => s.status !== 'active',
-  });
-}
+import { type Snap, modelFor } from './support/routing-model.js';
 
 const TITLE_TO_ROLE = Object.fromEntries(Object.values(DEPARTMENT_TABLE).map((d) => [d.title, d.id]));
 
