@@ -62,6 +62,8 @@ export interface ScriptedServer {
   /** Chat requests only. */
   chatRequests(): RecordedRequest[];
   setScript(script: Script): void;
+  /** Closes every open connection (keep-alive ones included); the server keeps listening. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -240,6 +242,9 @@ export async function startScriptedServer(opts: ScriptedServerOptions = {}): Pro
     requests,
     chatRequests: () => requests.filter((r) => r.path === '/chat/completions'),
     setScript: (s) => (script = s),
+    dropConnections: () => {
+      for (const s of sockets) s.destroy();
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));

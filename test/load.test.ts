@@ -187,7 +187,9 @@ describe(`${CALLS} simultaneous calls`, () => {
     // ---- memory ----
     server.requests.length = 0; // the test server's log of request bodies is not the calls' memory
     // Every call must become collectable. Pooled keep-alive HTTP sockets hold the async context they
-    // were opened in (a call's AgentActivity) until they idle out after a few seconds, so poll.
+    // were opened in (a call's AgentActivity) until they idle out; the test's server closes them (a
+    // real provider does the same on its own schedule), then we poll.
+    server.dropConnections();
     const waitStart = Date.now();
     let alive = CALLS;
     let after = 0;
