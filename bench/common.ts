@@ -12,7 +12,7 @@ import * as openai from '@livekit/agents-plugin-openai';
 import type { AudioFrame } from '@livekit/rtc-node';
 import { z } from 'zod';
 import { type AgentRole, DEPARTMENT_TABLE, instructionsFor, openingFor } from '../src/departments.js';
-import { Call, type CallData, type CallOptions, carriedHistory } from '../src/orchestrator.js';
+import { Call, type CallData, type CallOptions, callerInfoParam, carriedHistory } from '../src/orchestrator.js';
 import { initTestLogging } from '../test/support/harness.js';
 import type { ChildServerOptions } from './scripted-child.js';
 
@@ -359,12 +359,7 @@ export class NativeDept extends voice.Agent<CallData> {
     tools.push(llm.tool({
       name: 'update_caller_info',
       description: 'Save what the caller told you about themselves. Pass only the fields you learned.',
-      parameters: z.object({
-        name: z.string().optional().describe("The caller's name"),
-        phoneNumber: z.string().optional().describe('A phone number to reach them'),
-        accountId: z.string().optional().describe('Their account or customer id'),
-        need: z.string().optional().describe('What they want, in one sentence'),
-      }),
+      parameters: callerInfoParam,
       execute: async (info, { ctx }) => {
         ctx.userData.caller = { ...ctx.userData.caller, ...info };
         return { saved: true, caller: ctx.userData.caller };

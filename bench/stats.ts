@@ -55,13 +55,4 @@ export function linearFit(xs: readonly number[], ys: readonly number[]): { slope
 }
 
 /** Deterministic PRNG (mulberry32) so every run uses the same "random" schedule and audio. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom as rng } from '../src/records/webhooks.js';

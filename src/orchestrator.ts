@@ -129,6 +129,14 @@ export function bounded(text: string, max: number): string {
   return chars.length <= max ? t : `${chars.slice(0, max - 1).join('').trimEnd()}…`;
 }
 
+/** The arguments of `update_caller_info`: only the fields the caller stated. */
+export const callerInfoParam = z.object({
+  name: z.string().optional().describe("The caller's name"),
+  phoneNumber: z.string().optional().describe('A phone number to reach them'),
+  accountId: z.string().optional().describe('Their account or customer id'),
+  need: z.string().optional().describe('What they want, in one sentence'),
+});
+
 const reasonParam = z.object({
   reason: z.string().describe('Why the caller needs this transfer, in a short sentence.'),
 });
@@ -603,12 +611,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       tools.push(llm.tool({
         name: 'update_caller_info',
         description: 'Save what the caller told you about themselves. Pass only the fields you learned.',
-        parameters: z.object({
-          name: z.string().optional().describe("The caller's name"),
-          phoneNumber: z.string().optional().describe('A phone number to reach them'),
-          accountId: z.string().optional().describe('Their account or customer id'),
-          need: z.string().optional().describe('What they want, in one sentence'),
-        }),
+        parameters: callerInfoParam,
         execute: async (info) => {
           const caller = this.updateCaller(info);
           return { saved: true, caller };

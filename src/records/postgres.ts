@@ -9,6 +9,7 @@ import { HEAD_OF_CALL, MIGRATIONS, upsertCallSql } from './migrations.js';
 
 const UPSERT_CALL = upsertCallSql((i) => `$${i}`);
 import type { CallRecord, CallRow, CallStore, OutboxInsert, OutboxRow, RecordWrite } from './types.js';
+import { outboxFromRow } from './types.js';
 
 export interface PostgresStoreOptions {
   /** Keep the tables in this schema (created if missing); default: the connection's search_path. */
@@ -40,21 +41,6 @@ function callFromRow(r: Record<string, unknown>): CallRow {
     maxHandoffs: n(r.max_handoffs),
     humanAvailable: Boolean(r.human_available),
     caller: (r.caller ?? {}) as CallRow['caller'],
-  };
-}
-
-function outboxFromRow(r: Record<string, unknown>): OutboxRow {
-  return {
-    id: String(r.id),
-    callId: String(r.call_id),
-    type: String(r.type),
-    body: String(r.body),
-    createdAt: Number(r.created_at),
-    attempts: Number(r.attempts),
-    nextAttemptAt: Number(r.next_attempt_at),
-    deliveredAt: n(r.delivered_at),
-    lastStatus: n(r.last_status),
-    lastError: (r.last_error as string | null) ?? null,
   };
 }
 

@@ -21,6 +21,7 @@ import { HEAD_OF_CALL, MIGRATIONS, upsertCallSql } from './migrations.js';
 
 const UPSERT_CALL = upsertCallSql(() => '?');
 import type { CallRecord, CallRow, CallStore, OutboxInsert, OutboxRow, RecordWrite, StoredEvent } from './types.js';
+import { outboxFromRow } from './types.js';
 
 const { Database } = createRequire(import.meta.url)('node-sqlite3-wasm') as typeof import('node-sqlite3-wasm');
 
@@ -56,21 +57,6 @@ export function callFromRow(r: Row): CallRow {
     maxHandoffs: num(r.max_handoffs),
     humanAvailable: Boolean(Number(r.human_available)),
     caller: JSON.parse(String(r.caller ?? '{}')),
-  };
-}
-
-function outboxFromRow(r: Row): OutboxRow {
-  return {
-    id: String(r.id),
-    callId: String(r.call_id),
-    type: String(r.type),
-    body: String(r.body),
-    createdAt: Number(r.created_at),
-    attempts: Number(r.attempts),
-    nextAttemptAt: Number(r.next_attempt_at),
-    deliveredAt: num(r.delivered_at),
-    lastStatus: num(r.last_status),
-    lastError: r.last_error === null ? null : String(r.last_error),
   };
 }
 
@@ -243,7 +229,7 @@ export class SqliteStore implements CallStore {
            ORDER BY o.n LIMIT ?`,
           [now, limit],
         )
-        .map((r) => outboxFromRow(r as Row));
+        .map((r) => outboxFromRow(r as Record<string, unknown>));
       for (const r of rows) this.db.run('UPDATE webhook_outbox SET next_attempt_at = ? WHERE id = ?', [now + leaseMs, r.id]);
       return rows;
     });
@@ -279,7 +265,7 @@ export class SqliteStore implements CallStore {
   }
 
   async webhooks(): Promise<OutboxRow[]> {
-    return this.locked(() => this.db.all('SELECT * FROM webhook_outbox ORDER BY n').map((r) => outboxFromRow(r as Row)));
+    return this.locked(() => this.db.all('SELECT * FROM webhook_outbox ORDER BY n').map((r) => outboxFromRow(r as Record<string, unknown>)));
   }
 
   async pendingWebhooks(): Promise<number> {

@@ -109,3 +109,20 @@ export interface CallStore {
   pendingWebhooks(): Promise<number>;
   close(): Promise<void>;
 }
+
+/** An outbox row as either store returns it (snake_case columns; numbers may come back as strings). */
+export function outboxFromRow(r: Record<string, unknown>): OutboxRow {
+  const n = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+  return {
+    id: String(r.id),
+    callId: String(r.call_id),
+    type: String(r.type),
+    body: String(r.body),
+    createdAt: Number(r.created_at),
+    attempts: Number(r.attempts),
+    nextAttemptAt: Number(r.next_attempt_at),
+    deliveredAt: n(r.delivered_at),
+    lastStatus: n(r.last_status),
+    lastError: r.last_error === null || r.last_error === undefined ? null : String(r.last_error),
+  };
+}
