@@ -14,6 +14,11 @@ export const PG_SKIP_REASON = TEST_DATABASE_URL
   ? null
   : 'TEST_DATABASE_URL is not set (postgres://user:pass@127.0.0.1:5432/db; .ci/run sets it up)';
 
+// In CI the PostgreSQL tests must run: a missing URL fails every file that needs it, loudly.
+if (IN_CI && !TEST_DATABASE_URL) {
+  throw new Error(`CI=true but ${PG_SKIP_REASON}: .ci/run installs PostgreSQL and exports TEST_DATABASE_URL`);
+}
+
 export function uniqueSchema(prefix: string): string {
   return `${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`;
 }
