@@ -135,6 +135,16 @@ const baseSchema = z.object({
 
 export const livekitUrl = url(['ws:', 'wss:', 'http:', 'https:']);
 
+/** `npm run inspector` on its own: the inspector's settings, and where past calls are read from. */
+export const inspectorSchema = baseSchema.pick({
+  INSPECTOR_HOST: true,
+  INSPECTOR_PORT: true,
+  INSPECTOR_TOKEN: true,
+  INSPECTOR_HIDE_PHONE_NUMBERS: true,
+  CALLS_DB: true,
+  DATABASE_URL: true,
+});
+
 const workerSchema = baseSchema.extend({
   LIVEKIT_URL: livekitUrl,
   LIVEKIT_API_KEY: z.string().trim().min(1),

@@ -1,4 +1,7 @@
-/** The commands that serve the inspector: `npm run chat -- --inspect` and `npm run demo`, run as a user would. */
+/**
+ * The commands that serve the inspector: `npm run chat -- --inspect`, `npm run demo` and
+ * `npm run inspector`, run as a user would.
+ */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +9,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScriptedServer } from '../src/scripted-llm.js';
-import { startServer } from './support/harness.js';
+import { openStore } from '../src/records/index.js';
+import { attachRecorder } from '../src/records/recorder.js';
+import { say, startCall, startServer } from './support/harness.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const emptyEnvFile = join(mkdtempSync(join(tmpdir(), 'env-')), 'empty.env');
@@ -78,5 +83,57 @@ describe('npm run demo', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+});
+
+describe('npm run inspector', () => {
+  const exitOf = (child: ChildProcessWithoutNullStreams) =>
+    new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.on('exit', (code) => r(code))));
+  const stderrOf = (child: ChildProcessWithoutNullStreams) => {
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    return () => err;
+  };
+
+  it('serves live calls and the past calls of the records the workers write (CALLS_DB)', async () => {
+    const db = join(mkdtempSync(join(tmpdir(), 'inspector-records-')), 'calls.sqlite');
+    const opened = (await openStore({ CALLS_DB: db }))!;
+    const call = await startCall(llm, { caller: { name: 'Rahul', phoneNumber: '+15550100900' } });
+    const recorder = attachRecorder(call, opened.store, { worker: 'inspector-cli-test' });
+    await say(call, 'I was charged twice on my card');
+    call.hangup();
+    await call.finished;
+    await recorder.done;
+    await opened.store.close();
+
+    const { child, lines } = run(['src/inspector/main.ts'], { INSPECTOR_PORT: '0', CALLS_DB: db });
+    const err = stderrOf(child);
+    try {
+      const url = /^Inspector: (http:\/\/127\.0\.0\.1:\d+\/)$/.exec(await nextMatching(lines, (l) => l.startsWith('Inspector:')))![1]!;
+      expect(await callsAt(url)).toEqual([]);
+      const past = (await (await fetch(new URL('api/records', url))).json()) as { callId: string; state: string; endReason: string; caller: { name?: string } }[];
+      expect(past.map((p) => [p.callId, p.state, p.endReason, p.caller.name])).toEqual([[call.callId, 'ended', 'hangup', 'Rahul']]);
+      const one = (await (await fetch(new URL(`api/records/${call.callId}`, url))).json()) as { timeline: { state: string }[]; transcript: { text: string }[] };
+      expect(one.timeline.map((t) => t.state)).toEqual(['triage', 'billing']);
+      expect(one.transcript.map((t) => t.text)).toContain('I was charged twice on my card');
+      child.kill('SIGTERM');
+      expect(await exitOf(child)).toBe(0);
+      expect(err()).toBe('');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('a bad setting names itself and exits 2; an open address without a token is refused', async () => {
+    const bad = run(['src/inspector/main.ts'], { INSPECTOR_PORT: 'eighty', CALLS_DB: 'off' });
+    const badErr = stderrOf(bad.child);
+    expect(await exitOf(bad.child)).toBe(2);
+    expect(badErr()).toMatch(/INSPECTOR_PORT/);
+    expect(badErr()).not.toMatch(/\n\s+at /); // no stack trace
+
+    const open = run(['src/inspector/main.ts'], { INSPECTOR_HOST: '0.0.0.0', INSPECTOR_PORT: '0', CALLS_DB: 'off' });
+    const openErr = stderrOf(open.child);
+    expect(await exitOf(open.child)).toBe(2);
+    expect(openErr()).toMatch(/INSPECTOR_TOKEN/);
   });
 });

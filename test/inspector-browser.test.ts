@@ -3,7 +3,8 @@
  * real orchestrator and the scripted OpenAI-compatible server, fed to a real inspector server by
  * `attachInspector`, watched by the page over `/feed`.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
@@ -13,6 +14,8 @@ import type { ScriptedServer } from '../src/scripted-llm.js';
 import type { Call } from '../src/orchestrator.js';
 import { type InspectorLink, attachInspector } from '../src/inspector/client.js';
 import { type InspectorServer, startInspectorServer } from '../src/inspector/server.js';
+import { inspectorRecords, openStore } from '../src/records/index.js';
+import { attachRecorder } from '../src/records/recorder.js';
 import { type TestCallOptions, say, startCall, startServer, waitForEvent } from './support/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -256,5 +259,90 @@ suite(suiteName, () => {
     await page.screenshot({ path: SCREENSHOT, animations: 'disabled' });
     expect(existsSync(SCREENSHOT)).toBe(true);
     expect(errors).toEqual([]);
+  });
+
+  it('opens a past call from the records and replays its route on the statechart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-past-'));
+    const opened = (await openStore({ CALLS_DB: join(dir, 'calls.sqlite') }))!;
+    try {
+      // A finished call, recorded as the worker records it: three transfers, a refusal, an end.
+      const call = await startCall(llm, { caller: { phoneNumber: '+15550100777' } });
+      const recorder = attachRecorder(call, opened.store, { worker: 'browser-test' });
+      await say(call, 'Hi, my name is Odile');
+      await say(call, 'I was charged twice on my card');
+      expect(call.requestTransfer('sales', 'supervisor tries sales', 'supervisor')).toMatchObject({ accepted: false });
+      await say(call, 'I also want to upgrade my plan');
+      await say(call, 'Yes, upgrade me to the pro plan');
+      await say(call, "That's all, thanks, bye");
+      const end = await call.finished;
+      await recorder.done;
+      expect(end.reason).toBeTruthy();
+      const route = call.actor.getSnapshot().context.route;
+      expect(route.map((r) => r.to)).toEqual(['billing', 'triage', 'sales']);
+
+      const past = await startInspectorServer({ host: '127.0.0.1', port: 0, records: inspectorRecords(opened.store) });
+      extraServers.push(past);
+      const { page, errors } = await openPage(past.url);
+      await page.waitForSelector('#diagram [data-state="triage"]');
+      await page.click('[data-testid="tab-past"]');
+      const row = page.locator(`[data-record-id="${call.callId}"]`);
+      await row.waitFor();
+      expect(await row.locator('[data-field="caller"]').innerText()).toBe('Odile');
+      expect(await row.locator('[data-field="state"]').innerText()).toBe('Ended');
+      expect(await row.locator('[data-field="handoffs"]').innerText()).toBe('3/6');
+      expect(await row.locator('[data-field="outcome"]').getAttribute('title')).toBe(end.reason);
+
+      await row.click();
+      await expect.poll(() => row.getAttribute('aria-selected')).toBe('true');
+      await expect.poll(() => page.locator('#details-id').innerText()).toBe(call.callId);
+      // Its route with the reasons, the refusal, the transcript; no supervisor buttons on a record.
+      await expect.poll(() => page.locator('#timeline .tl-item').count()).toBe(4);
+      const timeline = await page.locator('#timeline').innerText();
+      for (const r of route) expect(timeline).toContain(r.reason);
+      expect(await page.locator('[data-testid="refusals"]').innerText()).toMatch(/Billing → Sales/);
+      expect(await page.locator('[data-testid="transcript"]').innerText()).toContain('Hi, my name is Odile');
+      expect(await page.locator('#supervisor').isHidden()).toBe(true);
+      expect(await active(page)).toEqual(['ended']);
+
+      // Replay: the active state walks the route, one transfer at a time, each transition marked.
+      await page.evaluate(() => {
+        const seen: string[] = [];
+        const taken: string[] = [];
+        (window as unknown as { __replay: unknown }).__replay = { seen, taken };
+        new MutationObserver(() => {
+          const a = document.querySelector('#diagram [data-active="true"]')?.getAttribute('data-state');
+          if (a && seen.at(-1) !== a) seen.push(a);
+          const t = document.querySelector('#diagram .edge.taken')?.getAttribute('data-edge');
+          if (t && taken.at(-1) !== t) taken.push(t);
+        }).observe(document.getElementById('diagram')!, { subtree: true, attributes: true });
+      });
+      await page.click('[data-testid="replay"]');
+      await expect.poll(() => page.locator('[data-testid="replay-status"]').innerText()).toMatch(/^Replay 1\/5: Triage/);
+      await expect.poll(() => page.locator('[data-testid="replay-status"]').innerText(), { timeout: 15_000 }).toMatch(/^Replay 4\/5: Sales/);
+      await page.mouse.move(1, 1);
+      await page.screenshot({ path: join(REPO, 'docs', 'inspector-replay.png'), animations: 'disabled' });
+      await expect
+        .poll(() => page.locator('[data-testid="replay-status"]').innerText(), { timeout: 15_000 })
+        .toBe(`Replay 5/5: Ended — call ended: ${end.reason} (done)`);
+      const replayed = await page.evaluate(() => (window as unknown as { __replay: { seen: string[]; taken: string[] } }).__replay);
+      expect(replayed.seen).toEqual(['triage', 'billing', 'triage', 'sales', 'ended']);
+      expect(replayed.taken).toEqual(['triage->billing', 'billing->triage', 'triage->sales', 'sales->ended']);
+      expect(await page.locator('[data-testid="replay"]').innerText()).toMatch(/Replay again/);
+
+      // Back to the live tab: the record is closed, the supervisor buttons return for live calls.
+      await page.click('[data-testid="tab-live"]');
+      await expect.poll(() => page.locator('#details-id').innerText()).not.toBe(call.callId);
+      expect(errors).toEqual([]);
+    } finally {
+      await opened.store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says so when the server has no call records', async () => {
+    const { page, errors } = await openPage(inspector.url);
+    await page.click('[data-testid="tab-past"]');
+    await expect.poll(() => page.locator('[data-testid="past-problem"]').innerText()).toMatch(/Call records are not available on this server/);
+    expect(errors.filter((e) => !/404/.test(e))).toEqual([]);
   });
 });

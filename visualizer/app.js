@@ -33,6 +33,16 @@ const seenTransitions = new Map();
 let taken = null;
 let takenTimer = null;
 let pendingCommand = false;
+/** Which list the calls card shows: 'live' (the feed) or 'past' (the call records). */
+let tab = 'live';
+/** Past calls from GET /api/records (summaries), and the one opened (a full CallView from the records). */
+let pastList = [];
+let pastView = null;
+let pastLoading = 0;
+/** A replay of the shown call's route: { step } (index into the steps), or null. */
+let replay = null;
+let replayTimer = null;
+const REPLAY_STEP_MS = 1100;
 
 // ───────────────────────────── helpers ─────────────────────────────
 
@@ -106,6 +116,12 @@ function fmtSpent(ms) {
 function fmtClock(at) {
   return new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
+/** A past call's start: the time today, else the date and time. */
+function fmtWhen(at) {
+  const d = new Date(at);
+  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return d.toDateString() === new Date().toDateString() ? time : `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
+}
 function callerLabel(c) {
   return c.caller?.name || c.caller?.phoneNumber || 'unknown caller';
 }
@@ -114,6 +130,11 @@ function callEnd(c) {
 }
 
 const $ = (id) => document.getElementById(id);
+
+/** The call shown in the details and the diagram: a past call opened from the records, or a live/recent one. */
+function selectedView() {
+  return pastView ?? (selectedId ? (calls.get(selectedId) ?? null) : null);
+}
 
 // ───────────────────────────── connection status ─────────────────────────────
 
@@ -322,7 +343,11 @@ function renderSvg(laid, machine) {
 
 function updateDiagram() {
   if (!diagramReady) return;
-  const sel = selectedId ? calls.get(selectedId) : null;
+  const view = selectedView();
+  const steps = view ? replaySteps(view) : [];
+  const upTo = replay && view ? Math.min(replay.step, steps.length - 1) : null;
+  // During a replay the diagram shows the call as it was at that step.
+  const sel = view && upTo !== null ? { ...view, state: steps[upTo].state, timeline: steps.slice(0, upTo + 1) } : view;
   const visited = new Set(sel ? sel.timeline.map((t) => t.state) : []);
   const liveCounts = new Map();
   for (const c of calls.values()) if (c.live) liveCounts.set(c.state, (liveCounts.get(c.state) ?? 0) + 1);
@@ -342,7 +367,14 @@ function updateDiagram() {
   const route = new Set();
   if (sel) for (let i = 1; i < sel.timeline.length; i++) route.add(`${sel.timeline[i - 1].state}->${sel.timeline[i].state}`);
   const now = Date.now();
-  const hot = taken && taken.callId === selectedId && taken.until > now ? `${taken.from}->${taken.to}` : null;
+  const hot =
+    upTo !== null
+      ? upTo > 0
+        ? `${steps[upTo - 1].state}->${steps[upTo].state}`
+        : null
+      : taken && !pastView && taken.callId === selectedId && taken.until > now
+        ? `${taken.from}->${taken.to}`
+        : null;
   for (const g of document.querySelectorAll('#diagram .edge[data-edge], #diagram .edge-label[data-edge]')) {
     const key = g.getAttribute('data-edge');
     g.classList.toggle('travelled', route.has(key) && key !== hot);
@@ -390,7 +422,7 @@ function renderCalls() {
   const box = $('calls');
   const list = sortedCalls();
   const liveN = list.filter((c) => c.live).length;
-  $('calls-count').textContent = `${liveN} live · ${list.length - liveN} ended`;
+  if (tab === 'live') $('calls-count').textContent = `${liveN} live · ${list.length - liveN} ended`;
   renderStats(liveN);
   if (!list.length) {
     box.replaceChildren(h('p', { class: 'placeholder' }, 'No calls yet. Calls appear here as soon as they start.'));
@@ -453,7 +485,12 @@ function renderStats(liveN) {
 }
 
 function select(callId) {
+  if (pastView) {
+    pastView = null;
+    stopReplay();
+  }
   if (selectedId !== callId) {
+    stopReplay();
     selectedId = callId;
     const res = $('command-result');
     res.hidden = true;
@@ -465,6 +502,7 @@ function select(callId) {
 }
 
 function ensureSelection() {
+  if (pastView) return;
   if (selectedId && calls.has(selectedId)) return;
   const first = sortedCalls()[0];
   selectedId = null;
@@ -474,7 +512,7 @@ function ensureSelection() {
 // ───────────────────────────── details ─────────────────────────────
 
 function renderDetails() {
-  const c = selectedId ? calls.get(selectedId) : null;
+  const c = selectedView();
   $('details-empty').hidden = !!c;
   $('details-body').hidden = !c;
   $('details-id').textContent = c ? c.callId : '';
@@ -490,7 +528,7 @@ function renderDetails() {
   add('SIP call', c.caller?.sipCallIdFull ?? c.caller?.sipCallId);
   add('Worker', c.worker);
   const status = c.live
-    ? h('span', { class: 'badge badge-live' }, 'live')
+    ? h('span', { class: 'badge badge-live' }, pastView ? 'live (record)' : 'live')
     : h('span', { class: 'badge badge-ended' }, `ended${c.endReason ? ` · ${c.endReason}` : ''}`);
   $('caller').replaceChildren(
     h(
@@ -510,7 +548,8 @@ function renderDetails() {
     info.length ? h('div', { class: 'kvs' }, info) : null,
   );
 
-  // Supervisor actions.
+  // Supervisor actions: only for a call on the live feed (a past call is a record, not a call to move).
+  $('supervisor').hidden = !!pastView;
   for (const b of document.querySelectorAll('#actions button')) {
     const dept = b.dataset.dept;
     b.disabled = !c.live || pendingCommand;
@@ -518,15 +557,17 @@ function renderDetails() {
     if (dept === 'human') b.title = c.humanAvailable ? 'Transfer to a person' : 'No person is configured on this line (the machine will refuse)';
   }
 
-  // Route timeline.
+  // Route timeline (and its replay, for a call that is over).
+  renderReplay(c);
   const now = Date.now();
   $('timeline').replaceChildren(
     ...c.timeline.map((t, i) => {
       const until = t.leftAt ?? (c.live ? now : callEnd(c));
       const current = i === c.timeline.length - 1;
+      const replaying = replay !== null && replay.step === i;
       return h(
         'li',
-        { class: `tl-item dept-border-${t.state}${current ? ' current' : ''}`, dataset: { state: t.state } },
+        { class: `tl-item dept-border-${t.state}${current ? ' current' : ''}${replaying ? ' replaying' : ''}`, dataset: { state: t.state } },
         h(
           'div',
           { class: 'tl-head' },
@@ -599,7 +640,7 @@ function renderDetails() {
 function tick() {
   const now = Date.now();
   for (const el of document.querySelectorAll('[data-duration]')) {
-    const c = calls.get(el.getAttribute('data-duration'));
+    const c = pastView?.callId === el.getAttribute('data-duration') ? pastView : calls.get(el.getAttribute('data-duration'));
     if (c?.live) el.textContent = fmtDuration(now - c.startedAt);
   }
   for (const el of document.querySelectorAll('[data-since]')) {
@@ -609,6 +650,7 @@ function tick() {
 
 function renderAll() {
   renderCalls();
+  renderPast();
   renderDetails();
   updateDiagram();
 }
@@ -623,7 +665,7 @@ function showResult(kind, text) {
 }
 
 async function sendCommand(action) {
-  const c = selectedId ? calls.get(selectedId) : null;
+  const c = !pastView && selectedId ? calls.get(selectedId) : null;
   if (!c) return;
   const callId = c.callId;
   const what = action.type === 'TRANSFER' ? `transfer to ${title(action.to)}` : 'end the call';
@@ -660,6 +702,194 @@ function wireActions() {
   $('end-call').addEventListener('click', () => sendCommand({ type: 'END_CALL' }));
 }
 
+// ───────────────────────────── past calls (records) and replay ─────────────────────────────
+
+function outcomeText(c) {
+  if (c.live) return 'in progress';
+  return c.endReason || 'ended';
+}
+
+function renderPast() {
+  const box = $('past-calls');
+  if (tab !== 'past') return;
+  if (pastList === null) return; // an error message is shown
+  $('calls-count').textContent = pastLoading && !pastList.length ? '' : `${pastList.length} recorded`;
+  if (!pastList.length) {
+    box.replaceChildren(h('p', { class: 'placeholder' }, pastLoading ? 'Loading past calls…' : 'No past calls in the records yet.'));
+    return;
+  }
+  const head = h(
+    'div',
+    { class: 'call-row call-head', 'aria-hidden': 'true' },
+    h('span', {}, 'Caller'),
+    h('span', {}, 'Ended in'),
+    h('span', { class: 'num' }, 'Handoffs'),
+    h('span', { class: 'num' }, 'Outcome'),
+  );
+  const rows = pastList.map((c) => {
+    const selected = pastView?.callId === c.callId;
+    const interrupted = c.endReason === 'interrupted';
+    return h(
+      'div',
+      {
+        class: `call-row ended${selected ? ' selected' : ''}`,
+        role: 'option',
+        tabindex: 0,
+        'aria-selected': selected ? 'true' : 'false',
+        dataset: { recordId: c.callId },
+        on: {
+          click: () => openPast(c.callId),
+          keydown: (ev) => {
+            if (ev.key === 'Enter' || ev.key === ' ') {
+              ev.preventDefault();
+              openPast(c.callId);
+            }
+          },
+        },
+      },
+      h(
+        'span',
+        { class: 'call-caller' },
+        h('span', { class: `status-dot ${c.live ? 'on' : 'off'}`, title: c.live ? 'live' : 'ended' }),
+        h(
+          'span',
+          { class: 'call-who' },
+          h('span', { class: 'caller-name', 'data-field': 'caller' }, callerLabel(c)),
+          h('span', { class: 'call-sub', title: new Date(c.startedAt).toLocaleString() }, `${fmtWhen(c.startedAt)} · ${fmtDuration(callEnd(c) - c.startedAt)}`),
+        ),
+      ),
+      h('span', {}, h('span', { class: `dept-pill dept-${c.state}`, 'data-field': 'state' }, shortTitle(c.state))),
+      h('span', { class: 'num mono', 'data-field': 'handoffs' }, `${c.handoffCount}/${c.maxHandoffs}`),
+      h('span', { class: `call-outcome${interrupted ? ' interrupted' : ''}`, 'data-field': 'outcome', title: outcomeText(c) }, outcomeText(c)),
+    );
+  });
+  box.replaceChildren(head, ...rows);
+}
+
+function pastProblem(text) {
+  pastList = null;
+  $('calls-count').textContent = '';
+  $('past-calls').replaceChildren(h('p', { class: 'placeholder', 'data-testid': 'past-problem' }, text));
+}
+
+async function loadPast() {
+  pastLoading++;
+  if (pastList === null) pastList = [];
+  renderPast();
+  try {
+    const res = await api('/api/records?limit=100');
+    if (res.status === 404) return pastProblem('Call records are not available on this server (CALLS_DB=off, or the inspector was started without them).');
+    if (!res.ok || !Array.isArray(res.body)) return pastProblem(`Could not read the call records: ${res.body?.error ?? `HTTP ${res.status}`}`);
+    pastList = res.body;
+  } catch (err) {
+    return pastProblem(`Could not read the call records: ${err.message}`);
+  } finally {
+    pastLoading--;
+  }
+  renderPast();
+}
+
+async function openPast(callId) {
+  let res;
+  try {
+    res = await api(`/api/records/${encodeURIComponent(callId)}`);
+  } catch (err) {
+    return pastProblem(`Could not open call ${callId}: ${err.message}`);
+  }
+  if (!res.ok || !res.body) return pastProblem(`Could not open call ${callId}: ${res.body?.error ?? `HTTP ${res.status}`}`);
+  stopReplay();
+  pastView = res.body;
+  $('transcript').dataset.stick = 'true';
+  const result = $('command-result');
+  result.hidden = true;
+  result.textContent = '';
+  renderAll();
+}
+
+function showTab(which) {
+  tab = which;
+  for (const b of document.querySelectorAll('.tabs .tab')) b.setAttribute('aria-selected', b.dataset.tab === which ? 'true' : 'false');
+  $('calls').hidden = which !== 'live';
+  $('past-calls').hidden = which !== 'past';
+  if (which === 'past') void loadPast();
+  else if (pastView) {
+    // Back to the live feed: show a live call again, not the record.
+    pastView = null;
+    stopReplay();
+    ensureSelection();
+    renderAll();
+  }
+}
+
+/** The states a replay walks through: each department of the route, then `ended` for a finished call. */
+function replaySteps(c) {
+  const steps = c.timeline.map((t) => ({ state: t.state, reason: t.reason, escalated: t.escalated, source: t.source }));
+  if (!c.live && c.state !== steps.at(-1)?.state) steps.push({ state: c.state, reason: c.endReason ?? undefined, end: true });
+  return steps;
+}
+
+function renderReplay(c) {
+  const canReplay = !c.live && c.timeline.length > 0;
+  $('replay').hidden = !canReplay;
+  const btn = $('replay-btn');
+  btn.textContent = !replay ? '▶ Replay route' : replay.done ? '↺ Replay again' : '■ Stop replay';
+  const status = $('replay-status');
+  if (!replay || !canReplay) {
+    status.hidden = true;
+    status.textContent = '';
+    return;
+  }
+  const steps = replaySteps(c);
+  const i = Math.min(replay.step, steps.length - 1);
+  const st = steps[i];
+  status.hidden = false;
+  status.dataset.step = String(i + 1);
+  status.dataset.state = st.state;
+  const why = i === 0 ? 'call started' : st.end ? `call ended${st.reason ? `: ${st.reason}` : ''}` : st.reason ? `“${st.reason}”` : 'no reason given';
+  status.textContent = `Replay ${i + 1}/${steps.length}: ${title(st.state)} — ${why}${replay.done ? ' (done)' : ''}`;
+}
+
+function stopReplay() {
+  clearTimeout(replayTimer);
+  replayTimer = null;
+  replay = null;
+}
+
+function toggleReplay() {
+  const c = selectedView();
+  if (!c) return;
+  if (replay && !replay.done) {
+    stopReplay();
+    renderDetails();
+    updateDiagram();
+    return;
+  }
+  stopReplay();
+  const steps = replaySteps(c);
+  replay = { step: 0, done: false, callId: c.callId };
+  const advance = () => {
+    const v = selectedView();
+    if (!replay || !v || v.callId !== replay.callId) return stopReplay();
+    if (replay.step < steps.length - 1) {
+      replay.step++;
+      replayTimer = setTimeout(advance, REPLAY_STEP_MS);
+    } else {
+      replay.done = true;
+      replayTimer = null;
+    }
+    renderDetails();
+    updateDiagram();
+  };
+  replayTimer = setTimeout(advance, REPLAY_STEP_MS);
+  renderDetails();
+  updateDiagram();
+}
+
+function wirePast() {
+  for (const b of document.querySelectorAll('.tabs .tab')) b.addEventListener('click', () => showTab(b.dataset.tab));
+  $('replay-btn').addEventListener('click', toggleReplay);
+}
+
 // ───────────────────────────── feed ─────────────────────────────
 
 function upsert(call) {
@@ -678,7 +908,9 @@ function onFeed(msg) {
     ensureSelection();
     renderAll();
   } else if (msg.kind === 'call') {
+    const was = calls.get(msg.call.callId);
     upsert(msg.call);
+    if (tab === 'past' && was?.live && !msg.call.live) void loadPast();
     ensureSelection();
     renderAll();
   } else if (msg.kind === 'command-result') {
@@ -723,6 +955,7 @@ function connect() {
 
 function start() {
   wireActions();
+  wirePast();
   drawDiagram();
   connect();
   setInterval(tick, 1000);

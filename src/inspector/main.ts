@@ -1,49 +1,51 @@
 /**
- * `npm run inspector`: the inspector server on its own (calls point INSPECTOR_URL at it).
+ * `npm run inspector`: the inspector server on its own (calls point INSPECTOR_URL at it). It serves
+ * past calls from the same call records the workers write (CALLS_DB, or DATABASE_URL for PostgreSQL).
  *
  *   INSPECTOR_HOST                default 127.0.0.1 (anything else needs INSPECTOR_TOKEN)
- *   INSPECTOR_PORT                default 7300
+ *   INSPECTOR_PORT                default 7300 (0: any free port)
  *   INSPECTOR_TOKEN               required by every endpoint when set
  *   INSPECTOR_HIDE_PHONE_NUMBERS  1/true: pages see only the last 2 digits of phone numbers
+ *   CALLS_DB / DATABASE_URL       where past calls are read from (`CALLS_DB=off`: no past calls)
  */
 import { pathToFileURL } from 'node:url';
-import { loadEnvFile } from '../config.js';
-import { type InspectorServer, startInspectorServer } from './server.js';
-
-export interface InspectorEnv {
-  host: string;
-  port: number;
-  token?: string;
-  hidePhoneNumbers: boolean;
-}
-
-/** Reads the inspector's settings; throws with one line naming the bad setting. */
-export function inspectorEnv(env: NodeJS.ProcessEnv = process.env): InspectorEnv {
-  const host = env.INSPECTOR_HOST?.trim() || '127.0.0.1';
-  const rawPort = env.INSPECTOR_PORT?.trim() || '7300';
-  const port = Number(rawPort);
-  if (!/^\d+$/.test(rawPort) || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error('INSPECTOR_PORT: must be a whole number from 0 to 65535');
-  }
-  const token = env.INSPECTOR_TOKEN?.trim() || undefined;
-  const hide = (env.INSPECTOR_HIDE_PHONE_NUMBERS ?? '').trim().toLowerCase();
-  return { host, port, token, hidePhoneNumbers: hide === '1' || hide === 'true' };
-}
+import { ConfigError, exitOnConfigError, inspectorSchema, loadEnvFile, parseSettings } from '../config.js';
+import { type Records, openRecords } from '../records/index.js';
+import { type InspectorServer, inspectorOptionsFrom, startInspectorServer } from './server.js';
 
 export async function main(): Promise<InspectorServer> {
-  let settings: InspectorEnv;
-  let server: InspectorServer;
+  let settings: NonNullable<ReturnType<typeof parseSettings<typeof inspectorSchema>>['data']>;
   try {
     loadEnvFile();
-    settings = inspectorEnv();
-    server = await startInspectorServer(settings);
+    const parsed = parseSettings(inspectorSchema, process.env);
+    if (parsed.problems.length || !parsed.data) throw new ConfigError(parsed.problems);
+    settings = parsed.data;
   } catch (err) {
-    process.stderr.write(`inspector: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}\n`);
+    exitOnConfigError(err, 'inspector');
+  }
+  const warn = (m: string) => process.stderr.write(`inspector: ${m}\n`);
+  // Past calls: a problem with the records is reported and the live view still starts.
+  let records: Records | null = null;
+  try {
+    records = await openRecords({ CALLS_DB: settings.CALLS_DB, DATABASE_URL: settings.DATABASE_URL }, { deliver: false, onError: warn });
+  } catch (err) {
+    warn(`past calls unavailable: ${(err as Error).message.split('\n')[0]}`);
+  }
+  let server: InspectorServer;
+  try {
+    server = await startInspectorServer({ ...inspectorOptionsFrom(settings), records: records?.inspector });
+  } catch (err) {
+    await records?.close().catch(() => undefined);
+    warn((err instanceof Error ? err.message : String(err)).split('\n')[0]!);
     process.exit(2);
   }
   process.stdout.write(`Inspector: ${server.url}\n`);
+  if (!records) process.stdout.write('Past calls: off (CALLS_DB=off or unavailable)\n');
   const shutdown = () => {
-    void server.close().finally(() => process.exit(0));
+    void server
+      .close()
+      .then(() => records?.close())
+      .finally(() => process.exit(0));
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
