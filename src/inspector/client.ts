@@ -1,8 +1,8 @@
 /**
  * Feeds one call to an inspector server (`/ingest`) and carries out a supervisor's commands.
  *
- * It must never slow down or fail the call: every send is fire-and-forget, nothing is awaited on the
- * call's path, every error is swallowed, and while the server is away messages wait in a bounded
+ * It must never slow down or fail the call: every send is fire-and-forget and done on a later turn of
+ * the event loop, nothing is awaited on the call's path, every error is swallowed, and while the server is away messages wait in a bounded
  * queue (oldest dropped) that is flushed, after a fresh `hello`, when the link comes back.
  */
 import { hostname } from 'node:os';
@@ -92,20 +92,40 @@ export function attachInspector(call: Call, opts: AttachInspectorOptions): Inspe
     if (queue.length > maxQueue) queue.splice(0, queue.length - maxQueue);
   };
 
-  /** Sends now when the link is open and keeping up, else queues. Never throws. */
+  /**
+   * Takes a message for the inspector. Nothing is encoded or written here: that happens in `flushPosted`
+   * on a later turn of the event loop, so the call's own work (a transfer, a tool's answer) never waits
+   * on the inspector, not even for a JSON.stringify. Never throws.
+   */
+  const posted: IngestMessage[] = [];
+  let flushScheduled = false;
   function post(msg: IngestMessage): void {
     if (stopped) return;
-    try {
-      const data = encode(msg);
-      if (data === null) return;
-      if (open && ws && queue.length === 0 && ws.bufferedAmount <= MAX_LINK_BUFFER) {
-        ws.send(data, () => undefined);
-      } else {
-        enqueue(data);
-        if (open) scheduleDrain();
+    posted.push(msg);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flushPosted);
+    }
+  }
+
+  /** Sends what was posted, in order, when the link is open and keeping up; else queues it. */
+  function flushPosted(): void {
+    flushScheduled = false;
+    const batch = posted.splice(0);
+    if (stopped) return;
+    for (const msg of batch) {
+      try {
+        const data = encode(msg);
+        if (data === null) continue;
+        if (open && ws && queue.length === 0 && ws.bufferedAmount <= MAX_LINK_BUFFER) {
+          ws.send(data, () => undefined);
+        } else {
+          enqueue(data);
+          if (open) scheduleDrain();
+        }
+      } catch {
+        /* never the call's problem */
       }
-    } catch {
-      /* never the call's problem */
     }
   }
 
@@ -259,6 +279,7 @@ export function attachInspector(call: Call, opts: AttachInspectorOptions): Inspe
     ws = null;
     open = false;
     queue.length = 0;
+    posted.length = 0;
     if (sock) {
       try {
         if (sock.readyState === WebSocket.OPEN) sock.close(1000, 'call finished');
@@ -274,7 +295,7 @@ export function attachInspector(call: Call, opts: AttachInspectorOptions): Inspe
     async () => {
       const deadline = Date.now() + FINAL_FLUSH_MS;
       while (!stopped && Date.now() < deadline) {
-        if (open && ws && queue.length === 0 && ws.bufferedAmount === 0) break;
+        if (open && ws && posted.length === 0 && queue.length === 0 && ws.bufferedAmount === 0) break;
         await new Promise((r) => setTimeout(r, 20).unref());
       }
       stop();
