@@ -58,9 +58,10 @@ export function explainMisses(r: Results): Record<string, string> {
       `with the inspector server in this process (as specified), paired per round: handoff ${pct(ip.pairedHandoffOverheadPct)}, CPU per call ` +
       `${pct(ip.pairedCpuOverheadPct)} (off ${i.off.cpuPerCall.median.toFixed(1)} ms median). Handoff medians off → on: ` +
       `${i.off.handoff.median.toFixed(2)} → ${ip.handoff.median.toFixed(2)} ms (${sd(ip.handoff.median - i.off.handoff.median)} ms); inside the transfer tool ` +
-      `(the machine's send notifies the link, which encodes and sends a snapshot): ${i.off.toolBody.median.toFixed(3)} → ${ip.toolBody.median.toFixed(3)} ms ` +
-      `(${sd(ip.toolBody.median - i.off.toolBody.median, 3)} ms); the rest is inspector work landing in the handoff window (the old agent's line and the ` +
-      `snapshot reaching the server, validated, applied to the call's view, broadcast to the page). CPU: the server's side, measured in its own ` +
+      `(the machine's send notifies the link, which only queues a snapshot; encoding and sending wait for a later turn of the event loop): ` +
+      `${i.off.toolBody.median.toFixed(3)} → ${ip.toolBody.median.toFixed(3)} ms (${sd(ip.toolBody.median - i.off.toolBody.median, 3)} ms); any rest is ` +
+      `inspector work landing in the handoff window (messages reaching the server, validated, applied to the call's view, broadcast to the page). ` +
+      `CPU in this process includes the server's own work. That work, measured in its own ` +
       `process, is ${i.perCall.serverCpuMs.median.toFixed(1)} ms per call (median; ${i.perCall.messages} messages and one WebSocket per call — opening ` +
       `and closing one costs ${i.perCall.wsOpenCloseCpuMs.median.toFixed(2)} ms CPU, both ends); with the server in another process (production: ` +
       `the worker's inspector) the call's own overhead is handoff ${pct(sp.pairedHandoffOverheadPct)}, CPU ${pct(sp.pairedCpuOverheadPct)}. ` +
