@@ -418,6 +418,45 @@ function sortedCalls() {
   return [...live, ...ended];
 }
 
+/**
+ * One row of a calls list (live or past): status dot, caller and a sub-line, the department pill, then
+ * `cells`. Clicking it, or Enter / Space on it, opens the call.
+ */
+function callRow(c, { selected, className, dataset, open, sub, subTitle }, ...cells) {
+  return h(
+    'div',
+    {
+      class: `call-row ${className}${selected ? ' selected' : ''}`,
+      role: 'option',
+      tabindex: 0,
+      'aria-selected': selected ? 'true' : 'false',
+      dataset,
+      on: {
+        click: open,
+        keydown: (ev) => {
+          if (ev.key === 'Enter' || ev.key === ' ') {
+            ev.preventDefault();
+            open();
+          }
+        },
+      },
+    },
+    h(
+      'span',
+      { class: 'call-caller' },
+      h('span', { class: `status-dot ${c.live ? 'on' : 'off'}`, title: c.live ? 'live' : 'ended' }),
+      h(
+        'span',
+        { class: 'call-who' },
+        h('span', { class: 'caller-name', 'data-field': 'caller' }, callerLabel(c)),
+        h('span', { class: 'call-sub', title: subTitle }, sub),
+      ),
+    ),
+    h('span', {}, h('span', { class: `dept-pill dept-${c.state}`, 'data-field': 'state' }, shortTitle(c.state))),
+    ...cells,
+  );
+}
+
 function renderCalls() {
   const box = $('calls');
   const list = sortedCalls();
@@ -438,36 +477,15 @@ function renderCalls() {
   );
   const rows = list.map((c) => {
     const capHit = c.handoffCount >= c.maxHandoffs;
-    return h(
-      'div',
+    return callRow(
+      c,
       {
-        class: `call-row${c.live ? ' live' : ' ended'}${c.callId === selectedId ? ' selected' : ''}`,
-        role: 'option',
-        tabindex: 0,
-        'aria-selected': c.callId === selectedId ? 'true' : 'false',
+        selected: c.callId === selectedId,
+        className: c.live ? 'live' : 'ended',
         dataset: { callId: c.callId },
-        on: {
-          click: () => select(c.callId),
-          keydown: (ev) => {
-            if (ev.key === 'Enter' || ev.key === ' ') {
-              ev.preventDefault();
-              select(c.callId);
-            }
-          },
-        },
+        open: () => select(c.callId),
+        sub: c.caller?.name && c.caller?.phoneNumber ? c.caller.phoneNumber : c.caller?.need || c.callId,
       },
-      h(
-        'span',
-        { class: 'call-caller' },
-        h('span', { class: `status-dot ${c.live ? 'on' : 'off'}`, title: c.live ? 'live' : 'ended' }),
-        h(
-          'span',
-          { class: 'call-who' },
-          h('span', { class: 'caller-name', 'data-field': 'caller' }, callerLabel(c)),
-          h('span', { class: 'call-sub' }, c.caller?.name && c.caller?.phoneNumber ? c.caller.phoneNumber : c.caller?.need || c.callId),
-        ),
-      ),
-      h('span', {}, h('span', { class: `dept-pill dept-${c.state}`, 'data-field': 'state' }, shortTitle(c.state))),
       h('span', { class: `num mono${capHit ? ' warn' : ''}`, 'data-field': 'handoffs' }, `${c.handoffCount}/${c.maxHandoffs}`),
       h('span', { class: 'num mono', 'data-field': 'duration', 'data-duration': c.callId }, fmtDuration(callEnd(c) - c.startedAt)),
     );
@@ -727,38 +745,17 @@ function renderPast() {
     h('span', { class: 'num' }, 'Outcome'),
   );
   const rows = pastList.map((c) => {
-    const selected = pastView?.callId === c.callId;
     const interrupted = c.endReason === 'interrupted';
-    return h(
-      'div',
+    return callRow(
+      c,
       {
-        class: `call-row ended${selected ? ' selected' : ''}`,
-        role: 'option',
-        tabindex: 0,
-        'aria-selected': selected ? 'true' : 'false',
+        selected: pastView?.callId === c.callId,
+        className: 'ended',
         dataset: { recordId: c.callId },
-        on: {
-          click: () => openPast(c.callId),
-          keydown: (ev) => {
-            if (ev.key === 'Enter' || ev.key === ' ') {
-              ev.preventDefault();
-              openPast(c.callId);
-            }
-          },
-        },
+        open: () => openPast(c.callId),
+        sub: `${fmtWhen(c.startedAt)} · ${fmtDuration(callEnd(c) - c.startedAt)}`,
+        subTitle: new Date(c.startedAt).toLocaleString(),
       },
-      h(
-        'span',
-        { class: 'call-caller' },
-        h('span', { class: `status-dot ${c.live ? 'on' : 'off'}`, title: c.live ? 'live' : 'ended' }),
-        h(
-          'span',
-          { class: 'call-who' },
-          h('span', { class: 'caller-name', 'data-field': 'caller' }, callerLabel(c)),
-          h('span', { class: 'call-sub', title: new Date(c.startedAt).toLocaleString() }, `${fmtWhen(c.startedAt)} · ${fmtDuration(callEnd(c) - c.startedAt)}`),
-        ),
-      ),
-      h('span', {}, h('span', { class: `dept-pill dept-${c.state}`, 'data-field': 'state' }, shortTitle(c.state))),
       h('span', { class: 'num mono', 'data-field': 'handoffs' }, `${c.handoffCount}/${c.maxHandoffs}`),
       h('span', { class: `call-outcome${interrupted ? ' interrupted' : ''}`, 'data-field': 'outcome', title: outcomeText(c) }, outcomeText(c)),
     );
