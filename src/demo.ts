@@ -6,6 +6,7 @@
  *   npm run demo               a new call every few seconds until Ctrl-C
  *   npm run demo -- --once     one call, then exit
  */
+import { randomUUID } from 'node:crypto';
 import { exitOnConfigError, loadEnvFile, loadSettings } from './config.js';
 import { attachInspector } from './inspector/client.js';
 import { inspectorOptionsFrom, startInspectorServer } from './inspector/server.js';
@@ -64,7 +65,8 @@ async function main() {
   const playCall = async () => {
     n++;
     const call = new Call({
-      callId: `demo-${n}`,
+      // Unique across runs: every run records into the same call records.
+      callId: `demo-${n}-${randomUUID().slice(0, 8)}`,
       llm: buildLLM(settings),
       company: settings.COMPANY_NAME,
       maxHandoffs: settings.MAX_HANDOFFS,

@@ -99,7 +99,9 @@ export default defineAgent({
       transferTo: settings.HUMAN_TRANSFER_TO,
     });
     const call = new Call({
-      callId: ctx.room.name ?? ctx.job.id,
+      // The room name says where the call is; the job id makes it unique even when a room name is
+      // reused (a fixed test room), so call records never merge two calls.
+      callId: ctx.room.name ? `${ctx.room.name}_${ctx.job.id}` : ctx.job.id,
       llm: buildLLM(settings),
       company: settings.COMPANY_NAME,
       maxHandoffs: settings.MAX_HANDOFFS,

@@ -120,7 +120,35 @@ async function expectReadBack(store: CallStore, callId: string, events: CallEven
   return rec!;
 }
 
+/** A second call under an id the store already holds: not recorded, and the first record stays whole. */
+async function expectDuplicateRefused(store: CallStore) {
+  const { call: first } = await recordedCall(store);
+  const before = await store.getCall(first.callId);
+  const again = await startCall(server, { callId: first.callId, caller: { name: 'Someone Else' } });
+  const problems: string[] = [];
+  const recorder = attachRecorder(again, store, { worker: 'records-test', onError: (m) => problems.push(m) });
+  await say(again, 'I was charged twice on my card');
+  expect(again.machineState).toBe('billing'); // the call itself goes on
+  await again.close('caller is done');
+  await recorder.done;
+  expect(await store.getCall(first.callId)).toEqual(before);
+  expect(problems).toEqual([expect.stringMatching(/this call is not recorded: a call with id test-call-\d+ is already recorded/)]);
+  expect(again.events.filter((e) => e.type === 'error')).toEqual([
+    expect.objectContaining({ message: expect.stringMatching(/call ids must be unique/) }),
+  ]);
+  expect(recorder.written).toBe(0);
+}
+
 describe('SQLite records (a real file)', () => {
+  it('a call id already recorded: the new call goes on unrecorded, the first record stays whole', async () => {
+    const store = new SqliteStore(join(tmp, 'dup.sqlite'));
+    try {
+      await expectDuplicateRefused(store);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('writes every event of a call with transfers and reads it back: route, reasons, timings, caller, transcript, outcome', async () => {
     const file = join(tmp, 'nested', 'dir', 'calls.sqlite');
     const store = new SqliteStore(file); // the parent directories are created
@@ -212,6 +240,15 @@ describe.skipIf(!TEST_DATABASE_URL)(`PostgreSQL records${PG_SKIP_REASON ? ` (ski
       const { call, events } = await recordedCall(store);
       await expectReadBack(store, call.callId, events);
       expect((await store.listCalls(5)).map((r) => r.id)).toContain(call.callId);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a call id already recorded: the new call goes on unrecorded, the first record stays whole', async () => {
+    const store = await PostgresStore.open(TEST_DATABASE_URL!, { schema });
+    try {
+      await expectDuplicateRefused(store);
     } finally {
       await store.close();
     }

@@ -9,7 +9,7 @@ import { HEAD_OF_CALL, MIGRATIONS, upsertCallSql } from './migrations.js';
 
 const UPSERT_CALL = upsertCallSql((i) => `$${i}`);
 import type { CallRecord, CallRow, CallStore, OutboxInsert, OutboxRow, RecordWrite } from './types.js';
-import { outboxFromRow } from './types.js';
+import { DuplicateCallError, outboxFromRow } from './types.js';
 
 export interface PostgresStoreOptions {
   /** Keep the tables in this schema (created if missing); default: the connection's search_path. */
@@ -137,6 +137,10 @@ export class PostgresStore implements CallStore {
   async record(w: RecordWrite): Promise<number> {
     const now = Date.now();
     return this.tx(async (c) => {
+      if (w.first) {
+        const existing = await c.query('SELECT 1 FROM events WHERE call_id = $1 LIMIT 1', [w.callId]);
+        if (existing.rowCount) throw new DuplicateCallError(w.callId);
+      }
       const { rows } = await c.query<{ seq: number }>(
         `INSERT INTO events (call_id, seq, at, type, data)
          SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM events WHERE call_id = $1

@@ -2,12 +2,13 @@
  * Writes a call's events to a store as they happen: each `CallEvent` is one committed write (the event,
  * its change to the calls row, and the webhooks it causes). It never throws into the call: the first
  * failed write is reported on the call (`call.reportError`) and to `onError`; later events are still
- * attempted (a store that recovers keeps recording).
+ * attempted (a store that recovers keeps recording). A call whose id is already recorded is not
+ * recorded at all: the earlier record stays as it was.
  */
 import { hostname } from 'node:os';
 import type { Call, CallEvent } from '../orchestrator.js';
 import { type CallDigest, applyEvent, emptyDigest } from './digest.js';
-import type { CallRowData, CallStore, RecordWrite } from './types.js';
+import { type CallRowData, type CallStore, DuplicateCallError, type RecordWrite } from './types.js';
 import { webhookFor } from './webhooks.js';
 
 export interface RecorderOptions {
@@ -68,9 +69,13 @@ export function attachRecorder(call: Call, store: CallStore, opts: RecorderOptio
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
 
+  /** The store already holds a call with this id: nothing more is written, the old record stays whole. */
+  let refused = false;
+
   const write = async (w: RecordWrite): Promise<void> => {
+    if (refused) return;
     try {
-      const seq = await store.record(w);
+      const seq = await store.record({ ...w, ...(written === 0 ? { first: true } : {}) });
       written++;
       if (w.call) rowDirty = false;
       try {
@@ -81,7 +86,10 @@ export function attachRecorder(call: Call, store: CallStore, opts: RecorderOptio
     } catch (err) {
       failures++;
       if (w.call) rowDirty = true;
-      const message = `call records: could not write the ${w.event.type} event to ${store.location}: ${(err as Error).message}`;
+      if (err instanceof DuplicateCallError) refused = true;
+      const message = refused
+        ? `call records: this call is not recorded: ${(err as Error).message} in ${store.location}`
+        : `call records: could not write the ${w.event.type} event to ${store.location}: ${(err as Error).message}`;
       try {
         opts.onError?.(message);
       } catch {

@@ -21,7 +21,7 @@ import { HEAD_OF_CALL, MIGRATIONS, upsertCallSql } from './migrations.js';
 
 const UPSERT_CALL = upsertCallSql(() => '?');
 import type { CallRecord, CallRow, CallStore, OutboxInsert, OutboxRow, RecordWrite, StoredEvent } from './types.js';
-import { outboxFromRow } from './types.js';
+import { DuplicateCallError, outboxFromRow } from './types.js';
 
 const { Database } = createRequire(import.meta.url)('node-sqlite3-wasm') as typeof import('node-sqlite3-wasm');
 
@@ -162,6 +162,7 @@ export class SqliteStore implements CallStore {
       const seq = Number(
         this.db.get('SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM events WHERE call_id = ?', [w.callId])!.seq,
       );
+      if (w.first && seq !== 1) throw new DuplicateCallError(w.callId);
       this.db.run('INSERT INTO events (call_id, seq, at, type, data) VALUES (?, ?, ?, ?, ?)', [
         w.callId,
         seq,

@@ -75,6 +75,19 @@ export interface RecordWrite {
   event: CallEvent;
   call?: CallRowData;
   webhooks?: OutboxInsert[];
+  /**
+   * The recorder's first write for this call: the store refuses it (DuplicateCallError) when events
+   * of a call with this id are already recorded, so two calls never merge into one record.
+   */
+  first?: boolean;
+}
+
+/** A call id that is already recorded: the new call is not recorded, the old record stays as it was. */
+export class DuplicateCallError extends Error {
+  constructor(readonly callId: string) {
+    super(`a call with id ${callId} is already recorded (call ids must be unique)`);
+    this.name = 'DuplicateCallError';
+  }
 }
 
 export interface CallStore {

@@ -54,11 +54,13 @@ export interface TestCallOptions {
   connectHuman?: (call: Call) => Promise<void>;
   hangUp?: () => Promise<void>;
   dtmfMap?: Record<string, import('../../machines/router.js').Target>;
+  /** Default: a fresh `test-call-N`. */
+  callId?: string;
 }
 
 /** A room-less call through the real orchestrator, the real OpenAI plugin and the scripted server. */
 export async function startCall(server: ScriptedServer, o: TestCallOptions = {}): Promise<Call> {
-  const callId = `test-call-${++seq}`;
+  const callId = o.callId ?? `test-call-${++seq}`;
   const call = new Call({
     callId,
     // The API key tags this call's requests on the shared server.
