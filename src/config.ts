@@ -143,6 +143,9 @@ export const inspectorSchema = baseSchema.pick({
   INSPECTOR_HIDE_PHONE_NUMBERS: true,
   CALLS_DB: true,
   DATABASE_URL: true,
+  // Opening the records marks calls of dead processes interrupted; with webhooks on, that enqueues their
+  // call.ended (sent by a worker, not by the inspector).
+  CALL_WEBHOOK_URL: true,
 });
 
 const workerSchema = baseSchema.extend({

@@ -27,7 +27,10 @@ export async function main(): Promise<InspectorServer> {
   // Past calls: a problem with the records is reported and the live view still starts.
   let records: Records | null = null;
   try {
-    records = await openRecords({ CALLS_DB: settings.CALLS_DB, DATABASE_URL: settings.DATABASE_URL }, { deliver: false, onError: warn });
+    records = await openRecords(
+      { CALLS_DB: settings.CALLS_DB, DATABASE_URL: settings.DATABASE_URL, CALL_WEBHOOK_URL: settings.CALL_WEBHOOK_URL },
+      { deliver: false, onError: warn },
+    );
   } catch (err) {
     warn(`past calls unavailable: ${(err as Error).message.split('\n')[0]}`);
   }
