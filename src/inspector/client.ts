@@ -2,8 +2,9 @@
  * Feeds one call to an inspector server (`/ingest`) and carries out a supervisor's commands.
  *
  * It must never slow down or fail the call: every send is fire-and-forget and done on a later turn of
- * the event loop, nothing is awaited on the call's path, every error is swallowed, and while the server is away messages wait in a bounded
- * queue (oldest dropped) that is flushed, after a fresh `hello`, when the link comes back.
+ * the event loop, nothing is awaited on the call's path, every error is swallowed, and while the server
+ * is away messages wait in a bounded queue (oldest dropped) that is flushed, after a fresh `hello`, when
+ * the link comes back.
  */
 import { hostname } from 'node:os';
 import { WebSocket } from 'ws';
