@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { exitOnConfigError, loadEnvFile, loadSettings } from './config.js';
+import { loadSettings, settingsOrExit } from './config.js';
 import { initLogging } from './logging.js';
 import { buildLLM, llmConnOptions } from './models.js';
 import { attachInspector } from './inspector/client.js';
@@ -94,13 +94,7 @@ function toText(e: CallEvent): string | null {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  let settings;
-  try {
-    loadEnvFile();
-    settings = loadSettings();
-  } catch (err) {
-    exitOnConfigError(err, 'chat');
-  }
+  const settings = settingsOrExit('chat', () => loadSettings());
   // stdout carries the transcript (or JSON lines); the framework's log goes to stderr.
   initLogging({ level: settings.LOG_LEVEL ?? 'warn', toStderr: true });
 

@@ -196,6 +196,26 @@ function check(schema: z.ZodTypeAny, rawEnv: NodeJS.ProcessEnv): Settings {
   return data;
 }
 
+/** Parses `rawEnv` with `schema`, or throws a ConfigError naming every problem. */
+export function requireSettings<S extends z.ZodTypeAny>(schema: S, rawEnv: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const { data, problems } = parseSettings(schema, rawEnv);
+  if (problems.length || data === undefined) throw new ConfigError(problems);
+  return data;
+}
+
+/**
+ * An entry point's settings: `.env` is loaded, then `load` runs; a bad or missing setting is printed
+ * (see `exitOnConfigError`) and the process exits 2.
+ */
+export function settingsOrExit<T>(program: string, load: () => T): T {
+  try {
+    loadEnvFile();
+    return load();
+  } catch (err) {
+    exitOnConfigError(err, program);
+  }
+}
+
 /** Settings for the text call and tests: OpenAI-side only. */
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   return check(baseSchema, env);

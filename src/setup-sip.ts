@@ -22,7 +22,7 @@ import {
   type SipInboundTrunkUpdateOptions,
 } from 'livekit-server-sdk';
 import { z } from 'zod';
-import { ConfigError, exitOnConfigError, livekitUrl, loadEnvFile, parseSettings } from './config.js';
+import { livekitUrl, requireSettings, settingsOrExit } from './config.js';
 
 const PROGRAM = 'setup:sip';
 /** Rooms of calls from the dispatch rule are named `call-<caller>_<random>`. */
@@ -88,9 +88,7 @@ export type SetupSipSettings = z.infer<typeof schema>;
 
 /** Reads this command's settings; every problem is reported by name in one ConfigError. */
 export function loadSetupSipSettings(rawEnv: NodeJS.ProcessEnv = process.env): SetupSipSettings {
-  const { data, problems } = parseSettings(schema, rawEnv);
-  if (problems.length) throw new ConfigError(problems);
-  return data as SetupSipSettings;
+  return requireSettings(schema, rawEnv) as SetupSipSettings;
 }
 
 export type Action = 'created' | 'updated' | 'unchanged' | 'would create' | 'would update';
@@ -304,13 +302,7 @@ async function main(argv: string[]): Promise<void> {
     process.stderr.write(`${PROGRAM}: unknown option ${unknown.join(' ')} (usage: npm run setup:sip [-- --dry-run])\n`);
     process.exit(2);
   }
-  let settings: SetupSipSettings;
-  try {
-    loadEnvFile();
-    settings = loadSetupSipSettings();
-  } catch (err) {
-    exitOnConfigError(err, PROGRAM);
-  }
+  const settings = settingsOrExit(PROGRAM, () => loadSetupSipSettings());
   const dryRun = argv.includes('--dry-run');
   try {
     await setupSip(settings, { dryRun });

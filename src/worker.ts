@@ -11,7 +11,7 @@ import { type JobContext, type JobProcess, ServerOptions, cli, defineAgent, infe
 import * as silero from '@livekit/agents-plugin-silero';
 import { ParticipantKind, type RemoteParticipant, RoomEvent } from '@livekit/rtc-node';
 import type { CallerInfo } from '../machines/router.js';
-import { type Settings, exitOnConfigError, loadEnvFile, loadWorkerSettings } from './config.js';
+import { type Settings, loadEnvFile, loadWorkerSettings, settingsOrExit } from './config.js';
 import { buildLLM, buildSTT, buildTTSFor, llmConnOptions } from './models.js';
 import { Call } from './orchestrator.js';
 import { attachInspector } from './inspector/client.js';
@@ -154,13 +154,7 @@ export default defineAgent({
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (isMain) {
-  let settings;
-  try {
-    loadEnvFile();
-    settings = loadWorkerSettings();
-  } catch (err) {
-    exitOnConfigError(err, 'worker');
-  }
+  const settings = settingsOrExit('worker', () => loadWorkerSettings());
   // The worker process keeps the records open too: its open marks calls of dead job processes
   // interrupted, its deliverer retries webhooks between calls, and the inspector shows past calls.
   let records: Records | null = null;

@@ -39,6 +39,16 @@ function send(snap: Snap, ...events: RouterEvent[]): Snap {
 const transfer = (to: string, reason = `caller needs ${to}`, source?: TransferSource): TransferEvent =>
   source ? { type: 'TRANSFER', to, reason, source } : { type: 'TRANSFER', to, reason };
 
+/** Every kind of event arriving after the call has ended. */
+const lateEvents = (): RouterEvent[] => [
+  transfer('triage'),
+  transfer('human'),
+  { type: 'CALLER_INFO', info: { name: 'Late' } },
+  { type: 'END_CALL', reason: 'again' },
+  { type: 'HANGUP' },
+  { type: 'HUMAN_TRANSFER_FAILED', reason: 'busy' },
+];
+
 /** From a fresh call, the accepted transfers that put the caller in `state` (below the cap). */
 function pathTo(state: Department | 'human'): RouterEvent[] {
   if (state === 'triage') return [];
@@ -297,15 +307,7 @@ describe('ending the call', () => {
       expect(done.status).toBe('done');
       expect(done.value).toBe('ended');
       const context = structuredClone(done.context);
-      const late: RouterEvent[] = [
-        transfer('triage'),
-        transfer('human'),
-        { type: 'CALLER_INFO', info: { name: 'Late' } },
-        { type: 'END_CALL', reason: 'again' },
-        { type: 'HANGUP' },
-        { type: 'HUMAN_TRANSFER_FAILED', reason: 'busy' },
-      ];
-      for (const e of late) actor.send(e);
+      for (const e of lateEvents()) actor.send(e);
       const after = actor.getSnapshot();
       expect(after.status).toBe('done');
       expect(after.value).toBe('ended');
@@ -318,15 +320,7 @@ describe('ending the call', () => {
   it('events after ended change nothing routing-wise (pure transition)', () => {
     const done = send(start({ humanAvailable: true }), transfer('sales'), { type: 'END_CALL', reason: 'bye' });
     const { caller: _caller, ...context } = structuredClone(done.context);
-    const after = send(
-      done,
-      transfer('triage'),
-      transfer('human'),
-      { type: 'CALLER_INFO', info: { name: 'Late' } },
-      { type: 'END_CALL', reason: 'again' },
-      { type: 'HANGUP' },
-      { type: 'HUMAN_TRANSFER_FAILED', reason: 'busy' },
-    );
+    const after = send(done, ...lateEvents());
     expect(after.status).toBe('done');
     expect(after.value).toBe('ended');
     // Not `caller`: the pure `transition()` does not check status, and CALLER_INFO is handled on the

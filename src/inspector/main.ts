@@ -9,20 +9,12 @@
  *   CALLS_DB / DATABASE_URL       where past calls are read from (`CALLS_DB=off`: no past calls)
  */
 import { pathToFileURL } from 'node:url';
-import { ConfigError, exitOnConfigError, inspectorSchema, loadEnvFile, parseSettings } from '../config.js';
+import { inspectorSchema, requireSettings, settingsOrExit } from '../config.js';
 import { type Records, openRecords } from '../records/index.js';
 import { type InspectorServer, inspectorOptionsFrom, startInspectorServer } from './server.js';
 
 export async function main(): Promise<InspectorServer> {
-  let settings: NonNullable<ReturnType<typeof parseSettings<typeof inspectorSchema>>['data']>;
-  try {
-    loadEnvFile();
-    const parsed = parseSettings(inspectorSchema, process.env);
-    if (parsed.problems.length || !parsed.data) throw new ConfigError(parsed.problems);
-    settings = parsed.data;
-  } catch (err) {
-    exitOnConfigError(err, 'inspector');
-  }
+  const settings = settingsOrExit('inspector', () => requireSettings(inspectorSchema));
   const warn = (m: string) => process.stderr.write(`inspector: ${m}\n`);
   // Past calls: a problem with the records is reported and the live view still starts.
   let records: Records | null = null;

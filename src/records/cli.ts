@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, exitOnConfigError, loadEnvFile, parseSettings, url } from '../config.js';
+import { requireSettings, settingsOrExit, url } from '../config.js';
 import { type CallDigest, digestOf, summaryOf } from './digest.js';
 import { openStore } from './index.js';
 import type { CallRecord, CallRow, CallStore } from './types.js';
@@ -164,15 +164,7 @@ function showText(rec: CallRecord, d: CallDigest): string {
 // ---- main ------------------------------------------------------------------------------------------
 
 async function open(): Promise<CallStore> {
-  let s: z.infer<typeof schema>;
-  try {
-    loadEnvFile();
-    const parsed = parseSettings(schema, process.env);
-    if (parsed.problems.length || !parsed.data) throw new ConfigError(parsed.problems);
-    s = parsed.data;
-  } catch (err) {
-    exitOnConfigError(err, 'calls');
-  }
+  const s = settingsOrExit('calls', () => requireSettings(schema));
   if (!s.DATABASE_URL) {
     if (s.CALLS_DB === 'off') fail('call records are off (CALLS_DB=off). Set CALLS_DB to a file, or DATABASE_URL to a PostgreSQL database.');
     if (!existsSync(s.CALLS_DB)) {
