@@ -9,7 +9,7 @@
 import { monitorEventLoopDelay, performance as perf } from 'node:perf_hooks';
 import { VADEventType, type VADStream, inference } from '@livekit/agents';
 import { AudioFrame } from '@livekit/rtc-node';
-import type { Call } from '../src/orchestrator.js';
+import type { Call } from '../src/call/call.js';
 import { type ChildServer, type Mem, cpuMs, createBenchCall, fullGc, mem, now, sleep, startChildServer } from './common.js';
 import { type Summary, linearFit, rng, summarize } from './stats.js';
 

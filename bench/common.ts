@@ -11,8 +11,13 @@ import { llm, voice } from '@livekit/agents';
 import * as openai from '@livekit/agents-plugin-openai';
 import type { AudioFrame } from '@livekit/rtc-node';
 import { z } from 'zod';
-import { type AgentRole, DEPARTMENT_TABLE, instructionsFor, openingFor } from '../src/departments.js';
-import { Call, type CallData, type CallOptions, callerInfoParam, carriedHistory } from '../src/orchestrator.js';
+import type { Target } from '../machines/router.js';
+import { DEPARTMENT_TABLE, instructionsFor, openingFor } from '../src/departments.js';
+import { Call } from '../src/call/call.js';
+import type { CallOptions } from '../src/call/options.js';
+import { type CallData } from '../src/call/agent.js';
+import { callerInfoParam } from '../src/call/tools.js';
+import { carriedHistory } from '../src/call/context.js';
 import { initTestLogging } from '../test/support/harness.js';
 import type { ChildServerOptions } from './scripted-child.js';
 
@@ -242,8 +247,8 @@ export class PacedSink extends voice.AudioOutput {
 }
 
 /** One TTS per department (each its own voice), created on first use, as `src/models.ts` does. */
-function ttsPerDepartment(o: BenchCallOptions, callId: string): (role: AgentRole) => openai.TTS {
-  const cache = new Map<AgentRole, openai.TTS>();
+function ttsPerDepartment(o: BenchCallOptions, callId: string): (role: Target) => openai.TTS {
+  const cache = new Map<Target, openai.TTS>();
   return (role) => {
     let t = cache.get(role);
     if (!t) {
@@ -329,14 +334,14 @@ export class NativeDept extends voice.Agent<CallData> {
   greeting?: voice.SpeechHandle;
 
   constructor(
-    readonly role: AgentRole,
+    readonly role: Target,
     private readonly opening: string,
     private readonly timings: NativeTimings,
     private readonly handedOff: boolean,
-    ttsFor?: (role: AgentRole) => openai.TTS,
+    ttsFor?: (role: Target) => openai.TTS,
   ) {
     const tools: llm.FunctionTool<any, CallData, any>[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
-    const targets: AgentRole[] = role === 'triage' ? ['billing', 'sales', 'support'] : ['triage'];
+    const targets: Target[] = role === 'triage' ? ['billing', 'sales', 'support'] : ['triage'];
     for (const target of targets) {
       tools.push(llm.tool({
         name: `pass_control_to_${target}`,

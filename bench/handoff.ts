@@ -5,8 +5,8 @@
  * the scripted server in another process with TTFT 0), alternating A/B and B/A.
  */
 import { voice } from '@livekit/agents';
-import type { Call } from '../src/orchestrator.js';
-import { DepartmentAgent } from '../src/orchestrator.js';
+import type { Call } from '../src/call/call.js';
+import { DepartmentAgent } from '../src/call/agent.js';
 import {
   type ChildServer,
   now,

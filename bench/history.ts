@@ -6,7 +6,7 @@
 import { llm, voice } from '@livekit/agents';
 import { z } from 'zod';
 import { DEPARTMENT_TABLE, instructionsFor } from '../src/departments.js';
-import { carriedHistory } from '../src/orchestrator.js';
+import { carriedHistory } from '../src/call/context.js';
 import { fullGc } from './common.js';
 import { type Summary, rng, summarize } from './stats.js';
 

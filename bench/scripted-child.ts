@@ -3,7 +3,7 @@
  * count as (or compete with) the worker's being measured. Options come as one JSON argument; the URL
  * goes out as one JSON line on stdout; the process exits when its stdin closes (the parent went away).
  */
-import { type ScriptedReply, keywordBrain, startScriptedServer } from '../src/scripted-llm.js';
+import { type ScriptedReply, keywordBrain, startScriptedServer } from '../dev/scripted-llm.js';
 
 export interface ChildServerOptions {
   /** Time to first token of every chat reply (ms). */

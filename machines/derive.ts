@@ -3,32 +3,21 @@
  * offers (→ the agents' tools) and the drawing (→ README, inspector).
  */
 import type { AnyStateMachine } from 'xstate';
-import { type CallState, type Target, routerMachine } from './router.js';
+import { type CallState, ROUTES, type Target, isDepartment, routerMachine } from './router.js';
 
 interface GuardRef {
   type?: string;
-  params?: { to?: string };
 }
 
 /**
- * The targets a TRANSFER can reach from `state`, read from the machine's own transitions: a
- * `canTransferTo` edge gives its department, a `canReachHuman` edge gives `human`. Cap escalation
- * edges are not requests a caller makes, so they give no tool.
+ * The targets a TRANSFER may name from `state`: the department routes (`ROUTES`, which the machine's
+ * transitions are built from) and, from any department, a person — `canReachHuman` admits it only
+ * when a human number is configured, so the tool exists only then (`humanAvailable`). Cap escalation
+ * is not a request a caller makes, so it gives no tool.
  */
-export function transferTargets(state: CallState, machine: AnyStateMachine = routerMachine): Target[] {
-  const node = machine.getStateNodeById(`${machine.id}.${state}`);
-  const transitions = node.transitions.get('TRANSFER') ?? [];
-  const targets: Target[] = [];
-  for (const t of transitions) {
-    const guard = t.guard as GuardRef | string | undefined;
-    const type = typeof guard === 'string' ? guard : guard?.type;
-    const to =
-      type === 'canTransferTo' && typeof guard === 'object' ? guard.params?.to
-      : type === 'canReachHuman' ? 'human'
-      : undefined;
-    if (to && !targets.includes(to as Target)) targets.push(to as Target);
-  }
-  return targets;
+export function transferTargets(state: CallState, opts: { humanAvailable?: boolean } = {}): Target[] {
+  if (!isDepartment(state)) return [];
+  return [...ROUTES[state], ...(opts.humanAvailable === false ? [] : (['human'] as const))];
 }
 
 /** The statechart as plain data: states and labelled edges (one per source/target pair). */

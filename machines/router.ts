@@ -14,7 +14,7 @@
  * refusal with a reason a caller can be told (same department, no such route, cap reached, unknown
  * department), so tools, the keypad and a supervisor all get the same answer.
  */
-import { assign, setup } from 'xstate';
+import { assign, emit, setup } from 'xstate';
 
 export const DEPARTMENTS = ['triage', 'billing', 'sales', 'support'] as const;
 export type Department = (typeof DEPARTMENTS)[number];
@@ -63,8 +63,10 @@ export interface RouteEntry {
 export interface Refusal {
   from: CallState;
   to: string;
-  /** Why the machine said no, in words an agent can pass on to the caller. */
+  /** Why the machine said no, in words an agent can pass on to the caller as they are. */
   reason: string;
+  /** What the agent should do now: meant for the agent, never to be read out. */
+  guidance: string;
   at: number;
   source: TransferSource;
 }
@@ -89,7 +91,29 @@ export interface RouterInput {
   caller?: CallerInfo;
 }
 
-export type TransferEvent = { type: 'TRANSFER'; to: string; reason: string; source?: TransferSource };
+/**
+ * Facts the machine announces (XState `emit`), in the order they happen: the call listens with
+ * `actor.on(...)` and follows. `transferred` covers every accepted move between agents (a department,
+ * a person, or back from a failed transfer to a person).
+ */
+export type RouterEmitted =
+  | { type: 'transferred'; entry: RouteEntry; handoffCount: number }
+  | { type: 'refused'; refusal: Refusal }
+  | { type: 'callerUpdated'; caller: CallerInfo }
+  | { type: 'ended'; reason: string };
+
+export type TransferEvent = {
+  type: 'TRANSFER';
+  to: string;
+  reason: string;
+  source?: TransferSource;
+  /**
+   * Asked by an agent in the reply it gave on taking the line, before the caller said anything to it:
+   * a chained transfer (Billing → Triage → Sales from one caller line). A chain may go on, but never
+   * straight back to the department the caller just left (no ping-pong).
+   */
+  chained?: boolean;
+};
 export type RouterEvent =
   | TransferEvent
   | { type: 'CALLER_INFO'; info: Partial<CallerInfo> }
@@ -103,38 +127,74 @@ export const isDepartment = (s: unknown): s is Department =>
 
 const capReached = (c: RouterContext) => c.handoffCount >= c.maxHandoffs;
 
-/** The reason the machine gives when it refuses a transfer. Pure; used by the catch-all transition. */
-export function refusalReason(from: CallState, context: RouterContext, to: string): string {
+/** A chained transfer straight back to the department the caller has just left. */
+const straightBack = (c: RouterContext, e: TransferEvent) => e.chained === true && e.to === c.route.at(-1)?.from;
+
+const transfers = (n: number) => `${n} ${n === 1 ? 'transfer' : 'transfers'}`;
+
+/**
+ * Why the machine refuses a transfer: a reason the agent can pass on to the caller as it stands, and
+ * guidance meant for the agent alone. Pure; used by the catch-all transition.
+ */
+export function refusalOf(
+  from: CallState,
+  context: RouterContext,
+  to: string,
+  chained = false,
+): { reason: string; guidance: string } {
   const allowed = isDepartment(from) ? ROUTES[from] : [];
-  if (to === from) return `The caller is already with ${from}.`;
-  if (from === 'human') return 'The caller is being connected to a person; no other transfer is possible now.';
-  if (to === 'human') {
-    return 'No human agent is available on this line; keep helping the caller here.';
+  const stay = 'Keep helping the caller here.';
+  if (to === from) return { reason: `The caller is already with ${from}.`, guidance: stay };
+  if (from === 'human') {
+    return {
+      reason: 'The caller is being connected to a person; no other transfer is possible now.',
+      guidance: 'Ask the caller to stay on the line.',
+    };
   }
+  if (to === 'human') return { reason: 'No human agent is available on this line.', guidance: stay };
   if (!isDepartment(to)) {
-    return `There is no "${to}" department. Available from ${from}: ${allowed.join(', ') || 'none'}.`;
+    return { reason: `There is no "${to}" department.`, guidance: `Available from ${from}: ${allowed.join(', ') || 'none'}.` };
   }
   if (!allowed.includes(to)) {
-    return `${from} cannot transfer directly to ${to}; only to ${allowed.join(', ')}.`;
+    return { reason: `${from} cannot transfer directly to ${to}; only to ${allowed.join(', ')}.`, guidance: stay };
   }
-  return context.humanAvailable || !context.route.some((r) => r.from === 'human')
-    ? `This call has reached its limit of ${context.maxHandoffs} transfers; help the caller here or end the call.`
-    : `This call has reached its limit of ${context.maxHandoffs} transfers and a person could not be reached; help the caller here or end the call.`;
+  if (chained && to === context.route.at(-1)?.from && !capReached(context)) {
+    return {
+      reason: `The caller has just come from ${to}.`,
+      guidance: `Do not send them straight back to ${to}; help them here or ask what they need.`,
+    };
+  }
+  const personTried = !context.humanAvailable && context.route.some((r) => r.from === 'human');
+  return {
+    reason:
+      `This call has reached its limit of ${transfers(context.maxHandoffs)}` +
+      (personTried ? ' and a person could not be reached.' : '.'),
+    guidance: 'Help the caller here, or end the call if they are done.',
+  };
 }
 
+/** The caller-facing reason alone (see `refusalOf`). */
+export const refusalReason = (from: CallState, context: RouterContext, to: string) => refusalOf(from, context, to).reason;
+
 const NOW = () => Date.now();
+
+/** The fields of a CALLER_INFO event that carry a value (empty strings and non-strings say nothing). */
+function callerUpdates(info: Partial<CallerInfo> | undefined): Partial<CallerInfo> {
+  return Object.fromEntries(Object.entries(info ?? {}).filter(([, v]) => typeof v === 'string' && v.trim() !== ''));
+}
 
 export const routerSetup = setup({
   types: {
     context: {} as RouterContext,
     events: {} as RouterEvent,
     input: {} as RouterInput,
+    emitted: {} as RouterEmitted,
     meta: {} as { department?: Department },
   },
   guards: {
     /** The request names `to`, and the call is still under its handoff cap. */
     canTransferTo: ({ context, event }, params: { to: Department }) =>
-      event.type === 'TRANSFER' && event.to === params.to && !capReached(context),
+      event.type === 'TRANSFER' && event.to === params.to && !capReached(context) && !straightBack(context, event),
     /** Cap reached on a request that would otherwise be allowed, and a person can take over. */
     mustEscalate: ({ context, event }, params: { allowed: readonly Department[] }) =>
       event.type === 'TRANSFER' &&
@@ -144,6 +204,10 @@ export const routerSetup = setup({
     /** Explicit request for a person, and a human number is configured. */
     canReachHuman: ({ context, event }) =>
       event.type === 'TRANSFER' && event.to === 'human' && context.humanAvailable,
+    /** The caller details in the event add or change something we knew. */
+    changesCaller: ({ context, event }) =>
+      event.type === 'CALLER_INFO' &&
+      Object.entries(callerUpdates(event.info)).some(([k, v]) => context.caller[k as keyof CallerInfo] !== v),
     /** The last entry of the route leads into `human` from `params.department`. */
     cameFrom: ({ context }, params: { department: Department }) =>
       context.route.at(-1)?.from === params.department,
@@ -192,30 +256,27 @@ export const routerSetup = setup({
     })),
     recordRefusal: assign(({ context, event }, params: { from: CallState }) => {
       const e = event as TransferEvent;
-      return {
-        refusals: [
-          ...context.refusals,
-          {
-            from: params.from,
-            to: String(e.to),
-            reason: refusalReason(params.from, context, String(e.to)),
-            at: NOW(),
-            source: e.source ?? 'agent',
-          },
-        ],
-      };
+      const why = refusalOf(params.from, context, String(e.to), e.chained);
+      const refusal = { from: params.from, to: String(e.to), ...why };
+      return { refusals: [...context.refusals, { ...refusal, at: NOW(), source: e.source ?? 'agent' }] };
     }),
-    mergeCallerInfo: assign(({ context, event }) => {
-      if (event.type !== 'CALLER_INFO') return {};
-      const info = Object.fromEntries(
-        Object.entries(event.info ?? {}).filter(([, v]) => typeof v === 'string' && v.trim() !== ''),
-      );
-      return { caller: { ...context.caller, ...info } };
-    }),
+
+    mergeCallerInfo: assign(({ context, event }) =>
+      event.type === 'CALLER_INFO' ? { caller: { ...context.caller, ...callerUpdates(event.info) } } : {},
+    ),
     recordEnd: assign((_, params: { reason: string }) => ({ endReason: params.reason })),
     recordEndRequested: assign(({ event }) => ({
       endReason: event.type === 'END_CALL' ? event.reason || 'completed' : 'completed',
     })),
+    // Announcements: each runs after the assign of its transition, so it reads the updated context.
+    announceTransfer: emit(({ context }) => ({
+      type: 'transferred' as const,
+      entry: context.route.at(-1)!,
+      handoffCount: context.handoffCount,
+    })),
+    announceRefusal: emit(({ context }) => ({ type: 'refused' as const, refusal: context.refusals.at(-1)! })),
+    announceCaller: emit(({ context }) => ({ type: 'callerUpdated' as const, caller: context.caller })),
+    announceEnd: emit(({ context }) => ({ type: 'ended' as const, reason: context.endReason ?? 'completed' })),
   },
 });
 
@@ -230,23 +291,26 @@ function departmentState(from: Department, description: string) {
         ...allowed.map((to) => ({
           guard: { type: 'canTransferTo' as const, params: { to } },
           target: to,
-          actions: { type: 'recordTransfer' as const, params: { from, to } },
+          actions: [{ type: 'recordTransfer' as const, params: { from, to } }, 'announceTransfer' as const],
         })),
         {
           guard: { type: 'mustEscalate' as const, params: { allowed } },
           target: 'human' as const,
-          actions: { type: 'recordEscalation' as const, params: { from } },
+          actions: [{ type: 'recordEscalation' as const, params: { from } }, 'announceTransfer' as const],
         },
         {
           guard: 'canReachHuman' as const,
           target: 'human' as const,
-          actions: { type: 'recordTransfer' as const, params: { from, to: 'human' as const } },
+          actions: [{ type: 'recordTransfer' as const, params: { from, to: 'human' as const } }, 'announceTransfer' as const],
         },
         // Nothing above admitted it: refused, the caller stays where they are.
-        { actions: { type: 'recordRefusal' as const, params: { from } } },
+        { actions: [{ type: 'recordRefusal' as const, params: { from } }, 'announceRefusal' as const] },
       ],
-      END_CALL: { target: 'ended' as const, actions: 'recordEndRequested' as const },
-      HANGUP: { target: 'ended' as const, actions: { type: 'recordEnd' as const, params: { reason: 'hangup' } } },
+      END_CALL: { target: 'ended' as const, actions: ['recordEndRequested' as const, 'announceEnd' as const] },
+      HANGUP: {
+        target: 'ended' as const,
+        actions: [{ type: 'recordEnd' as const, params: { reason: 'hangup' } }, 'announceEnd' as const],
+      },
     },
   };
 }
@@ -265,7 +329,7 @@ export const routerMachine = routerSetup.createMachine({
     endReason: null,
   }),
   on: {
-    CALLER_INFO: { actions: 'mergeCallerInfo' },
+    CALLER_INFO: { guard: 'changesCaller', actions: ['mergeCallerInfo', 'announceCaller'] },
   },
   states: {
     triage: departmentState('triage', 'Greets the caller, learns who they are and what they need, routes them.'),
@@ -275,15 +339,15 @@ export const routerMachine = routerSetup.createMachine({
     human: {
       description: 'Escalated: the call is being handed to a person.',
       on: {
-        TRANSFER: { actions: { type: 'recordRefusal', params: { from: 'human' } } },
+        TRANSFER: { actions: [{ type: 'recordRefusal', params: { from: 'human' } }, 'announceRefusal'] },
         // The person could not be reached: the caller goes back to the department they came from.
         HUMAN_TRANSFER_FAILED: DEPARTMENTS.map((department) => ({
           guard: { type: 'cameFrom' as const, params: { department } },
           target: department,
-          actions: { type: 'recordReturn' as const, params: { to: department } },
+          actions: [{ type: 'recordReturn' as const, params: { to: department } }, 'announceTransfer' as const],
         })),
-        END_CALL: { target: 'ended', actions: 'recordEndRequested' },
-        HANGUP: { target: 'ended', actions: { type: 'recordEnd', params: { reason: 'hangup' } } },
+        END_CALL: { target: 'ended', actions: ['recordEndRequested', 'announceEnd'] },
+        HANGUP: { target: 'ended', actions: [{ type: 'recordEnd', params: { reason: 'hangup' } }, 'announceEnd'] },
       },
     },
     ended: { type: 'final', description: 'The call is over.' },

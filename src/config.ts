@@ -7,7 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { DEFAULT_MAX_HANDOFFS } from '../machines/router.js';
-import { DEFAULT_DTMF_MAP, parseDtmfMap } from './telephony.js';
+import { DEFAULT_DTMF_MAP, VOICE_SETTINGS, type VoiceSetting } from './departments.js';
+import { parseDtmfMap } from './telephony/phone-line.js';
 
 export class ConfigError extends Error {
   constructor(public readonly problems: string[]) {
@@ -86,11 +87,7 @@ const baseSchema = z.object({
   LLM_MODEL: z.string().trim().min(1).default('gpt-4.1-mini'),
   STT_MODEL: z.string().trim().min(1).default('gpt-4o-mini-transcribe'),
   TTS_MODEL: z.string().trim().min(1).default('gpt-4o-mini-tts'),
-  TTS_VOICE_TRIAGE: voice,
-  TTS_VOICE_BILLING: voice,
-  TTS_VOICE_SALES: voice,
-  TTS_VOICE_SUPPORT: voice,
-  TTS_VOICE_HUMAN: voice,
+  ...(Object.fromEntries(VOICE_SETTINGS.map((k) => [k, voice])) as Record<VoiceSetting, typeof voice>),
   LLM_TIMEOUT_MS: int(1000, 600_000, 10_000),
   LLM_MAX_RETRY: int(0, 10, 1),
   MAX_HANDOFFS: int(1, 100, DEFAULT_MAX_HANDOFFS),
@@ -187,7 +184,7 @@ function check(schema: z.ZodTypeAny, rawEnv: NodeJS.ProcessEnv): Settings {
   if (!env.OPENAI_API_KEY && !env.OPENAI_BASE_URL) {
     problems.push('OPENAI_API_KEY is not set (needed unless OPENAI_BASE_URL points at a server without keys)');
   }
-  for (const k of ['TTS_VOICE_TRIAGE', 'TTS_VOICE_BILLING', 'TTS_VOICE_SALES', 'TTS_VOICE_SUPPORT', 'TTS_VOICE_HUMAN'] as const) {
+  for (const k of VOICE_SETTINGS) {
     const v = env[k]?.trim();
     // Other OpenAI-compatible servers have their own voices: only warn-free check for OpenAI itself.
     if (v && !env.OPENAI_BASE_URL && !VOICES.includes(v)) problems.push(`${k} must be one of ${VOICES.join(', ')}`);

@@ -3,23 +3,27 @@
  * adding a department means a state in `machines/router.ts` and a row here; tools, diagram and
  * tests follow from those two.
  */
-import type { CallerInfo, Department } from '../machines/router.js';
-
-export type AgentRole = Department | 'human';
+import type { CallerInfo, Target } from '../machines/router.js';
 
 export interface DepartmentSpec {
-  id: AgentRole;
-  /** Shown to callers and on the inspector page. */
+  id: Target;
+  /** The desk's name on the inspector page and in the agents' prompts. */
   title: string;
+  /** How the desk introduces itself to a caller (override with DESK_NAME_<ID>). */
+  callerName: string;
   /** Default OpenAI TTS voice, so a transfer is audible (override with TTS_VOICE_<ID>). */
   voice: string;
   /** What this desk does; the common rules are appended by `instructionsFor`. */
   role: string;
+  /** The keypad digit that asks for this desk by default (`DTMF_MAP`). */
+  keypad: string;
 }
 
-export const DEPARTMENT_TABLE: Readonly<Record<AgentRole, DepartmentSpec>> = {
+export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
   triage: {
     id: 'triage',
+    callerName: 'the front desk',
+    keypad: '9',
     title: 'Triage',
     voice: 'alloy',
     role:
@@ -30,6 +34,8 @@ export const DEPARTMENT_TABLE: Readonly<Record<AgentRole, DepartmentSpec>> = {
   },
   billing: {
     id: 'billing',
+    callerName: 'the billing team',
+    keypad: '1',
     title: 'Billing',
     voice: 'sage',
     role:
@@ -38,6 +44,8 @@ export const DEPARTMENT_TABLE: Readonly<Record<AgentRole, DepartmentSpec>> = {
   },
   sales: {
     id: 'sales',
+    callerName: 'the sales team',
+    keypad: '2',
     title: 'Sales',
     voice: 'coral',
     role:
@@ -46,6 +54,8 @@ export const DEPARTMENT_TABLE: Readonly<Record<AgentRole, DepartmentSpec>> = {
   },
   support: {
     id: 'support',
+    callerName: 'technical support',
+    keypad: '3',
     title: 'Support',
     voice: 'verse',
     role:
@@ -54,6 +64,8 @@ export const DEPARTMENT_TABLE: Readonly<Record<AgentRole, DepartmentSpec>> = {
   },
   human: {
     id: 'human',
+    callerName: 'a member of our team',
+    keypad: '0',
     title: 'Human hand-off',
     voice: 'alloy',
     role:
@@ -61,6 +73,30 @@ export const DEPARTMENT_TABLE: Readonly<Record<AgentRole, DepartmentSpec>> = {
       'stay on the line. Do not try to solve their problem yourself anymore.',
   },
 };
+
+/** Every agent the table describes, in its order: the departments, then the person hand-off. */
+export const TARGETS = Object.keys(DEPARTMENT_TABLE) as Target[];
+
+/** The setting that overrides a desk's voice: `TTS_VOICE_BILLING`. */
+export type VoiceSetting = `TTS_VOICE_${Uppercase<Target>}`;
+export const voiceSetting = (t: Target) => `TTS_VOICE_${t.toUpperCase()}` as VoiceSetting;
+export const VOICE_SETTINGS = TARGETS.map(voiceSetting);
+
+/** The setting that renames a desk for callers: `DESK_NAME_BILLING`. */
+export type DeskNameSetting = `DESK_NAME_${Uppercase<Target>}`;
+export const deskNameSetting = (t: Target) => `DESK_NAME_${t.toUpperCase()}` as DeskNameSetting;
+export const DESK_NAME_SETTINGS = TARGETS.map(deskNameSetting);
+
+/** Caller-facing desk names: the table's, with any configured overrides. */
+export type DeskNames = Readonly<Partial<Record<Target, string>>>;
+export const callerNameOf = (t: Target, names: DeskNames = {}) => names[t] ?? DEPARTMENT_TABLE[t].callerName;
+
+/** The default keypad map (`DTMF_MAP`), from each desk's digit in keypad order (0 last): `1:billing,…,0:human`. */
+const keyOrder = (t: Target) => (DEPARTMENT_TABLE[t].keypad === '0' ? 10 : Number(DEPARTMENT_TABLE[t].keypad));
+export const DEFAULT_DTMF_MAP = [...TARGETS]
+  .sort((a, b) => keyOrder(a) - keyOrder(b))
+  .map((t) => `${DEPARTMENT_TABLE[t].keypad}:${t}`)
+  .join(',');
 
 export function describeCaller(caller: CallerInfo): string {
   const known: string[] = [];
@@ -71,29 +107,37 @@ export function describeCaller(caller: CallerInfo): string {
   return known.length ? known.join('; ') : 'nothing yet';
 }
 
+export interface PromptContext {
+  company: string;
+  caller: CallerInfo;
+  names?: DeskNames;
+}
+
 /** The system prompt of one department's agent. */
-export function instructionsFor(role: AgentRole, opts: { company: string; caller: CallerInfo }): string {
+export function instructionsFor(role: Target, opts: PromptContext): string {
   const spec = DEPARTMENT_TABLE[role];
   return [
-    `You are the ${spec.title} desk at ${opts.company}'s call center, speaking with a caller on the phone.`,
+    `You are the ${spec.title} desk at ${opts.company}'s call center, speaking with a caller on the phone. ` +
+      `To the caller you are ${callerNameOf(role, opts.names)}; never use internal desk names with them.`,
     spec.role,
     'Speak in short, natural sentences: this is a voice call, so no lists, markdown or emoji.',
     'When the caller tells you their name, account id, phone number or what they need, save it with ' +
       'update_caller_info. Never ask again for something already known.',
     'When the caller needs another department, call the matching transfer tool with a short reason. ' +
-      'Say at most one short line before it (for example "Let me get you to billing"), never goodbye. ' +
-      'If a transfer is refused, tell the caller why in one sentence and keep helping.',
+      'Say at most one short line before it (for example "Let me get you to the billing team"), never goodbye. ' +
+      'If a transfer is refused, tell the caller the reason in one sentence and follow the guidance given with it.',
     'When the caller is done, say nothing more yourself and call end_call.',
     `What we know about the caller: ${describeCaller(opts.caller)}.`,
   ].join('\n');
 }
 
+export type Opening =
+  | { kind: 'start' }
+  | { kind: 'transfer'; from: Target; reason: string }
+  | { kind: 'returned'; reason: string };
+
 /** The one-off instructions of the first reply an agent gives when it takes the line. */
-export function openingFor(
-  role: AgentRole,
-  how: { kind: 'start' } | { kind: 'transfer'; from: AgentRole; reason: string } | { kind: 'returned'; reason: string },
-): string {
-  const spec = DEPARTMENT_TABLE[role];
+export function openingFor(role: Target, how: Opening, names: DeskNames = {}): string {
   if (how.kind === 'start') {
     return 'The call has just connected. Greet the caller, say which company they reached, and ask how you can help.';
   }
@@ -107,7 +151,9 @@ export function openingFor(
   return (
     `You have just taken over this call from ${DEPARTMENT_TABLE[how.from].title}; the reason given was: ` +
     `"${how.reason}". The conversation so far is above. Do not greet the caller as if the call had just ` +
-    `started and do not ask for anything already known. In one or two sentences, say you are ${spec.title} ` +
-    'and continue with what they need.'
+    `started and do not ask for anything already known. In one or two sentences, say you are ` +
+    `${callerNameOf(role, names)} and continue with what they need. If that reason is for another ` +
+    'department, do not try to help with it yourself: call its transfer tool now, with at most one short ' +
+    'line before it, so the caller never has to repeat themselves.'
   );
 }

@@ -2,7 +2,8 @@
 import { llm, type voice } from '@livekit/agents';
 import * as openai from '@livekit/agents-plugin-openai';
 import type { Settings } from './config.js';
-import { type AgentRole, DEPARTMENT_TABLE } from './departments.js';
+import type { Target } from '../machines/router.js';
+import { DEPARTMENT_TABLE, voiceSetting } from './departments.js';
 
 /** Servers without keys still need a non-empty key for the client; it is never logged. */
 const apiKey = (s: Settings) => s.OPENAI_API_KEY ?? 'no-key';
@@ -32,14 +33,13 @@ export function buildSTT(s: Settings): openai.STT {
   return new openai.STT({ model: s.STT_MODEL, apiKey: apiKey(s), baseURL: s.OPENAI_BASE_URL, useRealtime: false });
 }
 
-export function voiceFor(s: Settings, role: AgentRole): string {
-  const key = `TTS_VOICE_${role.toUpperCase()}` as keyof Settings;
-  return (s[key] as string | undefined) ?? DEPARTMENT_TABLE[role].voice;
+export function voiceFor(s: Settings, role: Target): string {
+  return s[voiceSetting(role)] ?? DEPARTMENT_TABLE[role].voice;
 }
 
 /** One TTS per department, each with its own voice, so the caller hears the transfer. */
-export function buildTTSFor(s: Settings): (role: AgentRole) => openai.TTS {
-  const cache = new Map<AgentRole, openai.TTS>();
+export function buildTTSFor(s: Settings): (role: Target) => openai.TTS {
+  const cache = new Map<Target, openai.TTS>();
   return (role) => {
     let tts = cache.get(role);
     if (!tts) {

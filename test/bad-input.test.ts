@@ -7,9 +7,12 @@
  * Real orchestrator, real OpenAI plugin, scripted server over HTTP.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEPARTMENT_TABLE, type AgentRole } from '../src/departments.js';
-import { type Call, type CallEvent, MAX_CALLER_FIELD_CHARS, MAX_REASON_CHARS, bounded } from '../src/orchestrator.js';
-import { type ScriptedServer, deskOf, historyProblem, systemText, textOf } from '../src/scripted-llm.js';
+import type { Target } from '../machines/router.js';
+import { DEPARTMENT_TABLE } from '../src/departments.js';
+import type { Call } from '../src/call/call.js';
+import { type CallEvent } from '../src/call/events.js';
+import { MAX_CALLER_FIELD_CHARS, MAX_REASON_CHARS, bounded } from '../src/call/context.js';
+import { type ScriptedServer, deskOf, historyProblem, systemText, textOf } from '../dev/scripted-llm.js';
 import { callTools, directiveScript, requestsOf, startCall, startServer } from './support/harness.js';
 
 const HUGE = 200 * 1024;
@@ -97,7 +100,7 @@ async function turn(call: Call, text: string, label = text.slice(0, 40)): Promis
 
 /** The call still answers: a plain line gets a line back from the department holding the call. */
 async function expectStillAnswering(call: Call) {
-  const role = call.machineState as AgentRole;
+  const role = call.machineState as Target;
   const from = call.events.length;
   const reqs = requestsOf(server, call).length;
   await call.session.run({ userInput: 'are you still there?' }).wait();

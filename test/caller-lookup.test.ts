@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { enrichCaller } from '../src/worker.js';
+import { enrichCaller } from '../src/telephony/caller.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lookup-'));
 const mod = (name: string, body: string) => {

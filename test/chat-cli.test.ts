@@ -1,5 +1,5 @@
 /**
- * `npm run chat` as a process: `tsx src/chat.ts [--json]` with a clean environment, talking to the
+ * `npm run chat` as a process: `tsx src/cli/chat.ts [--json]` with a clean environment, talking to the
  * scripted OpenAI-compatible server running in this test process.
  *
  * The `--json` contract: every stdout line is one JSON object — user / agent / handoff / rejected /
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type ScriptedServer, keywordBrain, startScriptedServer } from '../src/scripted-llm.js';
+import { type ScriptedServer, keywordBrain, startScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, directiveScript } from './support/harness.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -75,7 +75,7 @@ async function runChat(args: string[], lines: string[], env: Record<string, stri
     ...env,
   };
   for (const k of Object.keys(fullEnv)) if (fullEnv[k] === undefined) delete fullEnv[k];
-  const child = spawn(TSX, ['src/chat.ts', ...args], { cwd: ROOT, env: fullEnv, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(TSX, ['src/cli/chat.ts', ...args], { cwd: ROOT, env: fullEnv, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   let err = '';
@@ -330,7 +330,8 @@ describe('chat: readable transcript, settings and flags', () => {
     expect(out, out).toContain('Thank you for calling Acme');
     expect(out, out).toContain('I was charged twice on my card');
     expect(out, out).toContain('Let me transfer you to billing.');
-    expect(out, out).toMatch(/This is Billing/);
+    // The desk introduces itself by its caller-facing name ("say you are the billing team").
+    expect(out, out).toMatch(/This is the billing team/);
     expect(out, out).toMatch(/triage\s*→\s*billing/);
     for (const line of out.split('\n').filter(Boolean)) {
       expect(line.trim().startsWith('{'), `not JSON: ${line}`).toBe(false);
@@ -357,5 +358,54 @@ describe('chat: readable transcript, settings and flags', () => {
     expect(bad.code).not.toBeNull();
     expect(bad.stderr).toContain('--bogus');
     expect(bad.stdout).toBe('');
+  }, 90_000);
+});
+
+describe('chat --json: no repeat, no wait', () => {
+  it('three needs in three lines: triage → billing → triage → sales → triage → support, no agent line said twice', async () => {
+    const s = await server({ script: keywordBrain });
+    const lines = ['I was charged twice', "I'd also like to upgrade my plan", 'my router is down'];
+    const r = await runChat(['--json'], lines, { OPENAI_BASE_URL: s.url });
+    const events = parseJsonLines(r);
+    const diag = show(events);
+    expect(r.code, `${diag}\n${r.stderr}`).toBe(0);
+    checkShapes(events);
+
+    expect(events.filter((e) => e.type === 'user').map((e) => e.text), diag).toEqual(lines);
+    expect(events.filter((e) => e.type === 'rejected' || e.type === 'error'), diag).toEqual([]);
+
+    // The route, in order, with its counts.
+    const handoffs = events.filter((e) => e.type === 'handoff');
+    expect(handoffs.map((h) => [h.from, h.to, h.handoffCount]), diag).toEqual([
+      ['triage', 'billing', 1],
+      ['billing', 'triage', 2],
+      ['triage', 'sales', 3],
+      ['sales', 'triage', 4],
+      ['triage', 'support', 5],
+    ]);
+
+    // No wait: each need is routed from the caller line that states it, the chain through the front
+    // desk included — the caller never says it twice.
+    const userIdx = lines.map((l) => indexOfUser(events, l));
+    const hopsAfter = (n: number) =>
+      events
+        .slice(userIdx[n]! + 1, n + 1 < lines.length ? userIdx[n + 1]! : events.length)
+        .filter((e) => e.type === 'handoff')
+        .map((h) => `${String(h.from)}→${String(h.to)}`);
+    expect([0, 1, 2].map(hopsAfter), diag).toEqual([
+      ['triage→billing'],
+      ['billing→triage', 'triage→sales'],
+      ['sales→triage', 'triage→support'],
+    ]);
+
+    // No repeat: no agent line is said twice, word for word.
+    const said = events.filter((e) => e.type === 'agent').map((e) => e.text as string);
+    expect(said.filter((t, i) => said.indexOf(t) !== i), diag).toEqual([]);
+
+    // Support takes the last line, knowing what it is about; the call ends there.
+    const last = events.filter((e) => e.type === 'agent').at(-1)!;
+    expect(last, diag).toMatchObject({ agent: 'support' });
+    expect(last.text as string, diag).toMatch(/router/i);
+    expect(events.at(-1), diag).toMatchObject({ type: 'end', state: 'support', handoffCount: 5 });
   }, 90_000);
 });

@@ -10,9 +10,12 @@
 import * as openai from '@livekit/agents-plugin-openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../src/config.js';
-import { DEPARTMENT_TABLE, type AgentRole } from '../src/departments.js';
+import type { Target } from '../machines/router.js';
+import { DEPARTMENT_TABLE } from '../src/departments.js';
 import { buildLLM, llmConnOptions } from '../src/models.js';
-import { Call, type CallEvent, DEFAULT_APOLOGY } from '../src/orchestrator.js';
+import { Call } from '../src/call/call.js';
+import { DEFAULT_APOLOGY } from '../src/call/options.js';
+import { type CallEvent } from '../src/call/events.js';
 import {
   type ChatRequest,
   type RecordedRequest,
@@ -23,7 +26,7 @@ import {
   keywordBrain,
   systemText,
   textOf,
-} from '../src/scripted-llm.js';
+} from '../dev/scripted-llm.js';
 import { callTools, directiveScript, requestsOf, startCall, startServer } from './support/harness.js';
 
 // ---- fault injection ------------------------------------------------------------------------------
@@ -65,7 +68,7 @@ function failNext(call: Call, match: Match, reply: ScriptedReply, times = 1): Fa
 }
 
 const lastIs = (role: string): Match => (req) => req.messages.at(-1)?.role === role;
-const fromDesk = (role: AgentRole): Match => (req) => deskOf(req) === DEPARTMENT_TABLE[role].title;
+const fromDesk = (role: Target): Match => (req) => deskOf(req) === DEPARTMENT_TABLE[role].title;
 const isEntryReply: Match = (req) => /You have just taken over this call/.test(systemText(req));
 const and = (...ms: Match[]): Match => (req) => ms.every((m) => m(req));
 
@@ -147,7 +150,7 @@ function expectInStep(call: Call) {
  * machine's department at the start of the turn, and that machine and agent agree afterwards.
  */
 async function turn(call: Call, text: string): Promise<CallEvent[]> {
-  const state = call.machineState as AgentRole;
+  const state = call.machineState as Target;
   const fromEvent = call.events.length;
   const fromReq = requestsOf(server, call).length;
   await call.session.run({ userInput: text }).wait();
@@ -159,7 +162,7 @@ async function turn(call: Call, text: string): Promise<CallEvent[]> {
 }
 
 /** A failed turn: one error, then exactly one apology from `by`, and nothing else from anyone. */
-function expectApologised(events: CallEvent[], by: AgentRole, error: RegExp) {
+function expectApologised(events: CallEvent[], by: Target, error: RegExp) {
   const errs = errors(events);
   expect(errs, JSON.stringify(events)).toHaveLength(1);
   expect(errs[0]!.message).toMatch(error);

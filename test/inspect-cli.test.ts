@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ScriptedServer } from '../src/scripted-llm.js';
+import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { openStore } from '../src/records/index.js';
 import { attachRecorder } from '../src/records/recorder.js';
 import { say, startCall, startServer } from './support/harness.js';
@@ -45,7 +45,7 @@ const callsAt = async (url: string) => (await (await fetch(new URL('api/calls', 
 
 describe('npm run chat -- --inspect', () => {
   it('prints the inspector address first, and the page follows the call live', async () => {
-    const { child, lines } = run(['src/chat.ts', '--json', '--inspect'], { OPENAI_BASE_URL: llm.url, LLM_MAX_RETRY: '0' });
+    const { child, lines } = run(['src/cli/chat.ts', '--json', '--inspect'], { OPENAI_BASE_URL: llm.url, LLM_MAX_RETRY: '0' });
     try {
       const first = JSON.parse((await lines.next()).value as string);
       expect(first).toMatchObject({ type: 'inspector', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\//) });
@@ -71,7 +71,7 @@ describe('npm run chat -- --inspect', () => {
 
 describe('npm run demo', () => {
   it('plays a scripted call with the inspector serving, and says the answers are scripted', async () => {
-    const { child, lines } = run(['src/demo.ts', '--once'], { DEMO_PAUSE_MS: '400' });
+    const { child, lines } = run(['src/cli/demo.ts', '--once'], { DEMO_PAUSE_MS: '400' });
     try {
       const banner = await nextMatching(lines, (l) => l.includes('open http'));
       const url = /open (http:\/\/\S+)/.exec(banner)![1]!;
@@ -106,7 +106,7 @@ describe('npm run inspector', () => {
     await recorder.done;
     await opened.store.close();
 
-    const { child, lines } = run(['src/inspector/main.ts'], { INSPECTOR_PORT: '0', CALLS_DB: db });
+    const { child, lines } = run(['src/cli/inspector.ts'], { INSPECTOR_PORT: '0', CALLS_DB: db });
     const err = stderrOf(child);
     try {
       const url = /^Inspector: (http:\/\/127\.0\.0\.1:\d+\/)$/.exec(await nextMatching(lines, (l) => l.startsWith('Inspector:')))![1]!;
@@ -125,13 +125,13 @@ describe('npm run inspector', () => {
   });
 
   it('a bad setting names itself and exits 2; an open address without a token is refused', async () => {
-    const bad = run(['src/inspector/main.ts'], { INSPECTOR_PORT: 'eighty', CALLS_DB: 'off' });
+    const bad = run(['src/cli/inspector.ts'], { INSPECTOR_PORT: 'eighty', CALLS_DB: 'off' });
     const badErr = stderrOf(bad.child);
     expect(await exitOf(bad.child)).toBe(2);
     expect(badErr()).toMatch(/INSPECTOR_PORT/);
     expect(badErr()).not.toMatch(/\n\s+at /); // no stack trace
 
-    const open = run(['src/inspector/main.ts'], { INSPECTOR_HOST: '0.0.0.0', INSPECTOR_PORT: '0', CALLS_DB: 'off' });
+    const open = run(['src/cli/inspector.ts'], { INSPECTOR_HOST: '0.0.0.0', INSPECTOR_PORT: '0', CALLS_DB: 'off' });
     const openErr = stderrOf(open.child);
     expect(await exitOf(open.child)).toBe(2);
     expect(openErr()).toMatch(/INSPECTOR_TOKEN/);

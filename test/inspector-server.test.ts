@@ -8,11 +8,11 @@ import { type Socket, connect, createServer as createTcpServer } from 'node:net'
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import type { CallEvent, CallView } from '../src/call/events.js';
 import { attachInspector } from '../src/inspector/client.js';
-import type { CallView, FeedMessage } from '../src/inspector/protocol.js';
+import type { FeedMessage } from '../src/inspector/protocol.js';
 import { type InspectorServer, startInspectorServer } from '../src/inspector/server.js';
-import type { CallEvent } from '../src/orchestrator.js';
-import type { ScriptedServer } from '../src/scripted-llm.js';
+import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, say, sleep, startCall, startServer } from './support/harness.js';
 
 let llm: ScriptedServer;

@@ -1,7 +1,8 @@
 /** Keypad digits (DTMF) drive the machine through the real orchestrator, under the LLM's guards. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ScriptedServer } from '../src/scripted-llm.js';
-import { DEFAULT_DTMF_MAP, parseDtmfMap } from '../src/telephony.js';
+import type { ScriptedServer } from '../dev/scripted-llm.js';
+import { DEFAULT_DTMF_MAP } from '../src/departments.js';
+import { parseDtmfMap } from '../src/telephony/phone-line.js';
 import { say, startCall, startServer, waitForEvent } from './support/harness.js';
 
 let server: ScriptedServer;

@@ -8,8 +8,8 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Call } from '../src/orchestrator.js';
-import type { ScriptedServer } from '../src/scripted-llm.js';
+import type { Call } from '../src/call/call.js';
+import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, directiveScript, requestsOf, sleep, startCall, startServer } from './support/harness.js';
 
 const CALLS = 50;

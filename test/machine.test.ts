@@ -111,9 +111,11 @@ describe('refusals: the caller stays, and is told why', () => {
 
   it('an unknown department ("legal")', () => {
     const { refusal } = expectRefused(start(), transfer('legal'));
-    expect(refusal.reason).toBe('There is no "legal" department. Available from triage: billing, sales, support.');
+    // What the caller may hear, and what only the agent needs (kept apart so a model never reads it out).
+    expect(refusal.reason).toBe('There is no "legal" department.');
+    expect(refusal.guidance).toBe('Available from triage: billing, sales, support.');
     const billing = send(start(), transfer('billing'));
-    expect(expectRefused(billing, transfer('legal')).refusal.reason).toContain('Available from billing: triage');
+    expect(expectRefused(billing, transfer('legal')).refusal.guidance).toContain('Available from billing: triage');
   });
 
   it('transfer_to_human when no human number is configured', () => {

@@ -7,8 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CallState, DEPARTMENTS, DEFAULT_MAX_HANDOFFS, type RouterEvent } from '../machines/router.js';
 import { DEPARTMENT_TABLE } from '../src/departments.js';
-import type { Call, CallEvent } from '../src/orchestrator.js';
-import { type ScriptedServer, deskOf, historyProblem, systemText, textOf } from '../src/scripted-llm.js';
+import type { Call } from '../src/call/call.js';
+import type { CallEvent } from '../src/call/events.js';
+import { type ScriptedServer, deskOf, historyProblem, systemText, textOf } from '../dev/scripted-llm.js';
 import { callTools, requestsOf, say, startCall, startServer, waitForEvent } from './support/harness.js';
 import { type Snap, modelFor } from './support/routing-model.js';
 

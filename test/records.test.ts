@@ -10,14 +10,14 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInspectorServer } from '../src/inspector/server.js';
-import type { CallEvent } from '../src/orchestrator.js';
-import { digestOf } from '../src/records/digest.js';
+import type { CallEvent } from '../src/call/events.js';
+import { digestOf } from '../src/call/digest.js';
 import { inspectorRecords, openStore } from '../src/records/index.js';
 import { PostgresStore } from '../src/records/postgres.js';
 import { attachRecorder } from '../src/records/recorder.js';
 import { SqliteStore } from '../src/records/sqlite.js';
 import type { CallStore } from '../src/records/types.js';
-import type { ScriptedServer } from '../src/scripted-llm.js';
+import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, say, startCall, startServer } from './support/harness.js';
 import { PG_SKIP_REASON, TEST_DATABASE_URL, dropSchema, uniqueSchema } from './support/pg.js';
 
@@ -276,7 +276,7 @@ function runCli(args: string[], env: Record<string, string>): Promise<{ code: nu
   const emptyEnv = join(tmp, 'empty.env');
   writeFileSync(emptyEnv, '');
   return new Promise((res, rej) => {
-    const child = spawn(TSX, ['src/records/cli.ts', ...args], {
+    const child = spawn(TSX, ['src/cli/calls.ts', ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnv, TZ: 'UTC', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

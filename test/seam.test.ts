@@ -4,8 +4,9 @@
  * the machine says no. Real AgentSession, real OpenAI plugin, scripted server over HTTP.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Call, CallEvent } from '../src/orchestrator.js';
-import { type ScriptedReply, type ScriptedServer, deskOf, historyProblem, systemText, textOf } from '../src/scripted-llm.js';
+import type { Call } from '../src/call/call.js';
+import type { CallEvent } from '../src/call/events.js';
+import { type ScriptedReply, type ScriptedServer, deskOf, historyProblem, systemText, textOf } from '../dev/scripted-llm.js';
 import { callTools, directiveScript, requestsOf, say, sleep, startCall, startServer, waitForEvent } from './support/harness.js';
 
 let server: ScriptedServer;
@@ -44,6 +45,27 @@ function expectCleanSeam(events: CallEvent[], from: string, to: string) {
   expect(events.filter((e) => e.type === 'error')).toEqual([]);
 }
 
+/**
+ * A chain (one caller line, several hops): the hops in order, each desk on the way says at most one
+ * line, every line is attributed to the desk on the line when it was said, and the last desk speaks last.
+ */
+function expectChain(events: CallEvent[], desks: string[]) {
+  const handoffs = events.filter((e) => e.type === 'handoff');
+  expect(handoffs.map((h) => [h.from, h.to])).toEqual(desks.slice(1).map((d, i) => [desks[i], d]));
+  let desk = desks[0];
+  const perDesk = new Map<string, number>();
+  for (const e of events) {
+    if (e.type === 'handoff') desk = e.to;
+    if (e.type === 'agent') {
+      expect(e.agent, `"${e.text}" said after the call moved to ${desk}`).toBe(desk);
+      perDesk.set(e.agent, (perDesk.get(e.agent) ?? 0) + 1);
+    }
+  }
+  for (const d of desks.slice(1, -1)) expect(perDesk.get(d) ?? 0, `${d} passing the caller on`).toBeLessThanOrEqual(1);
+  expect(agentLines(events).at(-1)?.agent).toBe(desks.at(-1));
+  expect(events.filter((e) => e.type === 'error')).toEqual([]);
+}
+
 function expectValidHistories(call: Call) {
   for (const r of requestsOf(server, call)) {
     expect(r.invalid).toBeUndefined();
@@ -63,8 +85,10 @@ describe('a transfer, as the caller hears it', () => {
     const billing = requestsOf(server, call).filter((r) => deskOf(r.body) === 'Billing');
     expect(billing).toHaveLength(1);
     const entry = billing[0]!.body;
-    // Continues the call: told why, told who, no tools for its entry line; its only prompt is its own.
-    expect(entry.tool_choice).toBe('none');
+    // Continues the call: told why, told who; its tools are offered so it may route onward at once
+    // (a chained transfer); its only prompt is its own.
+    expect(entry.tool_choice).toBe('auto');
+    expect(entry.tools?.map((t) => t.function.name)).toContain('pass_control_to_triage');
     const sys = systemText(entry);
     expect(sys).toContain('You have just taken over this call from Triage');
     expect(sys).toContain('I was charged twice on my card');
@@ -92,9 +116,10 @@ describe('a transfer, as the caller hears it', () => {
     const events = await say(call, 'I was charged twice on my card');
     expect(events.map((e) => e.type)).toEqual(['user', 'agent', 'handoff', 'agent']);
     expectCleanSeam(events, 'triage', 'billing');
+    // A second need: Billing hands back to Triage, which routes on to Sales from the same caller line.
     const back = await say(call, 'I also want to upgrade my plan');
-    expectCleanSeam(back, 'billing', 'triage');
-    expect(call.machineState).toBe('triage');
+    expectChain(back, ['billing', 'triage', 'sales']);
+    expect(call.machineState).toBe('sales');
     expectValidHistories(call);
   });
 

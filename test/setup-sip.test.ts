@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config.js';
-import { type SetupSipSettings, describeFailure, loadSetupSipSettings, setupSip } from '../src/setup-sip.js';
+import { type SetupSipSettings, describeFailure, loadSetupSipSettings, setupSip } from '../src/telephony/sip-setup.js';
 import { type FakeLiveKit, type FakeLiveKitOptions, startFakeLiveKit } from './support/fake-livekit.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -58,10 +58,10 @@ async function run(f: FakeLiveKit, env: Record<string, string> = {}, dryRun = fa
 const writes = (f: FakeLiveKit, from = 0) =>
   f.requests.slice(from).filter((r) => /^(Create|Update|Delete)/.test(r.method)).map((r) => r.method);
 
-/** Runs `tsx src/setup-sip.ts` with only PATH, HOME, an empty ENV_FILE and `env`; never blocks the fake. */
+/** Runs `tsx src/cli/setup-sip.ts` with only PATH, HOME, an empty ENV_FILE and `env`; never blocks the fake. */
 function runCommand(env: Record<string, string>, args: string[] = []) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((res, rej) => {
-    const child = spawn(TSX, ['src/setup-sip.ts', ...args], {
+    const child = spawn(TSX, ['src/cli/setup-sip.ts', ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnvFile, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

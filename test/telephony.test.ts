@@ -4,9 +4,9 @@
  * line has played, a failing transfer, hanging up after the goodbye, escalation at the cap.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Call } from '../src/orchestrator.js';
-import type { ScriptedServer } from '../src/scripted-llm.js';
-import { livekitPhoneLine } from '../src/telephony.js';
+import type { Call } from '../src/call/call.js';
+import type { ScriptedServer } from '../dev/scripted-llm.js';
+import { livekitPhoneLine } from '../src/telephony/phone-line.js';
 import { type FakeLiveKit, sipFailure, startFakeLiveKit } from './support/fake-livekit.js';
 import { callTools, say, startCall, startServer, waitForEvent } from './support/harness.js';
 

@@ -13,7 +13,7 @@ import { type RecordSettings, type Records, openRecords, openStore } from '../sr
 import { attachRecorder } from '../src/records/recorder.js';
 import { SqliteStore } from '../src/records/sqlite.js';
 import { backoffMs, seededRandom, signWebhook, verifyWebhook } from '../src/records/webhooks.js';
-import type { ScriptedServer } from '../src/scripted-llm.js';
+import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, say, sleep, startCall, startServer } from './support/harness.js';
 import { PG_SKIP_REASON, TEST_DATABASE_URL, dropSchema, uniqueSchema } from './support/pg.js';
 

@@ -1,7 +1,8 @@
 /** The worker's own parts that run without a LiveKit server: prewarm (offline VAD) and caller identity. */
 import { ParticipantKind } from '@livekit/rtc-node';
 import { describe, expect, it } from 'vitest';
-import worker, { callerFromParticipant } from '../src/worker.js';
+import worker from '../src/cli/worker.js';
+import { callerFromParticipant } from '../src/telephony/caller.js';
 import { initTestLogging } from './support/harness.js';
 
 describe('worker', () => {

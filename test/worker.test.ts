@@ -1,5 +1,5 @@
 /**
- * The worker as a process: `tsx src/worker.ts dev` with a clean environment.
+ * The worker as a process: `tsx src/cli/worker.ts dev` with a clean environment.
  * Bad settings: a short message naming each setting, exit code 2, no stack trace.
  * Good settings: it connects to `${LIVEKIT_URL}/agent` with a valid token and registers under AGENT_NAME
  * (against a local WebSocket server standing in for LiveKit).
@@ -80,7 +80,7 @@ function startWorker(settings: Record<string, string>): Run {
     ENV_FILE: emptyEnvFile,
     ...settings,
   };
-  const child = spawn(TSX, ['src/worker.ts', 'dev'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(TSX, ['src/cli/worker.ts', 'dev'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   let err = '';

@@ -7,8 +7,9 @@
  * the link comes back.
  */
 import { hostname } from 'node:os';
-import { WebSocket } from 'ws';
-import type { Call, CallEvent } from '../orchestrator.js';
+import { type RawData, WebSocket } from 'ws';
+import type { Call } from '../call/call.js';
+import type { CallEvent } from '../call/events.js';
 import { type CommandMessage, type IngestMessage, MAX_MESSAGE_BYTES } from './protocol.js';
 
 export interface AttachInspectorOptions {
@@ -67,62 +68,128 @@ function truncateStrings(value: unknown, limit: number, depth = 0): unknown {
   return out;
 }
 
-export function attachInspector(call: Call, opts: AttachInspectorOptions): InspectorLink {
-  const maxQueue = Math.max(1, opts.maxQueue ?? 1000);
-  const worker = opts.worker ?? `${hostname()}:${process.pid}`;
-  let target: string;
-  try {
-    target = ingestUrl(opts.url, opts.token);
-  } catch {
-    // A bad URL must not fail the call: this link simply does nothing.
-    return { close: () => undefined, connected: () => false };
+/**
+ * The link to the server. `post` takes a message and returns at once: nothing is encoded or written on
+ * the caller's turn of the event loop (that happens on a later one), so the call's own work (a
+ * transfer, a tool's answer) never waits on the inspector, not even for a JSON.stringify. While the
+ * server is away or not keeping up, messages wait in a bounded queue (oldest dropped); on every
+ * (re)connect a fresh `hello` goes first, then the queue. Never throws.
+ */
+class IngestLink {
+  private readonly queue: string[] = [];
+  private readonly posted: IngestMessage[] = [];
+  private flushScheduled = false;
+  private ws: WebSocket | null = null;
+  private open = false;
+  private stopped = false;
+  private backoff = BACKOFF_MIN_MS;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private drainTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly target: string,
+    private readonly maxQueue: number,
+    private readonly hello: () => IngestMessage,
+    private readonly onMessage: (data: RawData) => void,
+  ) {}
+
+  post(msg: IngestMessage): void {
+    if (this.stopped) return;
+    this.posted.push(msg);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushPosted());
+    }
   }
 
-  const queue: string[] = [];
-  let ws: WebSocket | null = null;
-  let open = false;
-  let stopped = false;
-  let backoff = BACKOFF_MIN_MS;
-  let reconnectTimer: NodeJS.Timeout | null = null;
-  let drainTimer: NodeJS.Timeout | null = null;
-  const startedEvent = call.events.find((e) => e.type === 'started');
-  const startedAt = startedEvent?.at ?? Date.now();
+  connected(): boolean {
+    return this.open && !!this.ws && this.ws.readyState === WebSocket.OPEN;
+  }
 
-  const enqueue = (data: string) => {
-    queue.push(data);
-    if (queue.length > maxQueue) queue.splice(0, queue.length - maxQueue);
-  };
+  get isStopped(): boolean {
+    return this.stopped;
+  }
 
-  /**
-   * Takes a message for the inspector. Nothing is encoded or written here: that happens in `flushPosted`
-   * on a later turn of the event loop, so the call's own work (a transfer, a tool's answer) never waits
-   * on the inspector, not even for a JSON.stringify. Never throws.
-   */
-  const posted: IngestMessage[] = [];
-  let flushScheduled = false;
-  function post(msg: IngestMessage): void {
-    if (stopped) return;
-    posted.push(msg);
-    if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flushPosted);
+  /** Waits (up to `ms`) until everything posted has been handed to an open link. */
+  async drained(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!this.stopped && Date.now() < deadline) {
+      const ws = this.ws;
+      if (this.open && ws && this.posted.length === 0 && this.queue.length === 0 && ws.bufferedAmount === 0) break;
+      await new Promise((r) => setTimeout(r, 20).unref());
+    }
+  }
+
+  connect(): void {
+    if (this.stopped) return;
+    let sock: WebSocket;
+    try {
+      sock = new WebSocket(this.target, { handshakeTimeout: 5000, maxPayload: MAX_MESSAGE_BYTES });
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = sock;
+    sock.on('error', () => undefined);
+    sock.on('open', () => {
+      if (this.stopped || this.ws !== sock) return;
+      this.open = true;
+      this.backoff = BACKOFF_MIN_MS;
+      try {
+        const h = encode(this.hello());
+        if (h) sock.send(h, () => undefined);
+        this.flushQueue();
+      } catch {
+        /* ignore */
+      }
+    });
+    sock.on('message', (data) => this.onMessage(data));
+    sock.on('close', () => {
+      if (this.ws === sock) {
+        this.ws = null;
+        this.open = false;
+      }
+      this.scheduleReconnect();
+    });
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.reconnectTimer = this.drainTimer = null;
+    const sock = this.ws;
+    this.ws = null;
+    this.open = false;
+    this.queue.length = 0;
+    this.posted.length = 0;
+    if (sock) {
+      try {
+        if (sock.readyState === WebSocket.OPEN) sock.close(1000, 'call finished');
+        else sock.terminate();
+      } catch {
+        /* ignore */
+      }
     }
   }
 
   /** Sends what was posted, in order, when the link is open and keeping up; else queues it. */
-  function flushPosted(): void {
-    flushScheduled = false;
-    const batch = posted.splice(0);
-    if (stopped) return;
+  private flushPosted(): void {
+    this.flushScheduled = false;
+    const batch = this.posted.splice(0);
+    if (this.stopped) return;
     for (const msg of batch) {
       try {
         const data = encode(msg);
         if (data === null) continue;
-        if (open && ws && queue.length === 0 && ws.bufferedAmount <= MAX_LINK_BUFFER) {
+        const ws = this.ws;
+        if (this.open && ws && this.queue.length === 0 && ws.bufferedAmount <= MAX_LINK_BUFFER) {
           ws.send(data, () => undefined);
         } else {
-          enqueue(data);
-          if (open) scheduleDrain();
+          this.queue.push(data);
+          if (this.queue.length > this.maxQueue) this.queue.splice(0, this.queue.length - this.maxQueue);
+          if (this.open) this.scheduleDrain();
         }
       } catch {
         /* never the call's problem */
@@ -130,127 +197,93 @@ export function attachInspector(call: Call, opts: AttachInspectorOptions): Inspe
     }
   }
 
-  function flushQueue(): void {
-    while (open && ws && queue.length > 0 && ws.bufferedAmount <= MAX_LINK_BUFFER) {
-      ws.send(queue.shift()!, () => undefined);
+  private flushQueue(): void {
+    while (this.open && this.ws && this.queue.length > 0 && this.ws.bufferedAmount <= MAX_LINK_BUFFER) {
+      this.ws.send(this.queue.shift()!, () => undefined);
     }
-    if (queue.length > 0 && open) scheduleDrain();
+    if (this.queue.length > 0 && this.open) this.scheduleDrain();
   }
 
-  function scheduleDrain(): void {
-    if (drainTimer) return;
-    drainTimer = setTimeout(() => {
-      drainTimer = null;
+  private scheduleDrain(): void {
+    if (this.drainTimer) return;
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = null;
       try {
-        flushQueue();
+        this.flushQueue();
       } catch {
         /* ignore */
       }
     }, 50);
-    drainTimer.unref();
+    this.drainTimer.unref();
   }
 
-  function hello(): IngestMessage {
-    const snap = call.actor.getSnapshot();
-    const c = snap.context;
-    return {
-      kind: 'hello',
-      callId: call.callId,
-      worker,
-      startedAt,
-      state: String(snap.value),
-      handoffCount: c.handoffCount,
-      maxHandoffs: c.maxHandoffs,
-      humanAvailable: c.humanAvailable,
-      caller: { ...c.caller },
-    };
-  }
-
-  function connect(): void {
-    if (stopped) return;
-    let sock: WebSocket;
-    try {
-      sock = new WebSocket(target, { handshakeTimeout: 5000, maxPayload: MAX_MESSAGE_BYTES });
-    } catch {
-      scheduleReconnect();
-      return;
-    }
-    ws = sock;
-    sock.on('error', () => undefined);
-    sock.on('open', () => {
-      if (stopped || ws !== sock) return;
-      open = true;
-      backoff = BACKOFF_MIN_MS;
-      try {
-        const h = encode(hello());
-        if (h) sock.send(h, () => undefined);
-        flushQueue();
-      } catch {
-        /* ignore */
-      }
-    });
-    sock.on('message', (data) => {
-      try {
-        onCommand(JSON.parse(data.toString()) as CommandMessage);
-      } catch {
-        /* not ours to answer */
-      }
-    });
-    sock.on('close', () => {
-      if (ws === sock) {
-        ws = null;
-        open = false;
-      }
-      scheduleReconnect();
-    });
-  }
-
-  function scheduleReconnect(): void {
-    if (stopped || reconnectTimer) return;
-    const delay = backoff;
-    backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = null;
-      connect();
+  private scheduleReconnect(): void {
+    if (this.stopped || this.reconnectTimer) return;
+    const delay = this.backoff;
+    this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect();
     }, delay);
-    reconnectTimer.unref();
+    this.reconnectTimer.unref();
   }
+}
 
-  function onCommand(msg: CommandMessage): void {
-    if (!msg || msg.kind !== 'command' || typeof msg.commandId !== 'string' || !msg.action) return;
-    const reply = (accepted: boolean, reason?: string) =>
-      post({
-        kind: 'command-result',
-        commandId: msg.commandId,
-        accepted,
-        ...(reason !== undefined ? { reason } : {}),
-        state: String(call.machineState),
-      });
-    if (msg.callId !== call.callId) return reply(false, 'This link does not carry that call.');
-    const action = msg.action;
-    try {
-      if (action.type === 'TRANSFER' && typeof action.to === 'string') {
-        const answer = call.requestTransfer(action.to, 'moved by a supervisor', 'supervisor');
-        return answer.accepted ? reply(true) : reply(false, answer.reason);
-      }
-      if (action.type === 'END_CALL') {
-        if (call.actor.getSnapshot().status !== 'active') return reply(false, 'The call has already ended.');
-        call.endCall('ended by a supervisor');
-        return reply(true);
-      }
-      return reply(false, 'Unknown command.');
-    } catch (err) {
-      return reply(false, err instanceof Error ? err.message : String(err));
+/** What the server is told first on every (re)connect: the call as it is now. */
+function helloOf(call: Call, worker: string, startedAt: number): IngestMessage {
+  const snap = call.actor.getSnapshot();
+  const c = snap.context;
+  return {
+    kind: 'hello',
+    callId: call.callId,
+    worker,
+    startedAt,
+    state: String(snap.value),
+    handoffCount: c.handoffCount,
+    maxHandoffs: c.maxHandoffs,
+    humanAvailable: c.humanAvailable,
+    caller: { ...c.caller },
+  };
+}
+
+/** Carries out a supervisor's command on the call (its machine's guards decide) and posts the answer. */
+function answerCommand(call: Call, msg: CommandMessage, post: (m: IngestMessage) => void): void {
+  if (!msg || msg.kind !== 'command' || typeof msg.commandId !== 'string' || !msg.action) return;
+  const reply = (accepted: boolean, reason?: string) =>
+    post({
+      kind: 'command-result',
+      commandId: msg.commandId,
+      accepted,
+      ...(reason !== undefined ? { reason } : {}),
+      state: String(call.machineState),
+    });
+  if (msg.callId !== call.callId) return reply(false, 'This link does not carry that call.');
+  const action = msg.action;
+  try {
+    if (action.type === 'TRANSFER' && typeof action.to === 'string') {
+      const answer = call.requestTransfer(action.to, 'moved by a supervisor', 'supervisor');
+      return answer.accepted ? reply(true) : reply(false, answer.reason);
     }
+    if (action.type === 'END_CALL') {
+      if (call.actor.getSnapshot().status !== 'active') return reply(false, 'The call has already ended.');
+      call.endCall('ended by a supervisor');
+      return reply(true);
+    }
+    return reply(false, 'Unknown command.');
+  } catch (err) {
+    return reply(false, err instanceof Error ? err.message : String(err));
   }
+}
 
-  // ---- the call's stream ----------------------------------------------------------------------------
-
+/**
+ * Posts the call's stream: its events (those before the link was attached first: the start, the
+ * greeting) and the routing actor's own inspection stream (XState v5's `inspect`: one snapshot per
+ * macrostep). Returns the function that stops following.
+ */
+function followCall(call: Call, post: (m: IngestMessage) => void): () => void {
   const onEvent = (event: CallEvent) => post({ kind: 'event', callId: call.callId, event });
-  // What happened before the link was attached (the start, the greeting) comes first.
   for (const event of call.events) onEvent(event);
   call.on('event', onEvent);
-  // The routing actor's own inspection stream (XState v5's `inspect`): one snapshot per macrostep.
   const subscription = call.actor.system.inspect((ev) => {
     if (ev.type !== '@xstate.snapshot' || ev.actorRef !== call.actor) return;
     const snap = call.actor.getSnapshot();
@@ -263,51 +296,49 @@ export function attachInspector(call: Call, opts: AttachInspectorOptions): Inspe
       at: Date.now(),
     });
   });
-
-  function stop(): void {
-    if (stopped) return;
-    stopped = true;
+  return () => {
     call.off('event', onEvent);
     try {
       subscription.unsubscribe();
     } catch {
       /* ignore */
     }
-    if (reconnectTimer) clearTimeout(reconnectTimer);
-    if (drainTimer) clearTimeout(drainTimer);
-    reconnectTimer = drainTimer = null;
-    const sock = ws;
-    ws = null;
-    open = false;
-    queue.length = 0;
-    posted.length = 0;
-    if (sock) {
-      try {
-        if (sock.readyState === WebSocket.OPEN) sock.close(1000, 'call finished');
-        else sock.terminate();
-      } catch {
-        /* ignore */
-      }
-    }
-  }
+  };
+}
 
+export function attachInspector(call: Call, opts: AttachInspectorOptions): InspectorLink {
+  const maxQueue = Math.max(1, opts.maxQueue ?? 1000);
+  const worker = opts.worker ?? `${hostname()}:${process.pid}`;
+  let target: string;
+  try {
+    target = ingestUrl(opts.url, opts.token);
+  } catch {
+    // A bad URL must not fail the call: this link simply does nothing.
+    return { close: () => undefined, connected: () => false };
+  }
+  const startedAt = call.events.find((e) => e.type === 'started')?.at ?? Date.now();
+  const post = (m: IngestMessage) => link.post(m);
+  const link = new IngestLink(target, maxQueue, () => helloOf(call, worker, startedAt), (data) => {
+    try {
+      answerCommand(call, JSON.parse(data.toString()) as CommandMessage, post);
+    } catch {
+      /* not ours to answer */
+    }
+  });
+  const unfollow = followCall(call, post);
+  const stop = () => {
+    if (link.isStopped) return;
+    unfollow();
+    link.stop();
+  };
   // Once the call is over and its `end` went out (or a second passed), the link closes for good.
   void call.finished.then(
     async () => {
-      const deadline = Date.now() + FINAL_FLUSH_MS;
-      while (!stopped && Date.now() < deadline) {
-        if (open && ws && posted.length === 0 && queue.length === 0 && ws.bufferedAmount === 0) break;
-        await new Promise((r) => setTimeout(r, 20).unref());
-      }
+      await link.drained(FINAL_FLUSH_MS);
       stop();
     },
     () => stop(),
   );
-
-  connect();
-
-  return {
-    close: stop,
-    connected: () => open && !!ws && ws.readyState === WebSocket.OPEN,
-  };
+  link.connect();
+  return { close: stop, connected: () => link.connected() };
 }

@@ -10,25 +10,17 @@
  * `Authorization: Bearer <token>` on HTTP.
  */
 import { z } from 'zod';
+import { CALL_EVENT_TYPES, type CallEventType, type CallView, callerInfoSchema } from '../call/events.js';
 
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 
-const callerInfo = z
-  .object({
-    name: z.string().optional(),
-    phoneNumber: z.string().optional(),
-    accountId: z.string().optional(),
-    need: z.string().optional(),
-    dialedNumber: z.string().optional(),
-    sipCallId: z.string().optional(),
-    sipCallIdFull: z.string().optional(),
-  })
-  .passthrough();
-
-/** A CallEvent (src/orchestrator.ts) as sent on the wire; validated loosely by type, strictly by size. */
+/**
+ * A CallEvent (src/call/events.ts) as sent on the wire: checked here by type, time and size only; the
+ * server validates the event itself with the contract's schema (`callEventSchema`) before applying it.
+ */
 export const wireCallEvent = z
   .object({
-    type: z.enum(['started', 'user', 'agent', 'handoff', 'rejected', 'caller', 'error', 'end', 'keypad']),
+    type: z.enum(CALL_EVENT_TYPES as [CallEventType, ...CallEventType[]]),
     at: z.number(),
   })
   .passthrough();
@@ -45,7 +37,7 @@ export const ingestMessage = z.discriminatedUnion('kind', [
     handoffCount: z.number().int().nonnegative(),
     maxHandoffs: z.number().int().positive(),
     humanAvailable: z.boolean(),
-    caller: callerInfo,
+    caller: callerInfoSchema,
   }),
   z.object({ kind: z.literal('event'), callId: z.string().min(1).max(200), event: wireCallEvent }),
   /** The routing actor's snapshot after each macrostep (from XState's `inspect`). */
@@ -82,34 +74,6 @@ export const commandBody = z.object({
     z.object({ type: z.literal('END_CALL') }),
   ]),
 });
-
-/** What the page is told about one call. */
-export interface CallView {
-  callId: string;
-  worker?: string;
-  live: boolean;
-  startedAt: number;
-  endedAt?: number;
-  state: string;
-  handoffCount: number;
-  maxHandoffs: number;
-  humanAvailable: boolean;
-  caller: z.infer<typeof callerInfo>;
-  /** Each department the call visited: entered at, left at, the transfer that brought it there. */
-  timeline: {
-    state: string;
-    enteredAt: number;
-    leftAt?: number;
-    reason?: string;
-    source?: string;
-    latencyMs?: number | null;
-    escalated?: boolean;
-  }[];
-  refusals: { at: number; from: string; to: string; reason: string; source?: string }[];
-  transcript: { at: number; who: string; text: string; interrupted?: boolean }[];
-  errors: { at: number; message: string }[];
-  endReason?: string | null;
-}
 
 /** server → page (`/feed`). */
 export type FeedMessage =

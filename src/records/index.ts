@@ -9,14 +9,14 @@
  * (several worker jobs share one SQLite file or one database) are never touched.
  */
 import { hostname } from 'node:os';
+import type { Call } from '../call/call.js';
+import { type CallHead, digestOf, viewOf } from '../call/digest.js';
+import type { CallView } from '../call/events.js';
 import type { Settings } from '../config.js';
-import type { CallView } from '../inspector/protocol.js';
-import type { Call } from '../orchestrator.js';
-import { digestOf, viewOf } from './digest.js';
 import { PostgresStore, type PostgresStoreOptions } from './postgres.js';
 import { type Recorder, attachRecorder } from './recorder.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
-import type { CallStore } from './types.js';
+import type { CallRow, CallStore } from './types.js';
 import { type Deliverer, type DelivererOptions, endedWebhook, startDeliverer } from './webhooks.js';
 
 export type { CallStore } from './types.js';
@@ -99,14 +99,31 @@ export interface InspectorRecords {
   get(callId: string): Promise<CallView | null>;
 }
 
+/** A calls row as the view's head: its outcome is the view's end reason. */
+export function headOf(row: CallRow): CallHead {
+  return {
+    callId: row.id,
+    worker: row.worker,
+    live: row.status === 'live',
+    startedAt: row.startedAt,
+    endedAt: row.endedAt,
+    state: row.state,
+    handoffCount: row.handoffCount,
+    maxHandoffs: row.maxHandoffs,
+    humanAvailable: row.humanAvailable,
+    caller: row.caller,
+    endReason: row.outcome,
+  };
+}
+
 export function inspectorRecords(store: CallStore): InspectorRecords {
   return {
     async list(limit) {
-      return (await store.listCalls(limit)).map((row) => viewOf(row, null));
+      return (await store.listCalls(limit)).map((row) => viewOf(headOf(row), null));
     },
     async get(callId) {
       const rec = await store.getCall(callId);
-      return rec ? viewOf(rec.call, rec.events.map((e) => e.event)) : null;
+      return rec ? viewOf(headOf(rec.call), rec.events.map((e) => e.event)) : null;
     },
   };
 }

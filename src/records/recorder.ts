@@ -6,8 +6,9 @@
  * recorded at all: the earlier record stays as it was.
  */
 import { hostname } from 'node:os';
-import type { Call, CallEvent } from '../orchestrator.js';
-import { type CallDigest, applyEvent, emptyDigest } from './digest.js';
+import type { Call } from '../call/call.js';
+import { type CallDigest, applyEvent, emptyDigest } from '../call/digest.js';
+import type { CallEvent } from '../call/events.js';
 import { type CallRowData, type CallStore, DuplicateCallError, type RecordWrite } from './types.js';
 import { webhookFor } from './webhooks.js';
 

@@ -7,7 +7,7 @@
  *   that caused them, so a webhook is never lost between "recorded" and "sent".
  */
 import type { CallerInfo } from '../../machines/router.js';
-import type { CallEvent } from '../orchestrator.js';
+import type { CallEvent } from '../call/events.js';
 
 export type CallStatus = 'live' | 'ended' | 'interrupted';
 

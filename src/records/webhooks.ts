@@ -16,8 +16,8 @@
  *   `x-switchboard-timestamp` (unix seconds) — see `verifyWebhook`.
  */
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { CallEvent } from '../orchestrator.js';
-import { type CallDigest, summaryOf } from './digest.js';
+import { type CallDigest, summaryOf } from '../call/digest.js';
+import type { CallEvent } from '../call/events.js';
 import type { CallStore, OutboxInsert, OutboxRow } from './types.js';
 
 export type WebhookType = 'call.started' | 'call.transferred' | 'call.ended';
@@ -164,142 +164,196 @@ export function seededRandom(seed: number): () => number {
 }
 
 export function startDeliverer(store: CallStore, opts: DelivererOptions): Deliverer {
-  const timeoutMs = opts.timeoutMs ?? 5000;
-  const base = opts.baseDelayMs ?? 500;
-  const maxDelay = opts.maxDelayMs ?? 60_000;
-  const pollMs = opts.pollMs ?? 1000;
-  const batch = opts.batch ?? 20;
-  const random = opts.random ?? Math.random;
-  // A row is leased for longer than a request can take, so no other deliverer sends it meanwhile.
-  const leaseMs = timeoutMs * 2 + 5000;
-  let stopped = false;
-  let running: Promise<void> | null = null;
-  let again = false;
-  let timer: NodeJS.Timeout | null = null;
-  let delivered = 0;
-  let failedAttempts = 0;
-  let lastErrorLog = 0;
-  const inFlight = new Map<string, AbortController>();
+  const d = new OutboxDeliverer(store, opts);
+  d.wake();
+  return { wake: () => d.wake(), drain: (ms) => d.drain(ms), stop: () => d.stop(), stats: () => d.stats() };
+}
 
-  const report = (message: string) => {
-    const now = Date.now();
-    if (!opts.onError || now - lastErrorLog < 30_000) return;
-    lastErrorLog = now;
-    opts.onError(message);
+/** The outcome of one POST: `ok` once the receiver answered 2xx and the row is marked delivered. */
+interface Attempt {
+  ok: boolean;
+  status: number | null;
+  error: string;
+}
+
+function webhookHeaders(row: OutboxRow, secret: string | undefined): Record<string, string> {
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'user-agent': 'switchboard-webhooks/1',
+    'x-switchboard-event': row.type,
+    'x-switchboard-delivery': row.id,
+    'x-switchboard-timestamp': timestamp,
   };
+  if (secret) headers['x-switchboard-signature'] = signWebhook(secret, timestamp, row.body);
+  return headers;
+}
 
-  async function send(row: OutboxRow): Promise<boolean> {
-    const ac = new AbortController();
-    inFlight.set(row.id, ac);
-    const t = setTimeout(() => ac.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    const timestamp = String(Math.floor(Date.now() / 1000));
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      'user-agent': 'switchboard-webhooks/1',
-      'x-switchboard-event': row.type,
-      'x-switchboard-delivery': row.id,
-      'x-switchboard-timestamp': timestamp,
-    };
-    if (opts.secret) headers['x-switchboard-signature'] = signWebhook(opts.secret, timestamp, row.body);
-    let status: number | null = null;
-    let error = '';
-    try {
-      const res = await fetch(opts.url, { method: 'POST', headers, body: row.body, signal: ac.signal, redirect: 'manual' });
-      status = res.status;
-      await res.arrayBuffer().catch(() => undefined);
-      if (status >= 200 && status < 300) {
-        await store.webhookDelivered(row.id, Date.now(), status);
-        delivered++;
-        return true;
-      }
-      error = `HTTP ${status}`;
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      error = ac.signal.aborted ? String((ac.signal.reason as Error)?.message ?? 'aborted') : (cause?.code ?? cause?.message ?? (err as Error).message);
-    } finally {
-      clearTimeout(t);
-      inFlight.delete(row.id);
+/** Sends one row; on a 2xx answer marks it delivered. Never throws: a failure is the Attempt's `error`. */
+async function postWebhook(store: CallStore, opts: DelivererOptions, row: OutboxRow, signal: AbortSignal): Promise<Attempt> {
+  let status: number | null = null;
+  try {
+    const res = await fetch(opts.url, { method: 'POST', headers: webhookHeaders(row, opts.secret), body: row.body, signal, redirect: 'manual' });
+    status = res.status;
+    await res.arrayBuffer().catch(() => undefined);
+    if (status >= 200 && status < 300) {
+      await store.webhookDelivered(row.id, Date.now(), status);
+      return { ok: true, status, error: '' };
     }
-    if (stopped) return false; // given back by stop()
-    failedAttempts++;
-    const next = Date.now() + backoffMs(row.attempts + 1, base, maxDelay, random);
-    report(`webhook ${row.type} ${row.id} to ${opts.url} failed (${error}); retrying with backoff`);
-    await store.webhookFailed(row.id, next, status, error).catch(() => undefined);
-    return false;
+    return { ok: false, status, error: `HTTP ${status}` };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const error = signal.aborted ? String((signal.reason as Error)?.message ?? 'aborted') : (cause?.code ?? cause?.message ?? (err as Error).message);
+    return { ok: false, status, error };
+  }
+}
+
+/**
+ * The deliverer's loop: claim the due rows (leased, so no other deliverer sends them meanwhile), send
+ * them, settle each (delivered, or failed with the next attempt's time), then sleep until the next row
+ * is due or someone wakes it.
+ */
+class OutboxDeliverer {
+  private readonly timeoutMs: number;
+  private readonly base: number;
+  private readonly maxDelay: number;
+  private readonly pollMs: number;
+  private readonly batch: number;
+  private readonly random: () => number;
+  /** A row is leased for longer than a request can take, so no other deliverer sends it meanwhile. */
+  private readonly leaseMs: number;
+  private stopped = false;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private delivered = 0;
+  private failedAttempts = 0;
+  private lastErrorLog = 0;
+  private readonly inFlight = new Map<string, AbortController>();
+
+  constructor(
+    private readonly store: CallStore,
+    private readonly opts: DelivererOptions,
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.base = opts.baseDelayMs ?? 500;
+    this.maxDelay = opts.maxDelayMs ?? 60_000;
+    this.pollMs = opts.pollMs ?? 1000;
+    this.batch = opts.batch ?? 20;
+    this.random = opts.random ?? Math.random;
+    this.leaseMs = this.timeoutMs * 2 + 5000;
   }
 
-  async function pass(): Promise<void> {
-    do {
-      again = false;
-      if (stopped) return;
-      const rows = await store.claimWebhooks(Date.now(), batch, leaseMs);
-      const results = await Promise.all(rows.map(send));
-      // A delivered row may have let the next webhook of its call become the head: look again.
-      if (results.some(Boolean) || rows.length === batch) again = true;
-    } while (again && !stopped);
+  stats() {
+    return { delivered: this.delivered, failedAttempts: this.failedAttempts, inFlight: this.inFlight.size };
   }
 
-  async function schedule(): Promise<void> {
-    if (stopped) return;
-    let delay = pollMs;
-    try {
-      const due = await store.nextWebhookDue();
-      if (due !== null) delay = Math.max(10, Math.min(pollMs, due - Date.now()));
-    } catch {
-      /* the next pass reports it */
-    }
-    if (stopped) return;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(wake, delay);
-    timer.unref();
-  }
-
-  function wake(): void {
-    if (stopped) return;
-    if (running) {
-      again = true;
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
       return;
     }
-    if (timer) {
-      clearTimeout(timer);
-      timer = null;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
     }
-    running = pass()
-      .catch((err: unknown) => report(`webhook outbox: ${(err as Error).message}`))
+    this.running = this.pass()
+      .catch((err: unknown) => this.report(`webhook outbox: ${(err as Error).message}`))
       .finally(() => {
-        running = null;
+        this.running = null;
         // Woken while finishing: go again at once; otherwise sleep until the next row is due.
-        if (again && !stopped) wake();
-        else void schedule();
+        if (this.again && !this.stopped) this.wake();
+        else void this.schedule();
       });
   }
 
-  wake();
-
-  return {
-    wake,
-    stats: () => ({ delivered, failedAttempts, inFlight: inFlight.size }),
-    async drain(ms: number): Promise<boolean> {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        try {
-          if ((await store.pendingWebhooks()) === 0) return true;
-        } catch {
-          return false;
-        }
-        if (stopped || Date.now() >= deadline) return false;
-        wake();
-        await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
+  async drain(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      try {
+        if ((await this.store.pendingWebhooks()) === 0) return true;
+      } catch {
+        return false;
       }
-    },
-    async stop(): Promise<void> {
-      if (stopped) return;
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      const ids = [...inFlight.keys()];
-      for (const ac of inFlight.values()) ac.abort(new Error('deliverer stopped'));
-      await running?.catch(() => undefined);
-      await store.releaseWebhooks(ids, Date.now()).catch(() => undefined);
-    },
-  };
+      if (this.stopped || Date.now() >= deadline) return false;
+      this.wake();
+      await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const ids = [...this.inFlight.keys()];
+    for (const ac of this.inFlight.values()) ac.abort(new Error('deliverer stopped'));
+    await this.running?.catch(() => undefined);
+    await this.store.releaseWebhooks(ids, Date.now()).catch(() => undefined);
+  }
+
+  /** A delivery problem, reported at most once every 30 s. */
+  private report(message: string): void {
+    const now = Date.now();
+    if (!this.opts.onError || now - this.lastErrorLog < 30_000) return;
+    this.lastErrorLog = now;
+    this.opts.onError(message);
+  }
+
+  /** Claims and sends batches until nothing more is due. */
+  private async pass(): Promise<void> {
+    do {
+      this.again = false;
+      if (this.stopped) return;
+      const rows = await this.store.claimWebhooks(Date.now(), this.batch, this.leaseMs);
+      const results = await Promise.all(rows.map((row) => this.send(row)));
+      // A delivered row may have let the next webhook of its call become the head: look again.
+      if (results.some(Boolean) || rows.length === this.batch) this.again = true;
+    } while (this.again && !this.stopped);
+  }
+
+  /** Sends one claimed row within `timeoutMs` and settles it; true when delivered. */
+  private async send(row: OutboxRow): Promise<boolean> {
+    const ac = new AbortController();
+    this.inFlight.set(row.id, ac);
+    const t = setTimeout(() => ac.abort(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+    let attempt: Attempt;
+    try {
+      attempt = await postWebhook(this.store, this.opts, row, ac.signal);
+    } finally {
+      clearTimeout(t);
+      this.inFlight.delete(row.id);
+    }
+    if (attempt.ok) {
+      this.delivered++;
+      return true;
+    }
+    if (this.stopped) return false; // given back by stop()
+    await this.settleFailure(row, attempt);
+    return false;
+  }
+
+  /** A failed attempt: counted, reported, and the row scheduled for its next try with backoff. */
+  private async settleFailure(row: OutboxRow, { status, error }: Attempt): Promise<void> {
+    this.failedAttempts++;
+    const next = Date.now() + backoffMs(row.attempts + 1, this.base, this.maxDelay, this.random);
+    this.report(`webhook ${row.type} ${row.id} to ${this.opts.url} failed (${error}); retrying with backoff`);
+    await this.store.webhookFailed(row.id, next, status, error).catch(() => undefined);
+  }
+
+  /** Sleeps until the next row is due (at most `pollMs`: other processes write rows too). */
+  private async schedule(): Promise<void> {
+    if (this.stopped) return;
+    let delay = this.pollMs;
+    try {
+      const due = await this.store.nextWebhookDue();
+      if (due !== null) delay = Math.max(10, Math.min(this.pollMs, due - Date.now()));
+    } catch {
+      /* the next pass reports it */
+    }
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.wake(), delay);
+    this.timer.unref();
+  }
 }

@@ -2,7 +2,8 @@
 import { initializeLogger } from '@livekit/agents';
 import * as openai from '@livekit/agents-plugin-openai';
 import type { CallerInfo } from '../../machines/router.js';
-import { Call, type CallEvent } from '../../src/orchestrator.js';
+import { Call } from '../../src/call/call.js';
+import { type CallEvent } from '../../src/call/events.js';
 import {
   type ChatRequest,
   type RecordedRequest,
@@ -12,7 +13,7 @@ import {
   keywordBrain,
   startScriptedServer,
   textOf,
-} from '../../src/scripted-llm.js';
+} from '../../dev/scripted-llm.js';
 
 let loggerReady = false;
 export function initTestLogging(): void {
@@ -112,3 +113,26 @@ export function waitForEvent(call: Call, pred: (e: CallEvent) => boolean, timeou
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One tool call as the scripted server sent it, with the request that asked for it. */
+export interface SentToolCall {
+  rec: RecordedRequest;
+  name: string;
+  arguments: string | Record<string, unknown>;
+}
+
+/** Every tool call the scripted server sent to this call, in order (arguments as sent, nulls filled in). */
+export const toolCallsSent = (server: ScriptedServer, call: Call): SentToolCall[] =>
+  requestsOf(server, call).flatMap((rec) => (rec.reply?.toolCalls ?? []).map((c) => ({ rec, ...c })));
+
+/**
+ * What is wrong with a sent tool call for the schema its request offered: a property of the schema
+ * the arguments leave out. Undefined when all are there (or the tool was not offered).
+ */
+export function schemaGap(c: SentToolCall): string | undefined {
+  const properties = c.rec.body.tools?.find((t) => t.function.name === c.name)?.function.parameters?.properties;
+  if (!properties) return undefined;
+  const args = typeof c.arguments === 'string' ? (JSON.parse(c.arguments) as Record<string, unknown>) : c.arguments;
+  const missing = Object.keys(properties).filter((k) => !(k in args));
+  return missing.length ? `${c.name} without ${missing.join(', ')}: ${JSON.stringify(args)}` : undefined;
+}

@@ -6,6 +6,10 @@
  * followed by a tool message for every call id, and a tool message must answer a call — and answers
  * 400 with OpenAI's error shape otherwise. It can fail, stall, or cut a stream on demand.
  *
+ * Tool-call arguments are sent as a real model sends them for the schema the request offers: the
+ * OpenAI plugin lists every property in `required` (an optional one as nullable, `"type": ["string",
+ * "null"]`), so every property a script leaves out is sent as `null` (see `withSchemaArguments`).
+ *
  * The default script, `keywordBrain`, plays a plausible call-center model from the request alone
  * (which desk is asking, what the caller said last), so a scripted call routes like a real one.
  */
@@ -20,10 +24,19 @@ export interface ChatMessageIn {
   tool_call_id?: string;
 }
 
+/** A tool's JSON Schema as the OpenAI plugin sends it (every property in `required`, optional ones nullable). */
+export interface ToolParameters {
+  type?: string;
+  properties?: Record<string, { type?: string | string[]; description?: string; [k: string]: unknown }>;
+  required?: string[];
+  additionalProperties?: boolean;
+  [k: string]: unknown;
+}
+
 export interface ChatRequest {
   model: string;
   messages: ChatMessageIn[];
-  tools?: { type: 'function'; function: { name: string; description?: string; parameters?: unknown } }[];
+  tools?: { type: 'function'; function: { name: string; description?: string; parameters?: ToolParameters } }[];
   tool_choice?: unknown;
   stream?: boolean;
   [k: string]: unknown;
@@ -51,6 +64,8 @@ export interface RecordedRequest {
   body: ChatRequest;
   /** Set when the request was refused as OpenAI would refuse it. */
   invalid?: string;
+  /** What the server answered (tool-call arguments as sent, after `withSchemaArguments`). */
+  reply?: ScriptedReply;
 }
 
 export type Script = (req: ChatRequest, recorded: RecordedRequest) => ScriptedReply | Promise<ScriptedReply>;
@@ -132,6 +147,34 @@ function openAIError(res: ServerResponse, status: number, message: string, type 
   res.end(JSON.stringify({ error: { message, type, param: null, code: null } }));
 }
 
+/** The JSON Schema of the tool `name` as this request offers it, or undefined when it is not offered. */
+export function offeredSchema(req: ChatRequest, name: string): ToolParameters | undefined {
+  return req.tools?.find((t) => t.function.name === name)?.function.parameters ?? undefined;
+}
+
+/**
+ * The reply with its tool-call arguments as a real model sends them: every property of the offered
+ * schema that the script did not give is sent as `null` (the plugin marks every property required,
+ * an optional one nullable). Left exactly as scripted: arguments given as a raw string (malformed
+ * JSON on purpose), arguments that are not a JSON object, and calls to a tool the request did not offer.
+ */
+export function withSchemaArguments(req: ChatRequest, reply: ScriptedReply): ScriptedReply {
+  if (!reply.toolCalls?.length) return reply;
+  const toolCalls = reply.toolCalls.map((call) => {
+    const args = call.arguments;
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) return call;
+    const properties = offeredSchema(req, call.name)?.properties;
+    if (!properties) return call;
+    const keys = Object.keys(properties);
+    if (keys.every((k) => k in args)) return call;
+    // In the schema's order, as a model writes them; any extra property the script gave stays, after.
+    const filled: Record<string, unknown> = Object.fromEntries(keys.map((k) => [k, k in args ? args[k] : null]));
+    for (const [k, v] of Object.entries(args)) if (!(k in filled)) filled[k] = v;
+    return { ...call, arguments: filled };
+  });
+  return { ...reply, toolCalls };
+}
+
 let callCounter = 0;
 
 async function streamReply(res: ServerResponse, body: ChatRequest, reply: ScriptedReply): Promise<void> {
@@ -199,7 +242,8 @@ export async function startScriptedServer(opts: ScriptedServerOptions = {}): Pro
         rec.invalid = problem;
         return openAIError(res, 400, problem);
       }
-      const reply = await script(body, rec);
+      const reply = withSchemaArguments(body, await script(body, rec));
+      rec.reply = reply;
       if (reply.hang) return; // the client's timeout ends it
       if (reply.fail) {
         await sleep(reply.ttftMs ?? 0);
@@ -263,21 +307,106 @@ export function deskOf(req: ChatRequest): string {
 export const systemText = (req: ChatRequest) =>
   req.messages.filter((m) => m.role === 'system' || m.role === 'developer').map(textOf).join('\n');
 
+/**
+ * How the desk introduces itself to the caller: the entry instruction's "say you are <name> and
+ * continue", else the prompt's "To the caller you are <name>;", else the desk's title.
+ */
+export function introOf(req: ChatRequest): string {
+  const sys = systemText(req);
+  return /\bsay you are (.+?) and continue\b/.exec(sys)?.[1] ?? /\bTo the caller you are (.+?);/.exec(sys)?.[1] ?? deskOf(req);
+}
+
 const offered = (req: ChatRequest, name: string) =>
   req.tool_choice !== 'none' && (req.tools ?? []).some((t) => t.function.name === name);
 
-const TOPICS: [string, RegExp][] = [
-  ['billing', /\b(bill|billing|billed|charge[ds]?|refund|invoice|payment|paid|overcharged)\b/i],
-  ['sales', /\b(buy|sales|upgrade|plan|plans|price|pricing|purchase|quote|subscribe)\b/i],
-  ['support', /\b(support|broken|not working|doesn't work|error|crash|outage|fix|technical|internet)\b/i],
+const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** The last thing the caller said. */
+const lastCallerLine = (req: ChatRequest) => textOf([...req.messages].reverse().find((m) => m.role === 'user'));
+
+/** A caller line as words to understand: a test's `@call [...]` directive says nothing about topics. */
+const callerWords = (text: string) => (text.startsWith('@call ') ? '' : text);
+
+export type Topic = 'billing' | 'sales' | 'support';
+
+/** What callers say about each department's business (English, and a little Hinglish). */
+const TOPICS: [Topic, RegExp][] = [
+  ['billing', /\b(bills?|billing|billed|charges?|charged|double[- ]charged?|refunds?|invoices?|payments?|paid|overcharged|paise kat gaye)\b/i],
+  ['sales', /\b(buy|sales|upgrade|upgrading|plans?|prices?|pricing|purchase|quote|subscribe|naya plan)\b/i],
+  [
+    'support',
+    /\b(support|broken|not working|doesn't work|does not work|errors?|crash(?:es|ed)?|outage|fix|technical|internet|router|modem|wi-?fi|down|slow|not connecting|can't connect|cannot connect|no signal|disconnect(?:s|ed|ing)?|kaam nahi|nahi chal)\b/i,
+  ],
 ];
 
+/** The departments a line asks for, in the order it names them. */
+export function topicsIn(text: string): Topic[] {
+  return TOPICS.map(([topic, re]) => [topic, re.exec(text)?.index ?? -1] as const)
+    .filter(([, at]) => at >= 0)
+    .sort((a, b) => a[1] - b[1])
+    .map(([topic]) => topic);
+}
+
+/** What a caller line tells about the caller: "my name is Maya and my account is 4411". */
+export function callerInfoIn(text: string): { name?: string; accountId?: string } {
+  const name = /\b(?:my name is|mera naam)\s+([A-Za-z][A-Za-z'-]*)/i.exec(text)?.[1];
+  const accountId = /\baccount(?:\s+(?:number|no\.?|id|#))?(?:\s+is)?\s*[:#]?\s*([A-Za-z]{0,4}-?\d[\w-]*)/i
+    .exec(text)?.[1]
+    ?.replace(/-+$/, '');
+  return { ...(name ? { name: capitalized(name) } : {}), ...(accountId ? { accountId } : {}) };
+}
+
 /**
- * A deterministic stand-in for a call-center model: routes on keywords, saves names, ends on goodbye,
- * continues (never re-greets) after a transfer, explains refusals.
+ * Where a desk sends a caller whose topics are these: nowhere when its own business is among them
+ * (the specialist handles its own topic first), else the first one named — straight there when this
+ * desk has the tool, else back to the front desk with a reason naming the need.
+ */
+function routeFor(req: ChatRequest, topics: Topic[], words: string): ScriptedReply | undefined {
+  const own = deskOf(req).toLowerCase();
+  if ((topics as string[]).includes(own)) return undefined;
+  const topic = topics[0];
+  if (!topic) return undefined;
+  if (offered(req, `pass_control_to_${topic}`)) {
+    return { text: `Let me transfer you to ${topic}.`, toolCalls: [{ name: `pass_control_to_${topic}`, arguments: { reason: words } }] };
+  }
+  if (offered(req, 'pass_control_to_triage')) {
+    return {
+      text: `Let me send you back to the front desk so they can get you to ${topic}.`,
+      toolCalls: [{ name: 'pass_control_to_triage', arguments: { reason: `caller needs ${topic}: ${words}` } }],
+    };
+  }
+  return undefined;
+}
+
+/**
+ * The first reply of a desk that has just taken the call over. With tools allowed, a reason (or,
+ * failing that, a last caller line) naming another department's business is routed on at once, with
+ * one bridging line: the caller never repeats themselves. Otherwise the desk introduces itself and
+ * continues with what the caller said.
+ */
+function takeoverReply(req: ChatRequest): ScriptedReply {
+  const sys = systemText(req);
+  const me = introOf(req);
+  const lastUser = lastCallerLine(req);
+  if (req.tool_choice !== 'none') {
+    const reason = /the reason given was: "([\s\S]*?)"[.;,]?(?:\s|$)/.exec(sys)?.[1] ?? '';
+    const named = /\bcaller needs (billing|sales|support)\b:?\s*([\s\S]*)/i.exec(reason);
+    let topics: Topic[] = named ? [named[1]!.toLowerCase() as Topic] : topicsIn(reason);
+    // A key press is the caller's own choice of desk: it is not second-guessed from earlier words.
+    if (!topics.length && !/^caller pressed\b/i.test(reason)) topics = topicsIn(callerWords(lastUser));
+    const words = named?.[2]?.trim() || callerWords(lastUser) || reason;
+    const route = routeFor(req, topics, words);
+    if (route) return { ...route, text: `This is ${me}. ${route.text}` };
+  }
+  return { text: `This is ${me}. I understand: "${lastUser}". Let's sort that out.` };
+}
+
+/**
+ * A deterministic stand-in for a call-center model: routes on keywords (chaining on at once when it
+ * takes over a call that belongs elsewhere), saves names and account ids, ends on goodbye, continues
+ * (never re-greets) after a transfer, explains refusals.
  */
 export const keywordBrain: Script = (req) => {
-  const desk = deskOf(req);
   const sys = systemText(req);
   const last = req.messages.at(-1);
   const lastText = textOf(last);
@@ -289,7 +418,12 @@ export const keywordBrain: Script = (req) => {
     }
     if (/saved/.test(lastText)) {
       const name = /"name":"([^"]+)"/.exec(lastText.replace(/\\"/g, '"'))?.[1];
-      return { text: `Thanks${name ? `, ${name}` : ''}, I've noted that. How can I help?` };
+      const thanks = `Thanks${name ? `, ${name}` : ''}`;
+      // The line that gave the details may also say what the caller needs: act on it now.
+      const words = callerWords(lastCallerLine(req));
+      const route = routeFor(req, topicsIn(words), words);
+      if (route) return { ...route, text: `${thanks}. ${route.text}` };
+      return { text: `${thanks}, I've noted that. How can I help?` };
     }
     return { text: 'Done.' };
   }
@@ -300,22 +434,20 @@ export const keywordBrain: Script = (req) => {
   if (/did not go through/.test(sys)) {
     return { text: "I'm sorry, I couldn't reach a colleague just now. I'm still here with you." };
   }
-  if (/being connected to a person/.test(sys) && req.tool_choice === 'none') {
+  // The person hand-off's entry reply: its one-off instruction repeats the role in its prompt.
+  const handOff = sys.match(/being connected to a person/g)?.length ?? 0;
+  if (handOff > 0 && (req.tool_choice === 'none' || handOff > 1)) {
     return { text: "I'm connecting you to a colleague now; please stay on the line." };
   }
-  const takeover = /You have just taken over this call from ([\w -]+?);/.exec(sys);
-  if (takeover) {
-    const lastUser = textOf([...req.messages].reverse().find((m) => m.role === 'user'));
-    return { text: `This is ${desk}. I understand: "${lastUser}". Let's sort that out.` };
-  }
+  if (/You have just taken over this call from ([\w -]+?);/.test(sys)) return takeoverReply(req);
 
   const user = lastText;
-  if (/\b(bye|goodbye|that's all|that is all|nothing else)\b/i.test(user) && offered(req, 'end_call')) {
+  if (/\b(bye|goodbye|that's all|that is all|nothing else|dhanyavaad|shukriya|bas itna hi)\b/i.test(user) && offered(req, 'end_call')) {
     return { toolCalls: [{ name: 'end_call', arguments: { reason: 'caller is done' } }] };
   }
-  const name = /\bmy name is ([A-Z][a-z]+)/i.exec(user)?.[1];
-  if (name && offered(req, 'update_caller_info')) {
-    return { toolCalls: [{ name: 'update_caller_info', arguments: { name } }] };
+  const info = callerInfoIn(user);
+  if (Object.keys(info).length && offered(req, 'update_caller_info')) {
+    return { toolCalls: [{ name: 'update_caller_info', arguments: info }] };
   }
   if (/\b(human|person|real agent|operator|someone real)\b/i.test(user)) {
     if (offered(req, 'transfer_to_human')) {
@@ -323,23 +455,9 @@ export const keywordBrain: Script = (req) => {
     }
     return { text: "I'm afraid no colleague is available on this line, but I can keep helping you." };
   }
-  const topic = TOPICS.find(([, re]) => re.test(user))?.[0];
-  const own = desk.toLowerCase();
-  if (topic && topic !== own) {
-    if (offered(req, `pass_control_to_${topic}`)) {
-      return {
-        text: `Let me transfer you to ${topic}.`,
-        toolCalls: [{ name: `pass_control_to_${topic}`, arguments: { reason: user } }],
-      };
-    }
-    if (offered(req, 'pass_control_to_triage')) {
-      return {
-        text: 'Let me send you back to the front desk.',
-        toolCalls: [{ name: 'pass_control_to_triage', arguments: { reason: `caller needs ${topic}: ${user}` } }],
-      };
-    }
-  }
-  return { text: `${desk} here: I can help with that.` };
+  const route = routeFor(req, topicsIn(user), user);
+  if (route) return route;
+  return { text: `${capitalized(introOf(req))} here: I can help with that.` };
 };
 
 // `npm run scripted-llm`: serve the keyword script on 127.0.0.1 for a key-free `npm run chat`.

@@ -1,20 +1,20 @@
 /**
  * `npm run demo`: watch the statechart move with no keys at all. Plays scripted calls — scripted caller
- * lines, answered by the scripted OpenAI-compatible server the tests use — through the real orchestrator,
- * with the live inspector serving. With OPENAI_API_KEY set, the real model answers instead.
+ * lines, answered by the scripted OpenAI-compatible server the tests use (`dev/scripted-llm.ts`) — through
+ * the real call core, with the live inspector serving. With OPENAI_API_KEY set, the real model answers instead.
  *
  *   npm run demo               a new call every few seconds until Ctrl-C
  *   npm run demo -- --once     one call, then exit
  */
 import { randomUUID } from 'node:crypto';
-import { exitOnConfigError, loadEnvFile, loadSettings } from './config.js';
-import { attachInspector } from './inspector/client.js';
-import { inspectorOptionsFrom, startInspectorServer } from './inspector/server.js';
-import { initLogging } from './logging.js';
-import { buildLLM } from './models.js';
-import { Call } from './orchestrator.js';
-import { type Records, openRecords } from './records/index.js';
-import { startScriptedServer } from './scripted-llm.js';
+import { exitOnConfigError, loadEnvFile, loadSettings } from '../config.js';
+import { attachInspector } from '../inspector/client.js';
+import { inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
+import { initLogging } from '../logging.js';
+import { buildLLM } from '../models.js';
+import { Call } from '../call/call.js';
+import { type Records, openRecords } from '../records/index.js';
+import { startScriptedServer } from '../../dev/scripted-llm.js';
 
 const SCRIPT = [
   'Hi, my name is Maya',

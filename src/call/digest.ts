@@ -1,13 +1,11 @@
 /**
- * A call's story from its events: the route (each department, how long, why the caller came there and
- * how long the handoff took), refused transfers, caller info, transcript, errors and the outcome. Pure:
- * the same reduction serves the live recorder (webhook payloads), `npm run calls` and the inspector's
- * past calls.
+ * The one reducer of a call's events: events → digest → view. A call's story from its events: the route
+ * (each department, how long, why the caller came there and how long the handoff took), refused
+ * transfers, caller info, transcript, errors and the outcome. Pure: the same reduction serves the live
+ * recorder (webhook payloads), `npm run calls`, the inspector's past calls and its live calls.
  */
 import type { CallerInfo } from '../../machines/router.js';
-import type { CallView } from '../inspector/protocol.js';
-import type { CallEvent } from '../orchestrator.js';
-import type { CallRow } from './types.js';
+import type { CallEvent, CallView } from './events.js';
 
 export interface RouteLeg {
   /** The department (or `human`). */
@@ -193,25 +191,50 @@ export function summaryOf(d: CallDigest, status: 'ended' | 'interrupted', outcom
   };
 }
 
-/** A stored call as the inspector's page shows a call (`CallView`), from its row and events. */
-export function viewOf(row: CallRow, events: readonly CallEvent[] | null): CallView {
-  const d = events ? digestOf(row.id, events) : null;
-  const endedAt = row.endedAt ?? d?.endedAt ?? undefined;
-  const view: CallView = {
-    callId: row.id,
-    ...(row.worker ? { worker: row.worker } : {}),
-    live: row.status === 'live',
-    startedAt: row.startedAt,
-    ...(endedAt !== undefined && row.status !== 'live' ? { endedAt } : {}),
-    state: row.state,
-    handoffCount: row.handoffCount,
-    maxHandoffs: row.maxHandoffs ?? d?.maxHandoffs ?? 1,
-    humanAvailable: row.humanAvailable,
-    caller: { ...row.caller },
+/**
+ * What a view needs besides the events: the call's head, as whoever holds the call keeps it (a stored
+ * calls row, or the inspector's live entry). `endedAt` and `endReason` count only when it is not live.
+ */
+export interface CallHead {
+  callId: string;
+  worker?: string | null;
+  live: boolean;
+  startedAt: number;
+  /** When it ended; absent or null: when its events say it ended. */
+  endedAt?: number | null;
+  state: string;
+  handoffCount: number;
+  /** Absent or null: what the `started` event said (else 1). */
+  maxHandoffs?: number | null;
+  humanAvailable: boolean;
+  caller: CallerInfo;
+  endReason?: string | null;
+}
+
+/** A call as the inspector's page shows it (`CallView`): its head and its events (null: head only). */
+export function viewOf(head: CallHead, events: readonly CallEvent[] | null): CallView {
+  return viewOfDigest(head, events ? digestOf(head.callId, events) : null);
+}
+
+/** The same from a digest already folded (the inspector's live calls keep one per call). */
+export function viewOfDigest(head: CallHead, d: CallDigest | null): CallView {
+  const endedAt = head.endedAt ?? d?.endedAt ?? undefined;
+  const ended = !head.live;
+  return {
+    callId: head.callId,
+    ...(head.worker ? { worker: head.worker } : {}),
+    live: head.live,
+    startedAt: head.startedAt,
+    ...(endedAt !== undefined && ended ? { endedAt } : {}),
+    state: head.state,
+    handoffCount: head.handoffCount,
+    maxHandoffs: head.maxHandoffs ?? d?.maxHandoffs ?? 1,
+    humanAvailable: head.humanAvailable,
+    caller: { ...head.caller },
     timeline: (d?.route ?? []).map((leg) => ({
       state: leg.state,
       enteredAt: leg.enteredAt,
-      ...(leg.leftAt !== null ? { leftAt: leg.leftAt } : row.status !== 'live' && endedAt !== undefined ? { leftAt: endedAt } : {}),
+      ...(leg.leftAt !== null ? { leftAt: leg.leftAt } : ended && endedAt !== undefined ? { leftAt: endedAt } : {}),
       ...(leg.via
         ? { reason: leg.via.reason, source: leg.via.source, latencyMs: leg.via.latencyMs, escalated: leg.via.escalated }
         : {}),
@@ -219,7 +242,6 @@ export function viewOf(row: CallRow, events: readonly CallEvent[] | null): CallV
     refusals: (d?.refusals ?? []).map((r) => ({ ...r })),
     transcript: (d?.transcript ?? []).map((t) => ({ ...t })),
     errors: (d?.errors ?? []).map((e) => ({ ...e })),
-    ...(row.status !== 'live' ? { endReason: row.outcome } : {}),
+    ...(ended && head.endReason !== undefined ? { endReason: head.endReason } : {}),
   };
-  return view;
 }

@@ -11,7 +11,7 @@
 import { pathToFileURL } from 'node:url';
 import { inspectorSchema, requireSettings, settingsOrExit } from '../config.js';
 import { type Records, openRecords } from '../records/index.js';
-import { type InspectorServer, inspectorOptionsFrom, startInspectorServer } from './server.js';
+import { type InspectorServer, inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
 
 export async function main(): Promise<InspectorServer> {
   const settings = settingsOrExit('inspector', () => requireSettings(inspectorSchema));

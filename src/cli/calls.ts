@@ -10,9 +10,9 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { requireSettings, settingsOrExit, url } from '../config.js';
-import { type CallDigest, digestOf, summaryOf } from './digest.js';
-import { openStore } from './index.js';
-import type { CallRecord, CallRow, CallStore } from './types.js';
+import { type CallDigest, digestOf, summaryOf } from '../call/digest.js';
+import { openStore } from '../records/index.js';
+import type { CallRecord, CallRow, CallStore } from '../records/types.js';
 
 const USAGE = `usage: npm run calls [-- <callId>] [--json] [--limit N]
 

@@ -5,32 +5,21 @@
  * then one `Call` (routing actor + AgentSession) runs until the caller hangs up or the agent ends it.
  */
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type JobContext, type JobProcess, ServerOptions, cli, defineAgent, inference, log, voice } from '@livekit/agents';
 import * as silero from '@livekit/agents-plugin-silero';
 import { ParticipantKind, type RemoteParticipant, RoomEvent } from '@livekit/rtc-node';
-import type { CallerInfo } from '../machines/router.js';
-import { type Settings, loadEnvFile, loadWorkerSettings, settingsOrExit } from './config.js';
-import { buildLLM, buildSTT, buildTTSFor, llmConnOptions } from './models.js';
-import { Call } from './orchestrator.js';
-import { attachInspector } from './inspector/client.js';
-import { inspectorOptionsFrom, startInspectorServer } from './inspector/server.js';
-import { livekitPhoneLine } from './telephony.js';
-import { type Records, openRecords } from './records/index.js';
+import { type Settings, loadEnvFile, loadWorkerSettings, settingsOrExit } from '../config.js';
+import { buildLLM, buildSTT, buildTTSFor, llmConnOptions } from '../models.js';
+import { Call } from '../call/call.js';
+import { attachInspector } from '../inspector/client.js';
+import { inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
+import { callerFromParticipant, enrichCaller } from '../telephony/caller.js';
+import { livekitPhoneLine } from '../telephony/phone-line.js';
+import { type Records, openRecords } from '../records/index.js';
 
-/** Caller info from a SIP participant's attributes; empty for other participants or hidden numbers. */
-export function callerFromParticipant(p: Pick<RemoteParticipant, 'kind' | 'attributes'>): CallerInfo {
-  if (p.kind !== ParticipantKind.SIP) return {};
-  const a = p.attributes ?? {};
-  const info: CallerInfo = {
-    phoneNumber: a['sip.phoneNumber'],
-    dialedNumber: a['sip.trunkPhoneNumber'],
-    sipCallId: a['sip.callID'],
-    sipCallIdFull: a['sip.callIDFull'],
-  };
-  return Object.fromEntries(Object.entries(info).filter(([, v]) => v)) as CallerInfo;
-}
+type WorkerSettings = ReturnType<typeof loadWorkerSettings>;
+type Logger = ReturnType<typeof log>;
 
 function turnDetection(s: Settings): voice.AgentSessionOptions['turnHandling'] {
   switch (s.TURN_DETECTION) {
@@ -45,31 +34,42 @@ function turnDetection(s: Settings): voice.AgentSessionOptions['turnHandling'] {
   }
 }
 
-/**
- * Runs the CALLER_LOOKUP module (default export: `async (caller) => Partial<CallerInfo>`) before the
- * greeting, so Triage can say "welcome back". A slow or failing lookup never holds up the call.
- */
-export async function enrichCaller(
-  modulePath: string | undefined,
-  caller: CallerInfo,
-  onError: (err: unknown) => void = () => {},
-  timeoutMs = 1500,
-): Promise<CallerInfo> {
-  if (!modulePath) return caller;
-  try {
-    const mod = (await import(pathToFileURL(resolve(modulePath)).href)) as {
-      default: (c: CallerInfo) => Promise<Partial<CallerInfo> | undefined> | Partial<CallerInfo> | undefined;
-    };
-    const found = await Promise.race([
-      Promise.resolve(mod.default({ ...caller })),
-      new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`lookup took over ${timeoutMs} ms`)), timeoutMs).unref()),
-    ]);
-    const extra = Object.fromEntries(Object.entries(found ?? {}).filter(([, v]) => typeof v === 'string' && v.trim()));
-    return { ...caller, ...extra };
-  } catch (err) {
-    onError(err);
-    return caller;
-  }
+/** The call of this job: the SIP caller's line (transfer, hang-up) and one `Call` with the worker's models. */
+async function callFor(ctx: JobContext, settings: WorkerSettings, participant: RemoteParticipant, logger: Logger): Promise<Call> {
+  const caller = callerFromParticipant(participant);
+  const line = livekitPhoneLine({
+    url: settings.LIVEKIT_URL,
+    apiKey: settings.LIVEKIT_API_KEY,
+    apiSecret: settings.LIVEKIT_API_SECRET,
+    room: ctx.room.name!,
+    participantIdentity: participant.identity,
+    transferTo: settings.HUMAN_TRANSFER_TO,
+  });
+  return new Call({
+    // The room name says where the call is; the job id makes it unique even when a room name is
+    // reused (a fixed test room), so call records never merge two calls.
+    callId: ctx.room.name ? `${ctx.room.name}_${ctx.job.id}` : ctx.job.id,
+    llm: buildLLM(settings),
+    company: settings.COMPANY_NAME,
+    maxHandoffs: settings.MAX_HANDOFFS,
+    humanAvailable: Boolean(settings.HUMAN_TRANSFER_TO),
+    caller: await enrichCaller(settings.CALLER_LOOKUP, caller, (err) => logger.warn({ err }, 'caller lookup failed')),
+    ttsFor: buildTTSFor(settings),
+    apologyOnLlmError: "I'm sorry, I didn't catch that. Could you say it again?",
+    dtmfMap: settings.DTMF_MAP,
+    sessionOptions: {
+      stt: buildSTT(settings),
+      vad: ctx.proc.userData.vad as silero.VAD,
+      turnHandling: turnDetection(settings),
+      connOptions: llmConnOptions(settings),
+    },
+    connectHuman: async () => {
+      if (participant.kind !== ParticipantKind.SIP) throw new Error('the caller is not on a phone line');
+      // Cold transfer (SIP REFER): the caller leaves the room when the provider accepts it.
+      await line.transferToPerson();
+    },
+    hangUp: () => line.hangUp(),
+  });
 }
 
 export default defineAgent({
@@ -88,41 +88,7 @@ export default defineAgent({
     });
     await ctx.connect();
     const participant = await ctx.waitForParticipant();
-    const caller = callerFromParticipant(participant);
-
-    const line = livekitPhoneLine({
-      url: settings.LIVEKIT_URL,
-      apiKey: settings.LIVEKIT_API_KEY,
-      apiSecret: settings.LIVEKIT_API_SECRET,
-      room: ctx.room.name!,
-      participantIdentity: participant.identity,
-      transferTo: settings.HUMAN_TRANSFER_TO,
-    });
-    const call = new Call({
-      // The room name says where the call is; the job id makes it unique even when a room name is
-      // reused (a fixed test room), so call records never merge two calls.
-      callId: ctx.room.name ? `${ctx.room.name}_${ctx.job.id}` : ctx.job.id,
-      llm: buildLLM(settings),
-      company: settings.COMPANY_NAME,
-      maxHandoffs: settings.MAX_HANDOFFS,
-      humanAvailable: Boolean(settings.HUMAN_TRANSFER_TO),
-      caller: await enrichCaller(settings.CALLER_LOOKUP, caller, (err) => logger.warn({ err }, 'caller lookup failed')),
-      ttsFor: buildTTSFor(settings),
-      apologyOnLlmError: "I'm sorry, I didn't catch that. Could you say it again?",
-      dtmfMap: settings.DTMF_MAP,
-      sessionOptions: {
-        stt: buildSTT(settings),
-        vad: ctx.proc.userData.vad as silero.VAD,
-        turnHandling: turnDetection(settings),
-        connOptions: llmConnOptions(settings),
-      },
-      connectHuman: async () => {
-        if (participant.kind !== ParticipantKind.SIP) throw new Error('the caller is not on a phone line');
-        // Cold transfer (SIP REFER): the caller leaves the room when the provider accepts it.
-        await line.transferToPerson();
-      },
-      hangUp: () => line.hangUp(),
-    });
+    const call = await callFor(ctx, settings, participant, logger);
     const records = await recordsOpening;
     const recorder = records?.attach(call, `${hostname()}:${process.pid}`);
     const inspectorUrl = process.env.INSPECTOR_URL;
@@ -152,8 +118,11 @@ export default defineAgent({
   },
 });
 
-const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (isMain) {
+/**
+ * The worker process: opens the records, serves the inspector under `dev`, then hands over to LiveKit's
+ * CLI, which forks one job process per call running this same file's default export.
+ */
+async function runWorker(): Promise<void> {
   const settings = settingsOrExit('worker', () => loadWorkerSettings());
   // The worker process keeps the records open too: its open marks calls of dead job processes
   // interrupted, its deliverer retries webhooks between calls, and the inspector shows past calls.
@@ -181,6 +150,7 @@ if (isMain) {
   }
   cli.runApp(
     new ServerOptions({
+      // This file: job processes import it for the agent above.
       agent: fileURLToPath(import.meta.url),
       agentName: settings.AGENT_NAME,
       wsURL: settings.LIVEKIT_URL,
@@ -189,3 +159,7 @@ if (isMain) {
     }),
   );
 }
+
+// Job processes import this file for its default export only; the worker runs when started as a program.
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (isMain) await runWorker();

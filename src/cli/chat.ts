@@ -7,13 +7,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { loadSettings, settingsOrExit } from './config.js';
-import { initLogging } from './logging.js';
-import { buildLLM, llmConnOptions } from './models.js';
-import { attachInspector } from './inspector/client.js';
-import { inspectorOptionsFrom, startInspectorServer } from './inspector/server.js';
-import { Call, type CallEvent } from './orchestrator.js';
-import { type Records, openRecords } from './records/index.js';
+import { loadSettings, settingsOrExit } from '../config.js';
+import { initLogging } from '../logging.js';
+import { buildLLM, llmConnOptions } from '../models.js';
+import { attachInspector } from '../inspector/client.js';
+import { inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
+import type { CallEvent } from '../call/events.js';
+import { Call } from '../call/call.js';
+import { type Records, openRecords } from '../records/index.js';
 
 const USAGE = `usage: npm run chat [-- --json] [--inspect]
 

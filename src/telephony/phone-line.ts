@@ -3,8 +3,8 @@
  * (`livekit-server-sdk`). Kept apart from the worker so tests can run it against a local fake of that API.
  */
 import { RoomServiceClient, SipCallError, SipClient } from 'livekit-server-sdk';
-import type { Target } from '../machines/router.js';
-import { DEPARTMENTS, isDepartment } from '../machines/router.js';
+import type { Target } from '../../machines/router.js';
+import { DEPARTMENTS, isDepartment } from '../../machines/router.js';
 
 export interface PhoneLineOptions {
   /** LiveKit server URL (`wss://…` or `https://…`). */
@@ -64,7 +64,6 @@ export function livekitPhoneLine(o: PhoneLineOptions): PhoneLine {
 }
 
 /** Keypad digits → transfer targets. `DTMF_MAP`, e.g. `1:billing,2:sales,3:support,0:human`. */
-export const DEFAULT_DTMF_MAP = '1:billing,2:sales,3:support,9:triage,0:human';
 
 export function parseDtmfMap(spec: string): Record<string, Target> {
   const map: Record<string, Target> = {};

@@ -1,0 +1,107 @@
+/**
+ * The agent of one department on the line. It inherits the conversation when it takes the line, gives
+ * one entry reply (a prepared one when the call has it), and leaves for good when the machine moves
+ * the call on. It reports back to the call only through the hooks it is given.
+ */
+import { ReadableStream, TransformStream } from 'node:stream/web';
+import { type llm, voice } from '@livekit/agents';
+import type { CallerInfo, Target } from '../../machines/router.js';
+import { boundedForModel, carriedHistory } from './context.js';
+import { type PreparedReply, audioStream } from './prepared-reply.js';
+
+/** Per-call data in the session's `userData`: what every department sees. */
+export interface CallData {
+  callId: string;
+  caller: CallerInfo;
+  handoffCount: number;
+}
+
+export interface AgentHooks {
+  /** The entry reply the agent gives when it takes the line (its greeting, or its first words after a transfer). */
+  onEntryReply(speech: voice.SpeechHandle, prepared: boolean): void;
+  /** The agent's first LLM request (the end of a handoff's timing). */
+  onFirstLlmRequest(): void;
+}
+
+export interface EntryOptions {
+  /** The one-off instructions of the entry reply. */
+  opening: string;
+  /** Whether the entry reply may call tools (route onward at once: a chained transfer). */
+  toolChoice: llm.ToolChoice;
+}
+
+type LlmNode = voice.Agent['llmNode'];
+type LlmOutput = Awaited<ReturnType<LlmNode>>;
+
+export class DepartmentAgent extends voice.Agent<CallData> {
+  /** Set once the machine has moved the call away from this agent: it says nothing more. */
+  retired = false;
+  /** The caller has spoken since this agent took the line (the call sets it). */
+  heardCaller = false;
+  /** The reply prepared for this agent while the previous one's line played (zero-gap handoff). */
+  prepared: PreparedReply | null = null;
+  /** The text of the reply being generated now (what it says before a tool call, if any). */
+  private replyText = '';
+  private firstLlmRequestSeen = false;
+
+  constructor(
+    readonly role: Target,
+    private readonly entry: EntryOptions,
+    private readonly hooks: AgentHooks,
+    options: Omit<voice.AgentOptions<CallData>, 'instructions'> & { instructions: string },
+  ) {
+    super({ id: role, ...options });
+  }
+
+  /** What this agent's current reply has said so far (the transfer line, when a transfer tool runs). */
+  get currentReplyText(): string {
+    return this.replyText;
+  }
+
+  /** The entry reply's instructions, whole: the system prompt and the one-off opening. */
+  get entryInstructions(): string {
+    return `${this.instructions}\n${this.entry.opening}`;
+  }
+
+  override async onEnter(): Promise<void> {
+    // Copy the history now, not when the transfer was requested: the previous agent's last line is
+    // committed only after its transfer tool has run.
+    await this.updateChatCtx(carriedHistory(this.session.history));
+    const ready = await this.prepared?.take(this.session.history, this.entryInstructions);
+    if (this.retired) return;
+    if (ready) {
+      const audio = ready.frames ? audioStream(ready.frames) : undefined;
+      this.hooks.onEntryReply(this.session.say(ready.text, { audio }), true);
+      return;
+    }
+    const { opening, toolChoice } = this.entry;
+    this.hooks.onEntryReply(this.session.generateReply({ instructions: opening, toolChoice }), false);
+  }
+
+  override async llmNode(...[chatCtx, ...rest]: Parameters<LlmNode>): ReturnType<LlmNode> {
+    // A retired agent may still be asked for a reply to a tool that ran in the same batch as its
+    // transfer; the caller must not hear it after the transfer.
+    // (An empty stream, not `null`: with `null` the framework never closes the turn's tool channel
+    // and the turn hangs.)
+    if (this.retired) return new ReadableStream({ start: (c) => c.close() }) as unknown as LlmOutput;
+    if (!this.firstLlmRequestSeen) {
+      this.firstLlmRequestSeen = true;
+      this.hooks.onFirstLlmRequest();
+    }
+    const out = await voice.Agent.default.llmNode(this, boundedForModel(chatCtx), ...rest);
+    return out ? this.noteText(out) : out;
+  }
+
+  /** Passes the reply through, noting its text as it streams. */
+  private noteText(stream: ReadableStream<llm.ChatChunk | string>): LlmOutput {
+    this.replyText = '';
+    return stream.pipeThrough(
+      new TransformStream<llm.ChatChunk | string, llm.ChatChunk | string>({
+        transform: (chunk, controller) => {
+          this.replyText += typeof chunk === 'string' ? chunk : (chunk.delta?.content ?? '');
+          controller.enqueue(chunk);
+        },
+      }),
+    ) as unknown as LlmOutput;
+  }
+}

@@ -1,0 +1,463 @@
+/**
+ * One call: one routing actor and one LiveKit `AgentSession`, the session following the machine.
+ *
+ * - Tools, the keypad and a supervisor send the actor events; the machine decides and announces what
+ *   it decided (`transferred`, `refused`, `callerUpdated`, `ended`, with XState's `emit`).
+ * - On `transferred` the old agent is retired and `session.updateAgent(...)` puts the new one on the
+ *   line, built from the department table; it inherits the history when it takes the line.
+ * - Every step is published as a `CallEvent` (transcript, handoffs with timings, refusals, errors, end).
+ */
+import { EventEmitter } from 'node:events';
+import { llm, voice } from '@livekit/agents';
+import { type Actor, type InspectionEvent, createActor } from 'xstate';
+import { transferTargets } from '../../machines/derive.js';
+import {
+  type CallState,
+  type CallerInfo,
+  type Refusal,
+  type RouteEntry,
+  type RouterEvent,
+  type Target,
+  type TransferSource,
+  routerMachine,
+} from '../../machines/router.js';
+import { type DeskNames, type Opening, instructionsFor, openingFor } from '../departments.js';
+import { type CallData, DepartmentAgent } from './agent.js';
+import { MAX_CALLER_FIELD_CHARS, MAX_REASON_CHARS, bounded } from './context.js';
+import type { CallEvent } from './events.js';
+import { PreparedReply, type PreparedStats, emptyPreparedStats } from './prepared-reply.js';
+import { PendingHandoff } from './handoff.js';
+import { connectPerson } from './person.js';
+import { disallowInterruptions, errorText, otherToolsRunning, waitForQuiet } from './session.js';
+import { type CallOptions, DEFAULT_APOLOGY, type HandoffTiming, type TransferAnswer } from './options.js';
+import { toolsFor } from './tools.js';
+
+type EndEvent = CallEvent & { type: 'end' };
+
+
+export class Call extends EventEmitter<{ event: [CallEvent] }> {
+  readonly callId: string;
+  readonly actor: Actor<typeof routerMachine>;
+  readonly session: voice.AgentSession<CallData>;
+  readonly handoffs: HandoffTiming[] = [];
+  readonly events: CallEvent[] = [];
+  /** Replies prepared during transfers: requests made, used, thrown away, tokens. */
+  readonly prepared: PreparedStats = emptyPreparedStats();
+  /** Resolves once the first agent's greeting has played (or failed). */
+  readonly greeted: Promise<void>;
+  /** Resolves when the call is over and the session closed. */
+  readonly finished: Promise<EndEvent>;
+
+  private agent: DepartmentAgent | null = null;
+  private previousAgent: DepartmentAgent | null = null;
+  private pending: PendingHandoff | null = null;
+  /** The machine's answer to the request being sent (set by its announcements, inside `send`). */
+  private decision: TransferAnswer | null = null;
+  private resolveGreeted!: () => void;
+  private resolveFinished!: (e: EndEvent) => void;
+  private ending = false;
+  /** The last apology said after a failed LLM turn. */
+  private apology: voice.SpeechHandle | null = null;
+  /** Refusals of a transfer the agent announced aloud: published once that line is committed (hearing order). */
+  private heldRefusals: CallEvent[] = [];
+
+  constructor(private readonly opts: CallOptions) {
+    super();
+    this.callId = opts.callId;
+    this.finished = new Promise((r) => (this.resolveFinished = r));
+    this.greeted = new Promise((r) => (this.resolveGreeted = r));
+    this.actor = createActor(routerMachine, {
+      id: opts.callId,
+      input: { callId: opts.callId, maxHandoffs: opts.maxHandoffs, humanAvailable: opts.humanAvailable, caller: opts.caller },
+      inspect: opts.inspect,
+    });
+    this.listenToMachine();
+    this.session = new voice.AgentSession<CallData>({
+      ...opts.sessionOptions,
+      llm: opts.llm,
+      userData: { callId: opts.callId, caller: { ...(opts.caller ?? {}) }, handoffCount: 0 },
+      connOptions: {
+        ...opts.sessionOptions?.connOptions,
+        // A failed LLM turn is reported and the call goes on; the caller (or the agent) ends it.
+        maxUnrecoverableErrors: Number.MAX_SAFE_INTEGER,
+      },
+    });
+    this.wireSession();
+  }
+
+  /** The agent on the line, and the machine's state. They agree between transfers. */
+  get activeRole(): Target | null {
+    return this.agent?.role ?? null;
+  }
+  get machineState(): CallState {
+    return this.actor.getSnapshot().value as CallState;
+  }
+
+  private emitEvent(e: CallEvent): void {
+    this.events.push(e);
+    this.emit('event', e);
+  }
+
+  async start(startOptions: Omit<Parameters<voice.AgentSession<CallData>['start']>[0], 'agent'> = {}): Promise<void> {
+    this.actor.start();
+    const snap = this.actor.getSnapshot();
+    // The agent exists before anyone hears of the call: machine and agent agree from the first event.
+    this.agent = this.buildAgent('triage', { kind: 'start' });
+    this.emitEvent({
+      type: 'started',
+      callId: this.callId,
+      state: snap.value as CallState,
+      caller: snap.context.caller,
+      maxHandoffs: snap.context.maxHandoffs,
+      humanAvailable: snap.context.humanAvailable,
+      at: Date.now(),
+    });
+    await this.session.start({ ...startOptions, agent: this.agent });
+  }
+
+  // ---- events into the machine -------------------------------------------------------------------
+
+  /** Any source's transfer request: the machine decides. */
+  requestTransfer(to: string, reason: string, source: TransferSource, chained = false): TransferAnswer {
+    const snap = this.actor.getSnapshot();
+    const from = snap.value as CallState;
+    if (snap.status !== 'active') return { accepted: false, from, reason: 'The call has already ended.' };
+    // An oversized reason (a model gone wrong) is cut, not refused: the caller still gets where they asked.
+    const why = bounded(typeof reason === 'string' ? reason : '', MAX_REASON_CHARS) || '(no reason given)';
+    this.decision = null;
+    this.actor.send({ type: 'TRANSFER', to, reason: why, source, ...(chained ? { chained } : {}) });
+    return this.decision ?? { accepted: false, from, reason: 'The transfer was not accepted.' };
+  }
+
+  /**
+   * A keypad digit from the phone: a transfer request under the same guards as the LLM's. A digit
+   * with no meaning is ignored (and reported as a `keypad` event with no target).
+   */
+  pressKey(digit: string): TransferAnswer | null {
+    const target = this.opts.dtmfMap?.[digit] ?? null;
+    if (!target) {
+      this.emitEvent({ type: 'keypad', digit, target: null, accepted: false, reason: 'no meaning here', at: Date.now() });
+      return null;
+    }
+    const answer = this.requestTransfer(target, `caller pressed ${digit}`, 'keypad');
+    const reason = answer.accepted ? undefined : answer.reason;
+    this.emitEvent({ type: 'keypad', digit, target, accepted: answer.accepted, reason, at: Date.now() });
+    return answer;
+  }
+
+  updateCaller(info: Partial<CallerInfo>): CallerInfo {
+    const clean = Object.fromEntries(
+      Object.entries(info).map(([k, v]) => [k, typeof v === 'string' ? bounded(v, MAX_CALLER_FIELD_CHARS) : v]),
+    ) as Partial<CallerInfo>;
+    this.actor.send({ type: 'CALLER_INFO', info: clean });
+    return this.actor.getSnapshot().context.caller;
+  }
+
+  /** The caller hung up (or the room went away). */
+  hangup(): void {
+    this.actor.send({ type: 'HANGUP' });
+  }
+
+  /** Ends the call (the agent's end_call, a supervisor, a completed transfer to a person). */
+  endCall(reason: string): void {
+    this.actor.send({ type: 'END_CALL', reason });
+  }
+
+  send(event: RouterEvent): void {
+    this.actor.send(event);
+  }
+
+  // ---- the machine's announcements → the session -------------------------------------------------
+
+  private listenToMachine(): void {
+    this.actor.on('transferred', ({ entry, handoffCount }) => this.onTransferred(entry, handoffCount));
+    this.actor.on('refused', ({ refusal }) => this.onRefused(refusal));
+    this.actor.on('callerUpdated', ({ caller }) => {
+      this.session.userData.caller = { ...caller };
+      this.emitEvent({ type: 'caller', caller: { ...caller }, at: Date.now() });
+      // The agent on the line knows what was just saved, from its next word.
+      const agent = this.agent;
+      if (agent && !agent.retired) void agent.updateInstructions(this.instructionsOf(agent.role)).catch(() => undefined);
+    });
+    this.actor.on('ended', ({ reason }) => void this.onEnded(reason));
+    this.actor.subscribe({
+      error: (err) => {
+        // A throwing guard or action stops the actor; the caller must not be left with nobody.
+        this.emitEvent({ type: 'error', message: `routing failed: ${String(err)}`, at: Date.now() });
+        void this.finish('routing-error');
+      },
+    });
+  }
+
+  private onRefused(r: Refusal): void {
+    this.decision = { accepted: false, from: r.from, reason: r.reason, guidance: r.guidance };
+    const event: CallEvent = { type: 'rejected', from: r.from, to: r.to, reason: r.reason, source: r.source, at: r.at };
+    // The agent said its line ("let me get you to sales") before calling the tool; the caller hears the
+    // refusal after it, so it is published after that line is committed.
+    if (r.source === 'agent' && this.agent?.currentReplyText.trim()) this.heldRefusals.push(event);
+    else this.emitEvent(event);
+  }
+
+  private releaseHeldRefusals(): void {
+    const held = this.heldRefusals;
+    this.heldRefusals = [];
+    for (const e of held) this.emitEvent(e);
+  }
+
+  private onTransferred(entry: RouteEntry, handoffCount: number): void {
+    this.decision = { accepted: true, from: entry.from, to: entry.to };
+    this.session.userData.handoffCount = handoffCount;
+    const old = this.agent;
+    if (old) old.retired = true;
+    this.pending?.agent.prepared?.discard();
+    const agent = this.buildAgent(
+      entry.to,
+      entry.from === 'human' ? { kind: 'returned', reason: entry.reason }
+      : { kind: 'transfer', from: entry.from as Target, reason: entry.reason },
+    );
+    this.previousAgent = old;
+    this.agent = agent;
+    this.pending = new PendingHandoff(entry, handoffCount, agent);
+    this.handoffs.push(this.pending.timing);
+    if (old && (entry.source === 'agent' || entry.source === 'system')) this.prepareReply(agent, old.currentReplyText);
+    // A tool-initiated transfer happens inside the old agent's turn: its line (if any) finishes, then
+    // the swap. Anything else (keypad, supervisor) cuts the current speech short first.
+    if (entry.source !== 'agent' && entry.source !== 'system') {
+      try {
+        this.session.interrupt({ force: true });
+      } catch {
+        /* nothing to interrupt */
+      }
+    }
+    this.session.updateAgent(agent);
+  }
+
+  /** Starts the new agent's first reply while the old agent's line plays (see prepared-reply.ts). */
+  private prepareReply(agent: DepartmentAgent, oldLine: string): void {
+    if (this.opts.prepareReplies === false || !(this.opts.llm instanceof llm.LLM)) return;
+    // Another tool still running in the same turn (its result not yet known): the conversation the new
+    // agent will see is not known yet either, so nothing is prepared (no request is wasted).
+    if (otherToolsRunning(this.session.history)) return;
+    agent.prepared = new PreparedReply({
+      history: this.session.history,
+      oldLine,
+      instructions: agent.entryInstructions,
+      model: this.opts.llm,
+      toolCtx: agent.toolCtx as unknown as llm.ToolContext,
+      tts: agent.tts,
+      stats: this.prepared,
+    });
+    // The new agent's first LLM request is the preparation's, made now.
+    this.pending?.llmRequested();
+  }
+
+  // ---- hooks of the agents -----------------------------------------------------------------------
+
+  private onEntryReply(agent: DepartmentAgent, speech: voice.SpeechHandle): void {
+    if (this.pending?.agent === agent) {
+      this.pending.entered = true;
+      // A prepared reply's LLM request came first: the handoff is published now, in hearing order.
+      this.publishHandoffIfComplete();
+    }
+    if (agent.role === 'triage' && this.handoffs.length === 0) {
+      // Greeted once the greeting played — or, if its LLM request failed, the apology said instead.
+      void speech
+        .waitForPlayout()
+        .catch(() => undefined)
+        .then(() => this.apology?.waitForPlayout())
+        .catch(() => undefined)
+        .then(this.resolveGreeted);
+    }
+    if (agent.role === 'human' && this.opts.connectHuman) void connectPerson(this, speech, this.opts.connectHuman);
+  }
+
+  /** An agent's first LLM request: closes the handoff timing and publishes the handoff. */
+  private onFirstLlmRequest(agent: DepartmentAgent): void {
+    if (this.pending?.agent !== agent) return;
+    this.pending.llmRequested();
+    this.publishHandoffIfComplete();
+  }
+
+  private publishHandoffIfComplete(): void {
+    if (!this.pending?.complete) return;
+    const event = this.pending.event();
+    this.pending = null;
+    this.emitEvent(event);
+  }
+
+  // ---- the end -----------------------------------------------------------------------------------
+
+  private async onEnded(reason: string): Promise<void> {
+    // end_call: the agent's goodbye (its reply to the tool) plays before the session closes.
+    if (reason !== 'hangup') await waitForQuiet(this.session, this.opts.goodbyeTimeoutMs ?? 5000);
+    await this.finish(reason);
+  }
+
+  private async finish(reason: string | null): Promise<void> {
+    if (this.ending) return;
+    this.ending = true;
+    this.releaseHeldRefusals();
+    if (this.pending) {
+      this.pending.agent.prepared?.discard();
+      this.emitEvent(this.pending.event(false));
+      this.pending = null;
+    }
+    try {
+      await this.session.close();
+    } catch {
+      /* already closing */
+    }
+    await this.hangUpIfAgentEnded();
+    const snap = this.actor.getSnapshot();
+    const end: EndEvent = {
+      type: 'end',
+      state: snap.value as CallState,
+      handoffCount: snap.context.handoffCount,
+      reason: snap.context.endReason ?? reason,
+      at: Date.now(),
+    };
+    this.actor.stop();
+    this.emitEvent(end);
+    this.resolveFinished(end);
+  }
+
+  /** The agent ended the call: hang up the line (a caller who hung up needs nothing more). */
+  private async hangUpIfAgentEnded(): Promise<void> {
+    const snap = this.actor.getSnapshot();
+    if (snap.value !== 'ended' || snap.context.endReason === 'hangup' || !this.opts.hangUp) return;
+    try {
+      await this.opts.hangUp();
+    } catch (err) {
+      this.reportError(`could not hang up: ${errorText(err)}`);
+    }
+  }
+
+  /**
+   * Closes the session and waits for the end event. The machine is left where it is: a text call
+   * whose input ran out reports the department that held the call (use `endCall` or `hangup` to
+   * move the machine to `ended` first).
+   */
+  async close(reason = 'completed'): Promise<EndEvent> {
+    void this.finish(reason);
+    return this.finished;
+  }
+
+  /** A failure the call survived, reported on the call's event stream. */
+  reportError(message: string): void {
+    this.emitEvent({ type: 'error', message, at: Date.now() });
+  }
+
+  // ---- agents and their tools --------------------------------------------------------------------
+
+  private instructionsOf(role: Target): string {
+    const { caller } = this.actor.getSnapshot().context;
+    return instructionsFor(role, { company: this.opts.company, caller, names: this.opts.deskNames });
+  }
+
+  private buildAgent(role: Target, how: Opening): DepartmentAgent {
+    const { context } = this.actor.getSnapshot();
+    let agent: DepartmentAgent;
+    const tools = toolsFor(role, transferTargets(role, { humanAvailable: context.humanAvailable }), {
+      transfer: async (target, reason, ctx) => this.runTransferTool(agent, target, reason, ctx),
+      updateCaller: (info) => this.updateCaller(info),
+      endCall: (reason, ctx) => {
+        if (agent.retired) throw new llm.ToolError('This call has been transferred; say nothing more.');
+        disallowInterruptions(ctx);
+        this.endCall(reason?.trim() || 'completed');
+        return 'The call is ending. Say a short, warm goodbye and nothing else.';
+      },
+    });
+    // After a transfer the entry reply may route onward at once (a chain), so the caller never repeats a need.
+    const entry = {
+      opening: openingFor(role, how, this.opts.deskNames),
+      toolChoice: how.kind === 'transfer' && role !== 'human' ? ('auto' as const) : ('none' as const),
+    };
+    agent = new DepartmentAgent(
+      role,
+      entry,
+      { onEntryReply: (speech) => this.onEntryReply(agent, speech), onFirstLlmRequest: () => this.onFirstLlmRequest(agent) },
+      { instructions: this.instructionsOf(role), tools, tts: this.opts.ttsFor?.(role) },
+    );
+    return agent;
+  }
+
+  private async runTransferTool(
+    agent: DepartmentAgent,
+    target: Target,
+    reason: string,
+    ctx: voice.RunContext<CallData>,
+  ): Promise<undefined> {
+    if (agent.retired || this.agent !== agent) {
+      // At most one transfer per turn: the first one won, this agent is no longer on the line.
+      throw new llm.ToolError('A transfer is already under way; say nothing more.');
+    }
+    // Once the machine accepts, the caller talking over the line must not undo the transfer.
+    disallowInterruptions(ctx);
+    // An agent that has not heard the caller since it took the line is passing the caller on (a chain).
+    const answer = this.requestTransfer(target, reason, 'agent', !agent.heardCaller);
+    if (!answer.accepted) {
+      const guidance = answer.guidance ? ` (For you, not to be read out: ${answer.guidance})` : '';
+      throw new llm.ToolError(`Transfer refused: ${answer.reason}${guidance}`);
+    }
+    // No output: the old agent does not reply; the new agent speaks first.
+    return undefined;
+  }
+
+  // ---- the session → events ----------------------------------------------------------------------
+
+  private wireSession(): void {
+    const S = voice.AgentSessionEventTypes;
+    this.session.on(S.ConversationItemAdded, ({ item }) => {
+      if (item.type !== 'message') return;
+      const text = item.textContent ?? '';
+      if (item.role === 'user') {
+        this.emitEvent({ type: 'user', text, at: Date.now() });
+        // The agent on the line has heard the caller: its transfers are no longer part of a chain.
+        if (this.agent) this.agent.heardCaller = true;
+      } else if (item.role === 'assistant' && text.trim()) {
+        const role = this.speakerOf(item.id) ?? this.agent?.role ?? 'triage';
+        this.emitEvent({ type: 'agent', agent: role, text, interrupted: item.interrupted, at: Date.now() });
+        this.releaseHeldRefusals();
+      }
+    });
+    this.session.on(S.Error, ({ error }) => {
+      if ((error as { recoverable?: boolean }).recoverable) return;
+      const inner = (error as { error?: unknown }).error;
+      const message = inner instanceof Error ? inner.message : String(inner ?? error.type);
+      this.emitEvent({ type: 'error', message: `${error.type}: ${message}`, at: Date.now() });
+      if (error.type === 'llm_error') this.apologize();
+    });
+    this.session.on(S.Close, ({ reason }) => {
+      // The room or the caller went away without the machine hearing of it: it hears now.
+      if (!this.ending && this.actor.getSnapshot().status === 'active') {
+        if (reason === 'participant_disconnected') this.hangup();
+        else this.endCall(String(reason));
+      }
+    });
+  }
+
+  /**
+   * One line after a failed LLM turn, so the caller is not left in dead air and knows to say it again.
+   * `say` needs no LLM; with no audio output (a text call) it still commits the line to the history
+   * and the transcript. Not when the turn that failed had already handed the call on (the stream broke
+   * after its transfer tool call arrived): the old agent is draining and cannot speak, and the new
+   * department's entry reply is the caller's next line.
+   */
+  private apologize(): void {
+    if (this.ending || this.pending) return;
+    try {
+      this.apology = this.session.say(this.opts.apologyOnLlmError ?? DEFAULT_APOLOGY);
+    } catch (err) {
+      this.reportError(`apology not said: ${errorText(err)}`);
+    }
+  }
+
+  /**
+   * Who said a message: the agent whose context it was committed to. The old agent's last line is
+   * committed during the swap, when `this.agent` already names the new one.
+   */
+  private speakerOf(itemId: string): Target | undefined {
+    for (const a of [this.agent, this.previousAgent]) if (a?.chatCtx.getById(itemId)) return a.role;
+    return undefined;
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The one event contract of a call: what a call publishes, step by step, to everything that listens
+ * (records and webhooks, the inspector server and its page, the text call's JSON lines, the bench).
+ *
+ * One zod schema per event; the TypeScript types are inferred from them, so the shapes are written
+ * down once. The inspector validates what reaches it over the wire with the same schemas.
+ */
+import { z } from 'zod';
+import { CALL_STATES, type CallState, type CallerInfo, type Target } from '../../machines/router.js';
+
+const callState = z.enum(CALL_STATES as unknown as [CallState, ...CallState[]]);
+const target = z.enum(CALL_STATES.filter((s) => s !== 'ended') as unknown as [Target, ...Target[]]);
+const source = z.enum(['agent', 'keypad', 'supervisor', 'system']);
+const at = z.number();
+
+/** What we know about the caller (`CallerInfo` in the machine), as every listener sees it. */
+export const callerInfoSchema = z
+  .object({
+    name: z.string().optional(),
+    phoneNumber: z.string().optional(),
+    accountId: z.string().optional(),
+    need: z.string().optional(),
+    dialedNumber: z.string().optional(),
+    sipCallId: z.string().optional(),
+    sipCallIdFull: z.string().optional(),
+  }) satisfies z.ZodType<CallerInfo>;
+
+export const startedEvent = z.object({
+  type: z.literal('started'),
+  callId: z.string(),
+  state: callState,
+  caller: callerInfoSchema,
+  maxHandoffs: z.number().int(),
+  humanAvailable: z.boolean(),
+  at,
+});
+export const userEvent = z.object({ type: z.literal('user'), text: z.string(), at });
+export const agentEvent = z.object({
+  type: z.literal('agent'),
+  agent: target,
+  text: z.string(),
+  interrupted: z.boolean(),
+  at,
+});
+export const handoffEvent = z.object({
+  type: z.literal('handoff'),
+  from: callState,
+  to: target,
+  handoffCount: z.number().int().nonnegative(),
+  reason: z.string(),
+  source,
+  escalated: z.boolean(),
+  /** Transfer requested (tool call arrived) → the new agent's first LLM request, in ms. */
+  latencyMs: z.number().nullable(),
+  at,
+});
+export const rejectedEvent = z.object({
+  type: z.literal('rejected'),
+  from: callState,
+  to: z.string(),
+  reason: z.string(),
+  source,
+  at,
+});
+export const callerEvent = z.object({ type: z.literal('caller'), caller: callerInfoSchema, at });
+/** A keypad digit: the transfer it asked for (or none: the digit means nothing here) and the answer. */
+export const keypadEvent = z.object({
+  type: z.literal('keypad'),
+  digit: z.string(),
+  target: target.nullable(),
+  accepted: z.boolean(),
+  reason: z.string().optional(),
+  at,
+});
+export const errorEvent = z.object({ type: z.literal('error'), message: z.string(), at });
+export const endEvent = z.object({
+  type: z.literal('end'),
+  state: callState,
+  handoffCount: z.number().int().nonnegative(),
+  reason: z.string().nullable(),
+  at,
+});
+
+export const callEventSchema = z.discriminatedUnion('type', [
+  startedEvent,
+  userEvent,
+  agentEvent,
+  handoffEvent,
+  rejectedEvent,
+  callerEvent,
+  keypadEvent,
+  errorEvent,
+  endEvent,
+]);
+
+export type CallEvent = z.infer<typeof callEventSchema>;
+export type CallEventType = CallEvent['type'];
+export const CALL_EVENT_TYPES = callEventSchema.options.map((o) => o.shape.type.value) as CallEventType[];
+
+/** What the inspector's page shows of one call, live or from the records (`digest.ts` builds it). */
+export interface CallView {
+  callId: string;
+  worker?: string;
+  live: boolean;
+  startedAt: number;
+  endedAt?: number;
+  state: string;
+  handoffCount: number;
+  maxHandoffs: number;
+  humanAvailable: boolean;
+  caller: Record<string, string>;
+  /** Each department the call visited: entered at, left at, the transfer that brought it there. */
+  timeline: {
+    state: string;
+    enteredAt: number;
+    leftAt?: number;
+    reason?: string;
+    source?: string;
+    latencyMs?: number | null;
+    escalated?: boolean;
+  }[];
+  refusals: { at: number; from: string; to: string; reason: string; source?: string }[];
+  transcript: { at: number; who: string; text: string; interrupted?: boolean }[];
+  errors: { at: number; message: string }[];
+  endReason?: string | null;
+}

@@ -1,0 +1,64 @@
+/** What a call is built from, and what it answers. */
+import type { llm, voice } from '@livekit/agents';
+import type { InspectionEvent } from 'xstate';
+import type { CallState, CallerInfo, Target } from '../../machines/router.js';
+import type { DeskNames } from '../departments.js';
+import type { CallData } from './agent.js';
+import type { Call } from './call.js';
+
+export interface HandoffTiming {
+  from: CallState;
+  to: Target;
+  /** When the machine accepted the request (the tool call arriving, a key press, a supervisor). */
+  requestedAt: number;
+  /** When the new agent made its first LLM request. */
+  firstLlmRequestAt: number | null;
+  latencyMs: number | null;
+}
+
+export type TransferAnswer =
+  | { accepted: true; from: CallState; to: CallState }
+  /** `reason` may be told to the caller as it is; `guidance` is for the agent alone. */
+  | { accepted: false; from: CallState; reason: string; guidance?: string };
+
+export interface CallOptions {
+  callId: string;
+  llm: llm.LLM;
+  company: string;
+  maxHandoffs: number;
+  humanAvailable: boolean;
+  caller?: CallerInfo;
+  /** A TTS per department (a distinct voice each), or undefined for a text call. */
+  ttsFor?: (role: Target) => voice.AgentOptions<CallData>['tts'];
+  /** Extra AgentSession options (STT, VAD, turn handling); the call sets llm, userData and error policy. */
+  sessionOptions?: Partial<voice.AgentSessionOptions<CallData>>;
+  /** Passed to the routing actor (e.g. an inspector). */
+  inspect?: (event: InspectionEvent) => void;
+  /**
+   * Connects the caller to a person once the hand-off line has played (the worker: SIP REFER to
+   * HUMAN_TRANSFER_TO). A rejection sends HUMAN_TRANSFER_FAILED: the caller returns where they came from.
+   */
+  connectHuman?: (call: Call) => Promise<void>;
+  /**
+   * Said when an LLM turn fails for good (after the `error` event), so the caller never sits in dead
+   * air and knows to repeat themselves. One line per failed turn, spoken by the agent on the line and
+   * kept in the history. Default: `DEFAULT_APOLOGY`.
+   */
+  apologyOnLlmError?: string;
+  /** Keypad digits → transfer targets (DTMF_MAP). */
+  dtmfMap?: Readonly<Record<string, Target>>;
+  /** Hangs up the line once the agent ended the call and its goodbye played (the worker deletes the room). */
+  hangUp?: () => Promise<void>;
+  /** How long the goodbye may take before the session is closed anyway (ms). */
+  goodbyeTimeoutMs?: number;
+  /** Caller-facing desk names (DESK_NAME_<ID>); the department table's by default. */
+  deskNames?: DeskNames;
+  /**
+   * Prepare the new agent's first reply while the old agent's transfer line plays (PREPARE_REPLIES,
+   * default on): one extra LLM request per transfer at most, no dead air when it can be used.
+   */
+  prepareReplies?: boolean;
+}
+
+/** What the agent says when its LLM turn failed for good. */
+export const DEFAULT_APOLOGY = "I'm sorry, I didn't catch that. Could you say it again?";

@@ -1,0 +1,139 @@
+/**
+ * Zero-gap handoff: the new agent's first reply, prepared while the old agent's transfer line plays.
+ *
+ * At the moment the machine accepts a transfer, the conversation as it will stand once the old line
+ * has played is known (the history, plus the line the old agent is saying). One LLM request is made
+ * for the new agent on that conversation and, on a voice call, its speech is synthesized. When the new
+ * agent takes the line it plays the prepared reply at once — if nothing changed meanwhile. Otherwise
+ * the prepared reply is thrown away and the agent replies as it would have without one:
+ *
+ * - the caller spoke (a user message the preparation did not see), or the old line committed differs;
+ * - the agent's instructions changed (caller details saved meanwhile);
+ * - the model's reply routes onward (a chained transfer: its tool must run in the agent's own turn);
+ * - the call moved on (keypad, supervisor, another transfer) or ended: the call aborts it.
+ *
+ * It is taken once (`take`), so it can never play twice. At most one extra LLM request per transfer.
+ */
+import { ReadableStream } from 'node:stream/web';
+import type { AudioFrame } from '@livekit/rtc-node';
+import { llm, type tts as ttsNs } from '@livekit/agents';
+import { boundedForModel, carriedHistory } from './context.js';
+
+export interface PreparedStats {
+  /** LLM requests made to prepare replies. */
+  requests: number;
+  /** Prepared replies that played. */
+  used: number;
+  /** Prepared replies thrown away (their requests were extra). */
+  thrownAway: number;
+  /** Tokens of all preparation requests (prompt + completion). */
+  tokens: number;
+}
+
+export const emptyPreparedStats = (): PreparedStats => ({ requests: 0, used: 0, thrownAway: 0, tokens: 0 });
+
+interface Ready {
+  text: string;
+  frames: AudioFrame[] | null;
+}
+
+/** The user and assistant lines of a context, in order: what a preparation is valid for. */
+function linesOf(ctx: llm.ChatContext): string[] {
+  const lines: string[] = [];
+  for (const item of ctx.items) {
+    if (item.type === 'message' && (item.role === 'user' || item.role === 'assistant')) {
+      lines.push(`${item.role}:${(item.textContent ?? '').trim()}`);
+    }
+  }
+  return lines;
+}
+
+export class PreparedReply {
+  private readonly abort = new AbortController();
+  private readonly expectedLines: string[];
+  private readonly ready: Promise<Ready | null>;
+  private taken = false;
+
+  /**
+   * @param history the session history now (the old agent's line not yet in it)
+   * @param oldLine what the old agent is saying before the transfer ('' when it says nothing)
+   * @param instructions the new agent's system prompt and its entry instructions, joined
+   */
+  constructor(
+    private readonly opts: {
+      history: llm.ChatContext;
+      oldLine: string;
+      instructions: string;
+      model: llm.LLM;
+      toolCtx: llm.ToolContext;
+      tts?: ttsNs.TTS;
+      stats: PreparedStats;
+    },
+  ) {
+    const ctx = carriedHistory(opts.history);
+    if (opts.oldLine.trim()) ctx.addMessage({ role: 'assistant', content: opts.oldLine });
+    this.expectedLines = linesOf(ctx);
+    ctx.items.unshift(llm.ChatMessage.create({ role: 'system', content: opts.instructions }));
+    this.ready = this.prepare(boundedForModel(ctx)).catch(() => null);
+  }
+
+  private async prepare(ctx: llm.ChatContext): Promise<Ready | null> {
+    const { model, toolCtx, stats } = this.opts;
+    stats.requests++;
+    const reply = await model.chat({ chatCtx: ctx, toolCtx, toolChoice: 'auto', connOptions: { maxRetry: 0, retryIntervalMs: 0, timeoutMs: 10_000 } }).collect();
+    stats.tokens += (reply.usage?.promptTokens ?? 0) + (reply.usage?.completionTokens ?? 0);
+    // A reply that routes onward must run as the agent's own turn (its tool call executed there).
+    if (this.abort.signal.aborted || reply.toolCalls.length > 0 || !reply.text.trim()) return null;
+    const frames = this.opts.tts ? await this.synthesize(reply.text) : null;
+    return this.abort.signal.aborted ? null : { text: reply.text, frames };
+  }
+
+  private async synthesize(text: string): Promise<AudioFrame[]> {
+    const frames: AudioFrame[] = [];
+    const stream = this.opts.tts!.synthesize(text, undefined, this.abort.signal);
+    for await (const audio of stream) frames.push(audio.frame);
+    return frames;
+  }
+
+  /** The call moved on or ended: the reply will never play. */
+  discard(): void {
+    if (this.taken) return;
+    this.taken = true;
+    this.abort.abort();
+    this.opts.stats.thrownAway++;
+  }
+
+  /**
+   * The prepared reply, once, if it is still right for `history` (the conversation as it now stands);
+   * otherwise null (and it is thrown away).
+   */
+  async take(history: llm.ChatContext, instructions: string): Promise<Ready | null> {
+    if (this.taken) return null;
+    this.taken = true;
+    const right = () => this.stillRight(history) && instructions === this.opts.instructions;
+    const ready = right() ? await this.ready : null;
+    // The caller may have spoken while the reply was still being prepared.
+    if (ready && right()) {
+      this.opts.stats.used++;
+      return ready;
+    }
+    this.abort.abort();
+    this.opts.stats.thrownAway++;
+    return null;
+  }
+
+  private stillRight(history: llm.ChatContext): boolean {
+    const now = linesOf(carriedHistory(history));
+    return now.length === this.expectedLines.length && now.every((l, i) => l === this.expectedLines[i]);
+  }
+}
+
+/** Frames as the stream `session.say(text, { audio })` plays. */
+export function audioStream(frames: AudioFrame[]): ReadableStream<AudioFrame> {
+  return new ReadableStream({
+    start(controller) {
+      for (const f of frames) controller.enqueue(f);
+      controller.close();
+    },
+  });
+}

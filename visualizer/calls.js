@@ -1,0 +1,223 @@
+// The calls card: the live list (calls on the feed, then the recently ended ones), the past list (the
+// call records, GET /api/records), the tabs between them, which call is shown, and the top-bar counts.
+import { api } from './api.js';
+import { $, callEnd, callerLabel, fmtDuration, fmtWhen, h } from './dom.js';
+import { stopReplay } from './replay.js';
+import { page, paintAll } from './state.js';
+import { clearResult } from './supervisor.js';
+import { shortTitle } from './titles.js';
+
+/** How many ended calls the live list keeps. */
+const ENDED_KEEP = 20;
+
+/** Live calls (oldest first), then the most recently ended ones. */
+export function sortedCalls() {
+  const list = [...page.calls.values()];
+  const live = list.filter((c) => c.live).sort((a, b) => a.startedAt - b.startedAt);
+  const ended = list
+    .filter((c) => !c.live)
+    .sort((a, b) => (b.endedAt ?? b.startedAt) - (a.endedAt ?? a.startedAt))
+    .slice(0, ENDED_KEEP);
+  return [...live, ...ended];
+}
+
+/**
+ * One row of a calls list (live or past): status dot, caller and a sub-line, the department pill, then
+ * `cells`. Clicking it, or Enter / Space on it, opens the call.
+ */
+function callRow(c, { selected, className, dataset, open, sub, subTitle }, ...cells) {
+  return h(
+    'div',
+    {
+      class: `call-row ${className}${selected ? ' selected' : ''}`,
+      role: 'option',
+      tabindex: 0,
+      'aria-selected': selected ? 'true' : 'false',
+      dataset,
+      on: {
+        click: open,
+        keydown: (ev) => {
+          if (ev.key === 'Enter' || ev.key === ' ') {
+            ev.preventDefault();
+            open();
+          }
+        },
+      },
+    },
+    h(
+      'span',
+      { class: 'call-caller' },
+      h('span', { class: `status-dot ${c.live ? 'on' : 'off'}`, title: c.live ? 'live' : 'ended' }),
+      h(
+        'span',
+        { class: 'call-who' },
+        h('span', { class: 'caller-name', 'data-field': 'caller' }, callerLabel(c)),
+        h('span', { class: 'call-sub', title: subTitle }, sub),
+      ),
+    ),
+    h('span', {}, h('span', { class: `dept-pill dept-${c.state}`, 'data-field': 'state' }, shortTitle(c.state))),
+    ...cells,
+  );
+}
+
+function listHead(...titles) {
+  return h('div', { class: 'call-row call-head', 'aria-hidden': 'true' }, ...titles);
+}
+
+export function renderCalls() {
+  const box = $('calls');
+  const list = sortedCalls();
+  const liveN = list.filter((c) => c.live).length;
+  if (page.tab === 'live') $('calls-count').textContent = `${liveN} live · ${list.length - liveN} ended`;
+  renderStats(liveN);
+  if (!list.length) {
+    box.replaceChildren(h('p', { class: 'placeholder' }, 'No calls yet. Calls appear here as soon as they start.'));
+    return;
+  }
+  const head = listHead(h('span', {}, 'Caller'), h('span', {}, 'Department'), h('span', { class: 'num' }, 'Handoffs'), h('span', { class: 'num' }, 'Time'));
+  const rows = list.map((c) => {
+    const capHit = c.handoffCount >= c.maxHandoffs;
+    return callRow(
+      c,
+      {
+        selected: c.callId === page.selectedId,
+        className: c.live ? 'live' : 'ended',
+        dataset: { callId: c.callId },
+        open: () => select(c.callId),
+        sub: c.caller?.name && c.caller?.phoneNumber ? c.caller.phoneNumber : c.caller?.need || c.callId,
+      },
+      h('span', { class: `num mono${capHit ? ' warn' : ''}`, 'data-field': 'handoffs' }, `${c.handoffCount}/${c.maxHandoffs}`),
+      h('span', { class: 'num mono', 'data-field': 'duration', 'data-duration': c.callId }, fmtDuration(callEnd(c) - c.startedAt)),
+    );
+  });
+  box.replaceChildren(head, ...rows);
+}
+
+/** The top bar: live calls, and how many are in each department. */
+function renderStats(liveN) {
+  const byState = new Map();
+  for (const c of page.calls.values()) if (c.live) byState.set(c.state, (byState.get(c.state) ?? 0) + 1);
+  const items = [h('span', { class: 'stat' }, h('strong', {}, String(liveN)), ' live')];
+  for (const [st, n] of byState) items.push(h('span', { class: `stat dept-text-${st}` }, h('strong', {}, String(n)), ` ${shortTitle(st).toLowerCase()}`));
+  if (page.hidePhoneNumbers) items.push(h('span', { class: 'stat muted', title: 'The server masks phone numbers' }, 'numbers masked'));
+  $('stats').replaceChildren(...items);
+}
+
+/** Shows a call from the live list (closing a past call, if one was open). */
+function select(callId) {
+  if (page.pastView) {
+    page.pastView = null;
+    stopReplay();
+  }
+  if (page.selectedId !== callId) {
+    stopReplay();
+    page.selectedId = callId;
+    clearResult();
+    $('transcript').dataset.stick = 'true';
+  }
+  paintAll();
+}
+
+/** Keeps a live call shown: the one selected while it is listed, else the first of the list. */
+export function ensureSelection() {
+  if (page.pastView) return;
+  if (page.selectedId && page.calls.has(page.selectedId)) return;
+  const first = sortedCalls()[0];
+  page.selectedId = null;
+  if (first) select(first.callId);
+}
+
+// ───────────────────────────── past calls (records) ─────────────────────────────
+
+function outcomeText(c) {
+  if (c.live) return 'in progress';
+  return c.endReason || 'ended';
+}
+
+export function renderPast() {
+  const box = $('past-calls');
+  if (page.tab !== 'past') return;
+  const list = page.pastList;
+  if (list === null) return; // an error message is shown
+  $('calls-count').textContent = page.pastLoading && !list.length ? '' : `${list.length} recorded`;
+  if (!list.length) {
+    box.replaceChildren(h('p', { class: 'placeholder' }, page.pastLoading ? 'Loading past calls…' : 'No past calls in the records yet.'));
+    return;
+  }
+  const head = listHead(h('span', {}, 'Caller'), h('span', {}, 'Ended in'), h('span', { class: 'num' }, 'Handoffs'), h('span', { class: 'num' }, 'Outcome'));
+  const rows = list.map((c) => {
+    const interrupted = c.endReason === 'interrupted';
+    return callRow(
+      c,
+      {
+        selected: page.pastView?.callId === c.callId,
+        className: 'ended',
+        dataset: { recordId: c.callId },
+        open: () => openPast(c.callId),
+        sub: `${fmtWhen(c.startedAt)} · ${fmtDuration(callEnd(c) - c.startedAt)}`,
+        subTitle: new Date(c.startedAt).toLocaleString(),
+      },
+      h('span', { class: 'num mono', 'data-field': 'handoffs' }, `${c.handoffCount}/${c.maxHandoffs}`),
+      h('span', { class: `call-outcome${interrupted ? ' interrupted' : ''}`, 'data-field': 'outcome', title: outcomeText(c) }, outcomeText(c)),
+    );
+  });
+  box.replaceChildren(head, ...rows);
+}
+
+function pastProblem(text) {
+  page.pastList = null;
+  $('calls-count').textContent = '';
+  $('past-calls').replaceChildren(h('p', { class: 'placeholder', 'data-testid': 'past-problem' }, text));
+}
+
+/** (Re)loads the past list from the records. */
+export async function loadPast() {
+  page.pastLoading++;
+  if (page.pastList === null) page.pastList = [];
+  renderPast();
+  try {
+    const res = await api('/api/records?limit=100');
+    if (res.status === 404) return pastProblem('Call records are not available on this server (CALLS_DB=off, or the inspector was started without them).');
+    if (!res.ok || !Array.isArray(res.body)) return pastProblem(`Could not read the call records: ${res.body?.error ?? `HTTP ${res.status}`}`);
+    page.pastList = res.body;
+  } catch (err) {
+    return pastProblem(`Could not read the call records: ${err.message}`);
+  } finally {
+    page.pastLoading--;
+  }
+  renderPast();
+}
+
+async function openPast(callId) {
+  let res;
+  try {
+    res = await api(`/api/records/${encodeURIComponent(callId)}`);
+  } catch (err) {
+    return pastProblem(`Could not open call ${callId}: ${err.message}`);
+  }
+  if (!res.ok || !res.body) return pastProblem(`Could not open call ${callId}: ${res.body?.error ?? `HTTP ${res.status}`}`);
+  stopReplay();
+  page.pastView = res.body;
+  $('transcript').dataset.stick = 'true';
+  clearResult();
+  paintAll();
+}
+
+function showTab(which) {
+  page.tab = which;
+  for (const b of document.querySelectorAll('.tabs .tab')) b.setAttribute('aria-selected', b.dataset.tab === which ? 'true' : 'false');
+  $('calls').hidden = which !== 'live';
+  $('past-calls').hidden = which !== 'past';
+  if (which === 'past') void loadPast();
+  else if (page.pastView) {
+    // Back to the live feed: show a live call again, not the record.
+    page.pastView = null;
+    stopReplay();
+    ensureSelection();
+    paintAll();
+  }
+}
+
+export function wireTabs() {
+  for (const b of document.querySelectorAll('.tabs .tab')) b.addEventListener('click', () => showTab(b.dataset.tab));
+}
