@@ -7,7 +7,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { DEFAULT_MAX_HANDOFFS } from '../machines/router.js';
-import { DEFAULT_DTMF_MAP, VOICE_SETTINGS, type VoiceSetting } from './departments.js';
+import {
+  DEFAULT_DTMF_MAP,
+  DESK_NAME_SETTINGS,
+  type DeskNameSetting,
+  VOICE_SETTINGS,
+  type VoiceSetting,
+} from './departments.js';
 import { parseDtmfMap } from './telephony/phone-line.js';
 
 export class ConfigError extends Error {
@@ -128,6 +134,13 @@ const baseSchema = z.object({
   CALL_WEBHOOK_SECRET: optionalString,
   /** A second model that takes over when the primary fails (LiveKit's FallbackAdapter). */
   LLM_FALLBACK_MODEL: optionalString,
+  /** Prepare the new agent's first reply while the old agent's transfer line plays (zero-gap handoff). */
+  PREPARE_REPLIES: z
+    .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])
+    .default('on')
+    .transform((v) => ['1', 'true', 'yes', 'on'].includes(v)),
+  /** How each desk introduces itself to callers (DESK_NAME_BILLING="Accounts"); the table's names by default. */
+  ...(Object.fromEntries(DESK_NAME_SETTINGS.map((k) => [k, optionalString])) as Record<DeskNameSetting, typeof optionalString>),
 });
 
 export const livekitUrl = url(['ws:', 'wss:', 'http:', 'https:']);

@@ -133,8 +133,19 @@ export function instructionsFor(role: Target, opts: PromptContext): string {
 
 export type Opening =
   | { kind: 'start' }
-  | { kind: 'transfer'; from: Target; reason: string }
+  /** `bridged`: the desk has already said its bridging line (`bridgeLine`) because the old one said nothing. */
+  | { kind: 'transfer'; from: Target; reason: string; bridged?: boolean }
   | { kind: 'returned'; reason: string };
+
+/**
+ * What a desk says the moment it takes the line when the desk before it said nothing (a silent
+ * transfer): short, from audio synthesized once, so the caller hears someone at once while the
+ * desk's reply is being prepared.
+ */
+export function bridgeLine(role: Target, names: DeskNames = {}): string {
+  const name = callerNameOf(role, names);
+  return `You're through to ${name}.`;
+}
 
 /** The one-off instructions of the first reply an agent gives when it takes the line. */
 export function openingFor(role: Target, how: Opening, names: DeskNames = {}): string {
@@ -151,8 +162,12 @@ export function openingFor(role: Target, how: Opening, names: DeskNames = {}): s
   return (
     `You have just taken over this call from ${DEPARTMENT_TABLE[how.from].title}; the reason given was: ` +
     `"${how.reason}". The conversation so far is above. Do not greet the caller as if the call had just ` +
-    `started and do not ask for anything already known. In one or two sentences, say you are ` +
-    `${callerNameOf(role, names)} and continue with what they need. If that reason is for another ` +
+    'started and do not ask for anything already known. ' +
+    (how.bridged
+      ? `You have just told the caller they are through to ${callerNameOf(role, names)}; do not introduce ` +
+        'yourself again. In one or two sentences, continue with what they need. '
+      : `In one or two sentences, say you are ${callerNameOf(role, names)} and continue with what they need. `) +
+    'If that reason is for another ' +
     'department, do not try to help with it yourself: call its transfer tool now, with at most one short ' +
     'line before it, so the caller never has to repeat themselves.'
   );

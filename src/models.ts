@@ -3,7 +3,8 @@ import { llm, type voice } from '@livekit/agents';
 import * as openai from '@livekit/agents-plugin-openai';
 import type { Settings } from './config.js';
 import type { Target } from '../machines/router.js';
-import { DEPARTMENT_TABLE, voiceSetting } from './departments.js';
+import type { CallOptions } from './call/options.js';
+import { DEPARTMENT_TABLE, type DeskNames, TARGETS, deskNameSetting, voiceSetting } from './departments.js';
 
 /** Servers without keys still need a non-empty key for the client; it is never logged. */
 const apiKey = (s: Settings) => s.OPENAI_API_KEY ?? 'no-key';
@@ -60,4 +61,21 @@ export function llmConnOptions(s: Settings): NonNullable<voice.AgentSessionOptio
   // the whole chain.
   const maxRetry = s.LLM_FALLBACK_MODEL ? 0 : s.LLM_MAX_RETRY;
   return { llmConnOptions: { maxRetry, timeoutMs: s.LLM_TIMEOUT_MS, retryIntervalMs: 1000 } };
+}
+
+/** What every call takes from settings, whatever runs it (worker, text chat, demo). */
+export function callOptionsFrom(
+  s: Settings,
+): Pick<CallOptions, 'llm' | 'company' | 'maxHandoffs' | 'humanAvailable' | 'deskNames' | 'prepareReplies'> {
+  const deskNames: DeskNames = Object.fromEntries(
+    TARGETS.flatMap((t) => (s[deskNameSetting(t)] ? [[t, s[deskNameSetting(t)]]] : [])),
+  );
+  return {
+    llm: buildLLM(s),
+    company: s.COMPANY_NAME,
+    maxHandoffs: s.MAX_HANDOFFS,
+    humanAvailable: Boolean(s.HUMAN_TRANSFER_TO),
+    deskNames,
+    prepareReplies: s.PREPARE_REPLIES,
+  };
 }

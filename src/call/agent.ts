@@ -7,6 +7,7 @@ import { ReadableStream, TransformStream } from 'node:stream/web';
 import { type llm, voice } from '@livekit/agents';
 import type { CallerInfo, Target } from '../../machines/router.js';
 import { boundedForModel, carriedHistory } from './context.js';
+import type { AudioFrame } from '@livekit/rtc-node';
 import { type PreparedReply, audioStream } from './prepared-reply.js';
 
 /** Per-call data in the session's `userData`: what every department sees. */
@@ -17,6 +18,8 @@ export interface CallData {
 }
 
 export interface AgentHooks {
+  /** The agent has taken the line and is about to be heard (a bridging line or its entry reply). */
+  onTakeLine(): void;
   /** The entry reply the agent gives when it takes the line (its greeting, or its first words after a transfer). */
   onEntryReply(speech: voice.SpeechHandle, prepared: boolean): void;
   /** The agent's first LLM request (the end of a handoff's timing). */
@@ -40,6 +43,8 @@ export class DepartmentAgent extends voice.Agent<CallData> {
   heardCaller = false;
   /** The reply prepared for this agent while the previous one's line played (zero-gap handoff). */
   prepared: PreparedReply | null = null;
+  /** Said first, from cached audio, when the previous desk said nothing before the transfer. */
+  bridge: { text: string; audio: Promise<AudioFrame[] | null> } | null = null;
   /** The text of the reply being generated now (what it says before a tool call, if any). */
   private replyText = '';
   private firstLlmRequestSeen = false;
@@ -67,6 +72,9 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     // Copy the history now, not when the transfer was requested: the previous agent's last line is
     // committed only after its transfer tool has run.
     await this.updateChatCtx(carriedHistory(this.session.history));
+    if (this.bridge) await this.sayBridge(this.bridge);
+    else this.hooks.onTakeLine();
+    if (this.retired) return;
     const ready = await this.prepared?.take(this.session.history, this.entryInstructions);
     if (this.retired) return;
     if (ready) {
@@ -76,6 +84,14 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     }
     const { opening, toolChoice } = this.entry;
     this.hooks.onEntryReply(this.session.generateReply({ instructions: opening, toolChoice }), false);
+  }
+
+  /** The bridging line, played out before the reply follows (the reply was prepared meanwhile). */
+  private async sayBridge(bridge: { text: string; audio: Promise<AudioFrame[] | null> }): Promise<void> {
+    const frames = await bridge.audio;
+    this.hooks.onTakeLine();
+    const speech = this.session.say(bridge.text, { audio: frames ? audioStream(frames) : undefined });
+    await speech.waitForPlayout().catch(() => undefined);
   }
 
   override async llmNode(...[chatCtx, ...rest]: Parameters<LlmNode>): ReturnType<LlmNode> {

@@ -21,11 +21,12 @@ import {
   type TransferSource,
   routerMachine,
 } from '../../machines/router.js';
-import { type DeskNames, type Opening, instructionsFor, openingFor } from '../departments.js';
+import { type Opening, TARGETS, bridgeLine, instructionsFor, openingFor } from '../departments.js';
 import { type CallData, DepartmentAgent } from './agent.js';
 import { MAX_CALLER_FIELD_CHARS, MAX_REASON_CHARS, bounded } from './context.js';
 import type { CallEvent } from './events.js';
 import { PreparedReply, type PreparedStats, emptyPreparedStats } from './prepared-reply.js';
+import { bridgeAudio } from './bridge.js';
 import { PendingHandoff } from './handoff.js';
 import { connectPerson } from './person.js';
 import { disallowInterruptions, errorText, otherToolsRunning, waitForQuiet } from './session.js';
@@ -112,7 +113,18 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       humanAvailable: snap.context.humanAvailable,
       at: Date.now(),
     });
+    this.prewarmBridges();
     await this.session.start({ ...startOptions, agent: this.agent });
+  }
+
+  /** Each desk's bridging line, synthesized in its voice before any transfer needs it. */
+  private prewarmBridges(): void {
+    const ttsFor = this.opts.ttsFor;
+    if (!ttsFor) return;
+    for (const role of TARGETS.filter((t) => t !== 'human')) {
+      const tts = ttsFor(role);
+      if (tts && typeof tts !== 'string') void bridgeAudio(tts, bridgeLine(role, this.opts.deskNames));
+    }
   }
 
   // ---- events into the machine -------------------------------------------------------------------
@@ -209,17 +221,24 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     this.session.userData.handoffCount = handoffCount;
     const old = this.agent;
     if (old) old.retired = true;
+    // A reply prepared for a desk the call now leaves will never play.
+    old?.prepared?.discard();
     this.pending?.agent.prepared?.discard();
+    // The old desk said nothing before the transfer: on a voice call the new one bridges the silence.
+    const fromTool = old !== null && (entry.source === 'agent' || entry.source === 'system');
+    const oldLine = fromTool ? old.currentReplyText : '';
+    const bridged = fromTool && !oldLine.trim() && entry.to !== 'human' && this.opts.ttsFor !== undefined;
     const agent = this.buildAgent(
       entry.to,
       entry.from === 'human' ? { kind: 'returned', reason: entry.reason }
-      : { kind: 'transfer', from: entry.from as Target, reason: entry.reason },
+      : { kind: 'transfer', from: entry.from as Target, reason: entry.reason, bridged },
     );
+    if (bridged) agent.bridge = this.bridgeFor(agent);
     this.previousAgent = old;
     this.agent = agent;
     this.pending = new PendingHandoff(entry, handoffCount, agent);
     this.handoffs.push(this.pending.timing);
-    if (old && (entry.source === 'agent' || entry.source === 'system')) this.prepareReply(agent, old.currentReplyText);
+    if (fromTool) this.prepareReply(agent, agent.bridge?.text ?? oldLine);
     // A tool-initiated transfer happens inside the old agent's turn: its line (if any) finishes, then
     // the swap. Anything else (keypad, supervisor) cuts the current speech short first.
     if (entry.source !== 'agent' && entry.source !== 'system') {
@@ -230,6 +249,11 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       }
     }
     this.session.updateAgent(agent);
+  }
+
+  private bridgeFor(agent: DepartmentAgent): DepartmentAgent['bridge'] {
+    const text = bridgeLine(agent.role, this.opts.deskNames);
+    return { text, audio: agent.tts ? bridgeAudio(agent.tts, text) : Promise.resolve(null) };
   }
 
   /** Starts the new agent's first reply while the old agent's line plays (see prepared-reply.ts). */
@@ -253,12 +277,14 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
 
   // ---- hooks of the agents -----------------------------------------------------------------------
 
+  private onTakeLine(agent: DepartmentAgent): void {
+    if (this.pending?.agent !== agent) return;
+    this.pending.entered = true;
+    // A prepared reply's LLM request came first: the handoff is published now, in hearing order.
+    this.publishHandoffIfComplete();
+  }
+
   private onEntryReply(agent: DepartmentAgent, speech: voice.SpeechHandle): void {
-    if (this.pending?.agent === agent) {
-      this.pending.entered = true;
-      // A prepared reply's LLM request came first: the handoff is published now, in hearing order.
-      this.publishHandoffIfComplete();
-    }
     if (agent.role === 'triage' && this.handoffs.length === 0) {
       // Greeted once the greeting played — or, if its LLM request failed, the apology said instead.
       void speech
@@ -375,7 +401,11 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     agent = new DepartmentAgent(
       role,
       entry,
-      { onEntryReply: (speech) => this.onEntryReply(agent, speech), onFirstLlmRequest: () => this.onFirstLlmRequest(agent) },
+      {
+        onTakeLine: () => this.onTakeLine(agent),
+        onEntryReply: (speech) => this.onEntryReply(agent, speech),
+        onFirstLlmRequest: () => this.onFirstLlmRequest(agent),
+      },
       { instructions: this.instructionsOf(role), tools, tts: this.opts.ttsFor?.(role) },
     );
     return agent;
