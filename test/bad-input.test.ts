@@ -206,7 +206,11 @@ describe('oversized arguments (policy: accepted, cut to a bound)', () => {
     await expectStillAnswering(call);
     // Back to triage: the huge call is not carried into later requests either.
     const back = await turn(call, 'I also want to upgrade my plan');
-    expect(handoffs(back)).toMatchObject([{ from: 'billing', to: 'triage' }]);
+    // Back to triage, which passes the caller on to sales from the same line (a chained transfer).
+    expect(handoffs(back)).toMatchObject([
+      { from: 'billing', to: 'triage' },
+      { from: 'triage', to: 'sales' },
+    ]);
     for (const r of requestsOf(server, call).slice(-3)) expect(JSON.stringify(r.body).length).toBeLessThan(20_000);
   });
 
@@ -345,7 +349,11 @@ describe('what the caller says', () => {
       expect(call.machineState).toBe('billing');
     }
     const back = await turn(call, 'I also want to upgrade my plan');
-    expect(handoffs(back)).toMatchObject([{ from: 'billing', to: 'triage' }]);
+    // Back to triage, which passes the caller on to sales from the same line (a chained transfer).
+    expect(handoffs(back)).toMatchObject([
+      { from: 'billing', to: 'triage' },
+      { from: 'triage', to: 'sales' },
+    ]);
     await expectStillAnswering(call);
   });
 

@@ -194,22 +194,26 @@ describe('chat --json with the keyword model', () => {
     ]);
     expect(events.filter((e) => e.type === 'rejected' || e.type === 'error'), diag).toEqual([]);
 
-    // Each handoff follows the caller line that caused it; the old agent's transfer line precedes it;
-    // exactly one message from the new agent follows it before the next caller line.
-    const causes = [lines[1]!, lines[2]!, lines[3]!];
+    // Each handoff follows the caller line that caused it — the front desk routes the sales need on at
+    // once, from the same line (a chained transfer) — and the agent handing over says its transfer line
+    // first; then exactly one message from the new agent, before the next transfer or caller line.
+    const causes = [lines[1]!, lines[2]!, lines[2]!];
     handoffs.forEach((h, n) => {
       const hi = events.indexOf(h);
       const ui = indexOfUser(events, causes[n]!);
       expect(hi, `handoff ${n + 1} after its caller line\n${diag}`).toBeGreaterThan(ui);
-      const before = events.slice(ui + 1, hi);
+      const prev = n > 0 ? events.indexOf(handoffs[n - 1]!) : -1;
+      const before = events.slice(Math.max(ui, prev) + 1, hi);
       expect(
         before.some((e) => e.type === 'agent' && e.agent === h.from && /transfer you|send you back/i.test(e.text as string)),
         `the ${String(h.from)} agent's transfer line comes before handoff ${n + 1}\n${diag}`,
       ).toBe(true);
-      const nextUser = events.findIndex((e, i) => i > hi && e.type === 'user');
-      const after = events.slice(hi + 1, nextUser === -1 ? events.length - 1 : nextUser);
+      const next = events.findIndex((e, i) => i > hi && (e.type === 'user' || e.type === 'handoff'));
+      const after = events.slice(hi + 1, next === -1 ? events.length - 1 : next);
       expect(after.map((e) => [e.type, e.agent]), `after handoff ${n + 1}\n${diag}`).toEqual([['agent', h.to]]);
     });
+    // The last line, at sales: sales answers it, no transfer.
+    expect(events.slice(userIdx[3]! + 1, -1).map((e) => [e.type, e.agent]), diag).toEqual([['agent', 'sales']]);
 
     // Each caller line gets its answer after it (and before the next line).
     for (let n = 0; n < lines.length; n++) {
@@ -407,5 +411,146 @@ describe('chat --json: no repeat, no wait', () => {
     expect(last, diag).toMatchObject({ agent: 'support' });
     expect(last.text as string, diag).toMatch(/router/i);
     expect(events.at(-1), diag).toMatchObject({ type: 'end', state: 'support', handoffCount: 5 });
+  }, 90_000);
+});
+
+// ---- the first ten minutes: what a newcomer sees ---------------------------------------------------
+
+/** Starts the CLI with stdin left open (the caller still on the line); `stop` ends it as a person would. */
+function startChat(args: string[], env: Record<string, string>) {
+  const child = spawn(TSX, ['src/cli/chat.ts', ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnvFile, LLM_MAX_RETRY: '0', ...env },
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('close', (code, signal) => res({ code, signal })));
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+async function waitFor(pred: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('chat: the first ten minutes', () => {
+  it('a normal call prints nothing on stderr (no framework log line at the default level)', async () => {
+    const s = await server({ script: keywordBrain });
+    const r = await runChat(['--json'], ['Hi, my name is Maya', 'I was charged twice on my card'], {
+      OPENAI_BASE_URL: s.url,
+      CALLS_DB: join(tmp, 'quiet.sqlite'),
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(parseJsonLines(r).at(-1)).toMatchObject({ type: 'end', state: 'billing' });
+    expect(r.stderr).toBe('');
+  }, 90_000);
+
+  it('no settings: the message names OPENAI_API_KEY and the key-free way in (npm run scripted-llm)', async () => {
+    const r = await runChat([], ['hello'], {});
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('OPENAI_API_KEY');
+    expect(r.stderr).toContain('npm run scripted-llm');
+    expect(r.stderr).toContain('OPENAI_BASE_URL=http://127.0.0.1:8787/v1 npm run chat');
+    expect(r.stdout).toBe('');
+  }, 90_000);
+
+  it('a model server that is not there: one line per turn naming its URL, no stack trace, exit 1', async () => {
+    const url = 'http://127.0.0.1:9/v1';
+    const r = await runChat(['--json'], ['hello', 'anyone there?'], { OPENAI_BASE_URL: url, CALLS_DB: 'off' });
+    const events = parseJsonLines(r);
+    const errors = events.filter((e) => e.type === 'error');
+    expect(errors.length, show(events)).toBe(3); // the greeting and both lines
+    for (const e of errors) expect(e.message).toBe(`could not reach the model server at ${url} (Connection error.)`);
+    expect(events.at(-1)).toMatchObject({ type: 'end' });
+    // stderr: one line, naming the URL and the setting; no framework JSON, no stack trace.
+    const lines = r.stderr.trim().split('\n');
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/^chat: the model never answered in this call: could not reach the model server at http:\/\/127\.0\.0\.1:9\/v1/);
+    expect(lines[0]).toContain('OPENAI_BASE_URL');
+    expect(r.stderr).not.toContain('    at ');
+    expect(r.code).toBe(1);
+  }, 90_000);
+
+  it('DTMF_MAP is the worker\'s setting: a bad value does not stop a text call', async () => {
+    const s = await server({ script: keywordBrain });
+    const r = await runChat(['--json'], ['hello'], { OPENAI_BASE_URL: s.url, DTMF_MAP: 'not a keypad map', CALLS_DB: 'off' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+  }, 90_000);
+
+  it('a text call cannot reach a person: the hand-off fails, the caller is back with the department, which says so', async () => {
+    const s = await server({ script: keywordBrain });
+    const lines = [callTools({ name: 'transfer_to_human', arguments: { reason: 'wants a person' } }), 'ok, thanks'];
+    const r = await runChat(['--json'], lines, { OPENAI_BASE_URL: s.url, HUMAN_TRANSFER_TO: '+14155550100', CALLS_DB: 'off' });
+    const events = parseJsonLines(r);
+    const diag = show(events);
+    expect(r.code, `${diag}\n${r.stderr}`).toBe(0);
+    const hops = events.filter((e) => e.type === 'handoff').map((h) => `${String(h.from)}→${String(h.to)}`);
+    expect(hops, diag).toEqual(['triage→human', 'human→triage']);
+    expect(events.filter((e) => e.type === 'error').map((e) => e.message), diag).toEqual([
+      'transfer to a person failed: a text call cannot reach a person',
+    ]);
+    // Back with triage, which speaks before the next caller line is handled; nobody labelled `human` answers it.
+    const back = events.findIndex((e) => e.type === 'handoff' && e.from === 'human');
+    const next = indexOfUser(events, lines[1]!);
+    expect(back, diag).toBeLessThan(next);
+    expect(events.slice(back + 1, next).map((e) => [e.type, e.agent]), diag).toEqual([['agent', 'triage']]);
+    expect(events.slice(next).filter((e) => e.type === 'agent').every((e) => e.agent === 'triage'), diag).toBe(true);
+    expect(events.at(-1), diag).toMatchObject({ type: 'end', state: 'triage' });
+  }, 90_000);
+
+  it('Ctrl-C (SIGINT) is the caller hanging up: the call ends cleanly and is recorded so, not as interrupted', async () => {
+    const s = await server({ script: keywordBrain });
+    const db = join(tmp, 'hangup.sqlite');
+    const run = startChat(['--json'], { OPENAI_BASE_URL: s.url, CALLS_DB: db });
+    run.child.stdin!.write('I was charged twice on my card\n');
+    await waitFor(() => run.stdout().includes('"agent":"billing"'), 'billing to answer');
+    process.kill(-run.child.pid!, 'SIGINT'); // what a terminal sends the whole foreground group on Ctrl-C
+    const { code } = await run.exited;
+    const r = { code, signal: null, stdout: run.stdout(), stderr: run.stderr() };
+    const events = parseJsonLines(r);
+    expect(code, r.stderr).toBe(0);
+    expect(events.at(-1)).toMatchObject({ type: 'end', state: 'ended', reason: 'hangup' });
+    const calls = await new Promise<string>((res) => {
+      const c = spawn(TSX, ['src/cli/calls.ts', '--json'], { cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnvFile, CALLS_DB: db } });
+      let o = '';
+      c.stdout.setEncoding('utf8').on('data', (d: string) => (o += d));
+      c.on('close', () => res(o));
+    });
+    expect(JSON.parse(calls)[0]).toMatchObject({ status: 'ended', outcome: 'hangup', department: 'billing' });
+  }, 90_000);
+
+  it('at a terminal: a prompt and the Ctrl-D / Ctrl-C hint, each typed line shown once, Ctrl-C hangs up', async () => {
+    const s = await server({ script: keywordBrain });
+    // `script` (util-linux) gives the CLI a terminal of its own; what is written to its stdin is typed.
+    const cmd = `${TSX} src/cli/chat.ts`;
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnvFile, OPENAI_BASE_URL: s.url, CALLS_DB: 'off', TERM: 'dumb' },
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const exited = new Promise<number | null>((res) => child.once('close', (code) => res(code)));
+    await waitFor(() => out.includes('How can I help you today?') && out.includes('caller │'), 'the greeting and the prompt');
+    expect(out).toMatch(/Ctrl-D ends the call; Ctrl-C hangs up/);
+    child.stdin!.write('I was charged twice on my card\r');
+    await waitFor(() => out.includes('billing │'), 'billing to answer');
+    child.stdin!.write('\x03'); // Ctrl-C, typed
+    expect(await exited).toBe(0);
+    // The typed line is on the screen once, as the caller's line (not the terminal's echo and a copy).
+    const typed = out.split('\n').map((l) => l.replace(/\r/g, '').trim()).filter((l) => l.endsWith('I was charged twice on my card'));
+    expect(typed, out).toEqual(['caller │ I was charged twice on my card']);
+    expect(out).toMatch(/caller hung up/);
   }, 90_000);
 });

@@ -227,7 +227,8 @@ describe.each(KINDS)('the LLM provider failing with %s', (_kind, fault, error) =
 
   it("mid-transfer, the new agent's entry reply fails: the new department apologises and answers next", async () => {
     const call = await newCall();
-    failNext(call, and(isEntryReply, fromDesk('billing')), fault);
+    // Both the reply prepared while triage's line played and the live retry fail.
+    failNext(call, and(isEntryReply, fromDesk('billing')), fault, 2);
     const events = await turn(call, 'I was charged twice on my card');
     const handoff = events.find((e) => e.type === 'handoff');
     expect(handoff).toMatchObject({ from: 'triage', to: 'billing' });
@@ -242,6 +243,18 @@ describe.each(KINDS)('the LLM provider failing with %s', (_kind, fault, error) =
     expect(errors(next)).toEqual([]);
     expect(agentLines(next).map((e) => e.agent)).toEqual(['billing']);
     expect(agentLines(next)[0]!.text).not.toBe(DEFAULT_APOLOGY);
+  });
+
+  it("the reply prepared during the transfer fails: the new department replies live, no error, no apology", async () => {
+    const call = await newCall();
+    failNext(call, and(isEntryReply, fromDesk('billing')), fault);
+    const events = await turn(call, 'I was charged twice on my card');
+    expect(events.find((e) => e.type === 'handoff')).toMatchObject({ from: 'triage', to: 'billing' });
+    expect(errors(events)).toEqual([]);
+    const after = agentLines(events.slice(events.findIndex((e) => e.type === 'handoff') + 1));
+    expect(after.map((e) => e.agent)).toEqual(['billing']);
+    expect(after[0]!.text).not.toBe(DEFAULT_APOLOGY);
+    expect(call.prepared).toMatchObject({ requests: 1, used: 0, thrownAway: 1 });
   });
 
   it("mid-transfer, the old agent's reply to a refused transfer fails: it apologises, the call stays put", async () => {

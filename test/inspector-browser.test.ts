@@ -128,11 +128,12 @@ suite(suiteName, () => {
     await page.waitForSelector('#diagram .edge.taken[data-edge="triage->billing"]');
     await expect.poll(() => rowField(page, call, 'handoffs')).toBe('1/6');
 
+    // A second need: billing hands back to triage, which passes the caller on to sales (a chain).
     await say(call, 'I also want to upgrade my plan');
-    await expect.poll(() => active(page)).toEqual(['triage']);
-    await page.waitForSelector('#diagram .edge.taken[data-edge="billing->triage"]');
-    await expect.poll(() => rowField(page, call, 'handoffs')).toBe('2/6');
-    await expect.poll(() => page.locator('#timeline .tl-item').count()).toBe(3);
+    await expect.poll(() => active(page)).toEqual(['sales']);
+    await page.waitForSelector('#diagram .edge.taken[data-edge="triage->sales"]');
+    await expect.poll(() => rowField(page, call, 'handoffs')).toBe('3/6');
+    await expect.poll(() => page.locator('#timeline .tl-item').count()).toBe(4);
     await expect.poll(() => page.locator('#timeline').innerText()).toContain('I was charged twice on my card');
     await expect.poll(() => page.locator('[data-testid="transcript"]').innerText()).toContain('I also want to upgrade my plan');
   });
@@ -156,18 +157,18 @@ suite(suiteName, () => {
     await expect.poll(() => rowField(page, a, 'state')).toBe('Billing');
     await expect.poll(() => rowField(page, a, 'handoffs')).toBe('1/6');
     await expect.poll(() => rowField(page, a, 'caller')).toBe('Ana');
-    await expect.poll(() => rowField(page, b, 'state')).toBe('Triage');
-    await expect.poll(() => rowField(page, b, 'handoffs')).toBe('2/6');
+    await expect.poll(() => rowField(page, b, 'state')).toBe('Sales');
+    await expect.poll(() => rowField(page, b, 'handoffs')).toBe('3/6');
     await expect.poll(() => rowField(page, b, 'caller')).toBe('+15550100077');
 
     // Selecting a row shows that call's state in the diagram.
     await selectCall(page, a);
     await expect.poll(() => active(page)).toEqual(['billing']);
     await selectCall(page, b);
-    await expect.poll(() => active(page)).toEqual(['triage']);
+    await expect.poll(() => active(page)).toEqual(['sales']);
   });
 
-  it('a supervisor moves a call, and a refused move shows the machine’s reason', async () => {
+  it('a supervisor moves a call; a move the machine would refuse is shown disabled with its reason, and not sent', async () => {
     const { page } = await openPage(inspector.url);
     const second = await openPage(inspector.url); // another viewer sees the same moves
     const call = await liveCall(inspector, { caller: { name: 'Sam' } });
@@ -184,14 +185,31 @@ suite(suiteName, () => {
     await expect.poll(() => page.locator('[data-testid="command-result"]').innerText()).toMatch(/accepted/i);
     expect(call.machineState).toBe('support');
 
+    // From support the machine admits only triage: the other moves are shown disabled, each with the
+    // machine's own reason on hover, and a click says it instead of sending anything.
+    const why = 'support cannot transfer directly to billing';
+    const billing = page.locator('[data-testid="send-billing"]');
+    await expect.poll(() => billing.getAttribute('aria-disabled')).toBe('true');
+    expect(await billing.getAttribute('title')).toContain(why);
+    expect(await page.locator('[data-testid="send-sales"]').getAttribute('title')).toContain('support cannot transfer directly to sales');
+    expect(await page.locator('[data-testid="send-support"]').getAttribute('title')).toContain('already with support');
+    expect(await page.locator('[data-testid="send-human"]').getAttribute('title')).toContain('No human agent is available');
+    expect(await page.locator('[data-testid="send-triage"]').getAttribute('aria-disabled')).toBe('false');
+    await billing.click({ force: true }); // aria-disabled: focusable and clickable, but nothing is sent
+    const result = page.locator('[data-testid="command-result"]');
+    await expect.poll(() => result.innerText()).toContain(why);
+    await expect.poll(() => result.getAttribute('data-accepted')).toBe('false');
+    expect(call.events.filter((e) => e.type === 'rejected')).toEqual([]); // nothing was sent
+
+    // The page's answer is the machine's: asked anyway (the API), the call refuses with the same reason.
     const refused = waitForEvent(call, (e) => e.type === 'rejected');
-    await page.click('[data-testid="send-billing"]');
+    const res = await page.request.post(`${inspector.url}api/calls/${encodeURIComponent(call.callId)}/command`, {
+      data: { action: { type: 'TRANSFER', to: 'billing' } },
+    });
+    expect(await res.json()).toMatchObject({ accepted: false });
     const rejection = await refused;
     if (rejection.type !== 'rejected') throw new Error('expected a refusal');
-    expect(rejection.reason).toMatch(/support cannot transfer directly to billing/);
-    const result = page.locator('[data-testid="command-result"]');
-    await expect.poll(() => result.innerText()).toContain(rejection.reason);
-    await expect.poll(() => result.getAttribute('data-accepted')).toBe('false');
+    expect(`The machine would refuse: ${rejection.reason}`).toBe(await billing.getAttribute('title'));
     await expect.poll(() => page.locator('[data-testid="refusals"] .refusal').count()).toBe(1);
     expect(await page.locator('[data-testid="refusals"]').innerText()).toContain(rejection.reason);
     await expect.poll(() => second.page.locator('[data-testid="refusals"]').innerText()).toContain(rejection.reason);
@@ -243,15 +261,20 @@ suite(suiteName, () => {
     await selectCall(page, call);
     await say(call, 'Hi, my name is Maya');
     await say(call, 'I was charged twice on my card');
-    // A refused supervisor move (billing reaches only triage), for the refusals list.
-    await page.click('[data-testid="send-sales"]');
-    await expect.poll(() => page.locator('[data-testid="command-result"]').innerText()).toMatch(/refused/i);
+    // A supervisor move the machine refuses (billing reaches only triage): the page shows it disabled;
+    // asked anyway through the API, the machine refuses it, for the refusals list.
+    await expect.poll(() => page.locator('[data-testid="send-sales"]').getAttribute('aria-disabled')).toBe('true');
+    const res = await page.request.post(`${shot.url}api/calls/${encodeURIComponent(call.callId)}/command`, {
+      data: { action: { type: 'TRANSFER', to: 'sales' } },
+    });
+    expect(await res.json()).toMatchObject({ accepted: false });
+    await expect.poll(() => page.locator('[data-testid="refusals"] .refusal').count()).toBe(1);
     await say(call, 'I also want to upgrade my plan');
 
-    await expect.poll(() => active(page)).toEqual(['triage']);
-    await expect.poll(() => rowField(page, call, 'handoffs')).toBe('2/6');
+    await expect.poll(() => active(page)).toEqual(['sales']);
+    await expect.poll(() => rowField(page, call, 'handoffs')).toBe('3/6');
     await expect.poll(() => rowField(page, call, 'caller')).toBe('Maya');
-    await page.waitForSelector('#diagram .edge.taken[data-edge="billing->triage"]');
+    await page.waitForSelector('#diagram .edge.taken[data-edge="triage->sales"]');
     await expect.poll(() => page.locator('[data-testid="transcript"] .msg').count()).toBeGreaterThanOrEqual(6);
 
     await page.mouse.move(1, 1); // no hover highlight in the picture
@@ -332,6 +355,96 @@ suite(suiteName, () => {
       // Back to the live tab: the record is closed, the supervisor buttons return for live calls.
       await page.click('[data-testid="tab-live"]');
       await expect.poll(() => page.locator('#details-id').innerText()).not.toBe(call.callId);
+      expect(errors).toEqual([]);
+    } finally {
+      await opened.store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('edge labels say "or" between a transition\'s alternatives, never two guards as one', async () => {
+    const { page } = await openPage(inspector.url);
+    await page.waitForSelector('#diagram .edge-label[data-edge="billing->human"]');
+    const label = page.locator('#diagram .edge-label[data-edge="billing->human"]');
+    const lines = await label.locator('tspan').allTextContents();
+    expect(lines).toEqual(['TRANSFER', '[mustEscalate]', 'or [canReachHuman]']);
+    expect(await label.locator('title').textContent()).toContain('TRANSFER when mustEscalate, or TRANSFER when canReachHuman');
+    expect(await page.locator('#diagram .edge-label[data-edge="billing->ended"] tspan').allTextContents()).toEqual(['END_CALL or HANGUP']);
+  });
+
+  it('at 1440 and 800 px: no text cut, the statechart legible (a narrow window scrolls it)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-widths-'));
+    const opened = (await openStore({ CALLS_DB: join(dir, 'calls.sqlite') }))!;
+    try {
+      const done = await startCall(llm, { caller: { name: 'Priya Raman', phoneNumber: '+15550100042' } });
+      const rec = attachRecorder(done, opened.store, { worker: 'browser-test' });
+      await say(done, 'I was charged twice on my card');
+      done.endCall('the caller is done and said goodbye');
+      await done.finished;
+      await rec.done;
+      const server = await startInspectorServer({ host: '127.0.0.1', port: 0, records: inspectorRecords(opened.store) });
+      extraServers.push(server);
+      const call = await liveCall(server, { caller: { name: 'Maya' } });
+      await say(call, 'I was charged twice on my card');
+      for (const width of [1440, 800]) {
+        const { page, errors } = await openPage(server.url, { width, height: 900 });
+        await selectCall(page, call);
+        await page.waitForSelector('#diagram [data-state="billing"][data-active="true"]');
+        // The statechart is never shrunk below a legible size: an edge label is at least 8.5 px high.
+        const labelPx = await page.evaluate(() => {
+          const svg = document.querySelector('#diagram svg') as SVGSVGElement;
+          return (11 * svg.getBoundingClientRect().width) / svg.viewBox.baseVal.width;
+        });
+        expect(labelPx, `${width} px`).toBeGreaterThanOrEqual(8.5);
+        // The page itself never scrolls sideways (a wide statechart scrolls inside its card).
+        expect(await page.evaluate(() => document.documentElement.scrollWidth), `${width} px`).toBeLessThanOrEqual(width);
+        // Route times are shown whole.
+        const clipped = await page.$$eval('#timeline .tl-head .muted', (els) =>
+          els.filter((e) => {
+            const r = e.getBoundingClientRect();
+            const col = e.closest('.col')!.getBoundingClientRect();
+            return r.right > col.right + 1 || r.left < col.left - 1;
+          }).length,
+        );
+        expect(clipped, `${width} px`).toBe(0);
+        // Past calls: the outcome is shown whole.
+        await page.click('[data-testid="tab-past"]');
+        const outcome = page.locator(`[data-record-id="${done.callId}"] [data-field="outcome"]`);
+        await outcome.waitFor();
+        expect(await outcome.innerText()).toBe('the caller is done and said goodbye');
+        expect(await outcome.evaluate((e) => e.scrollWidth <= e.clientWidth && e.getBoundingClientRect().right <= e.closest('.call-row')!.getBoundingClientRect().right + 1)).toBe(true);
+        expect(errors).toEqual([]);
+      }
+    } finally {
+      await opened.store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('past calls: a call still in progress says so and is updated when it ends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-past-live-'));
+    const opened = (await openStore({ CALLS_DB: join(dir, 'calls.sqlite') }))!;
+    try {
+      const server = await startInspectorServer({ host: '127.0.0.1', port: 0, records: inspectorRecords(opened.store) });
+      extraServers.push(server);
+      // Recorded, but not reporting to this inspector (another process's call): only the records know it.
+      const call = await startCall(llm, { caller: { name: 'Noor' } });
+      calls.push(call);
+      const rec = attachRecorder(call, opened.store, { worker: 'elsewhere' });
+      await say(call, 'I was charged twice on my card');
+      await rec.flush();
+      const { page, errors } = await openPage(server.url);
+      await page.click('[data-testid="tab-past"]');
+      const row = page.locator(`[data-record-id="${call.callId}"]`);
+      await row.waitFor();
+      expect(await row.getAttribute('data-live')).toBe('true');
+      expect(await row.locator('[data-field="outcome"]').innerText()).toMatch(/live/);
+      expect(await page.locator('#past-calls .call-head').innerText()).not.toMatch(/ended in/i);
+      call.endCall('all sorted');
+      await call.finished;
+      await rec.done;
+      await expect.poll(() => row.getAttribute('data-live'), { timeout: 10_000 }).toBe('false');
+      expect(await row.locator('[data-field="outcome"]').innerText()).toBe('all sorted');
       expect(errors).toEqual([]);
     } finally {
       await opened.store.close();

@@ -69,9 +69,12 @@ function callerFor(n: number): Caller {
           ['billing', 'triage'],
           ['triage', 'sales'],
         ]
-      : [
+      : // Each second need is passed on from the line that states it (chained transfers).
+        [
           ['triage', 'support'],
           ['support', 'triage'],
+          ['triage', 'sales'],
+          ['sales', 'triage'],
           ['triage', 'billing'],
         ],
   };
@@ -122,7 +125,7 @@ function expectOwnCallOnly(call: Call, c: Caller) {
   const ctx = call.actor.getSnapshot().context;
   expect(ctx.route.map((r) => [r.from, r.to]), where).toEqual(c.route);
   expect(ctx.caller, where).toMatchObject({ name: c.name, accountId: c.accountId, phoneNumber: c.phoneNumber });
-  expect(call.events.at(-1), where).toMatchObject({ type: 'end', state: 'ended', handoffCount: 3 });
+  expect(call.events.at(-1), where).toMatchObject({ type: 'end', state: 'ended', handoffCount: c.route.length });
   expect(call.events.filter((e) => e.type === 'error' || e.type === 'rejected'), where).toEqual([]);
   const handoffs = call.events
     .filter((e) => e.type === 'handoff')

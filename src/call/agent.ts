@@ -4,7 +4,7 @@
  * the call on. It reports back to the call only through the hooks it is given.
  */
 import { ReadableStream, TransformStream } from 'node:stream/web';
-import { type llm, voice } from '@livekit/agents';
+import { llm, voice } from '@livekit/agents';
 import type { CallerInfo, Target } from '../../machines/router.js';
 import { boundedForModel, carriedHistory } from './context.js';
 import type { AudioFrame } from '@livekit/rtc-node';
@@ -21,7 +21,7 @@ export interface AgentHooks {
   /** The agent has taken the line and is about to be heard (a bridging line or its entry reply). */
   onTakeLine(): void;
   /** The entry reply the agent gives when it takes the line (its greeting, or its first words after a transfer). */
-  onEntryReply(speech: voice.SpeechHandle, prepared: boolean): void;
+  onEntryReply(speech: voice.SpeechHandle): void;
   /** The agent's first LLM request (the end of a handoff's timing). */
   onFirstLlmRequest(): void;
 }
@@ -48,6 +48,8 @@ export class DepartmentAgent extends voice.Agent<CallData> {
   /** The text of the reply being generated now (what it says before a tool call, if any). */
   private replyText = '';
   private firstLlmRequestSeen = false;
+  /** Instructions this agent had before the latest `updateInstructions` (newest last). */
+  private formerInstructions: string[] = [];
 
   constructor(
     readonly role: Target,
@@ -79,11 +81,11 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     if (this.retired) return;
     if (ready) {
       const audio = ready.frames ? audioStream(ready.frames) : undefined;
-      this.hooks.onEntryReply(this.session.say(ready.text, { audio }), true);
+      this.hooks.onEntryReply(this.session.say(ready.text, { audio }));
       return;
     }
     const { opening, toolChoice } = this.entry;
-    this.hooks.onEntryReply(this.session.generateReply({ instructions: opening, toolChoice }), false);
+    this.hooks.onEntryReply(this.session.generateReply({ instructions: opening, toolChoice }));
   }
 
   /** The bridging line, played out before the reply follows (the reply was prepared meanwhile). */
@@ -92,6 +94,34 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     this.hooks.onTakeLine();
     const speech = this.session.say(bridge.text, { audio: frames ? audioStream(frames) : undefined });
     await speech.waitForPlayout().catch(() => undefined);
+  }
+
+  override async updateInstructions(instructions: string): Promise<void> {
+    const now = String(this.instructions);
+    if (instructions === now) return;
+    this.formerInstructions.push(now);
+    await super.updateInstructions(instructions);
+  }
+
+  /**
+   * The request's system message with this agent's current instructions: a reply built before caller
+   * details were saved (the reply to update_caller_info itself) still knows them.
+   */
+  private withCurrentInstructions(ctx: llm.ChatContext): llm.ChatContext {
+    const sys = ctx.items.findIndex((i) => i.type === 'message' && (i.role === 'system' || i.role === 'developer'));
+    const item = ctx.items[sys];
+    if (!item || item.type !== 'message' || !this.formerInstructions.length) return ctx;
+    const text = item.textContent ?? '';
+    const former = [...this.formerInstructions].reverse().find((f) => text.startsWith(f));
+    if (former === undefined) return ctx;
+    const copy = ctx.copy();
+    copy.items[sys] = llm.ChatMessage.create({
+      id: item.id,
+      role: item.role,
+      content: String(this.instructions) + text.slice(former.length),
+      createdAt: item.createdAt,
+    });
+    return copy;
   }
 
   override async llmNode(...[chatCtx, ...rest]: Parameters<LlmNode>): ReturnType<LlmNode> {
@@ -104,7 +134,8 @@ export class DepartmentAgent extends voice.Agent<CallData> {
       this.firstLlmRequestSeen = true;
       this.hooks.onFirstLlmRequest();
     }
-    const out = await voice.Agent.default.llmNode(this, boundedForModel(chatCtx), ...rest);
+    const ctx = boundedForModel(this.withCurrentInstructions(chatCtx));
+    const out = await voice.Agent.default.llmNode(this, ctx, ...rest);
     return out ? this.noteText(out) : out;
   }
 

@@ -4,6 +4,7 @@
  */
 import type { tts as ttsNs } from '@livekit/agents';
 import type { AudioFrame } from '@livekit/rtc-node';
+import { quiet } from './prepared-reply.js';
 
 const cache = new WeakMap<ttsNs.TTS, Map<string, Promise<AudioFrame[] | null>>>();
 
@@ -24,6 +25,10 @@ export function bridgeAudio(tts: ttsNs.TTS, text: string): Promise<AudioFrame[] 
 
 async function synthesize(tts: ttsNs.TTS, text: string): Promise<AudioFrame[]> {
   const frames: AudioFrame[] = [];
-  for await (const audio of tts.synthesize(text)) frames.push(audio.frame);
+  const stream = tts.synthesize(text);
+  let failed = false;
+  quiet(stream, () => (failed = true));
+  for await (const audio of stream) frames.push(audio.frame);
+  if (failed) throw new Error('speech synthesis failed');
   return frames;
 }

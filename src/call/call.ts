@@ -27,6 +27,7 @@ import { MAX_CALLER_FIELD_CHARS, MAX_REASON_CHARS, bounded } from './context.js'
 import type { CallEvent } from './events.js';
 import { PreparedReply, type PreparedStats, emptyPreparedStats } from './prepared-reply.js';
 import { bridgeAudio } from './bridge.js';
+import { type DeskPort, buildDesk, deskInstructions } from './desk.js';
 import { PendingHandoff } from './handoff.js';
 import { connectPerson } from './person.js';
 import { disallowInterruptions, errorText, otherToolsRunning, waitForQuiet } from './session.js';
@@ -61,10 +62,12 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   private apology: voice.SpeechHandle | null = null;
   /** Refusals of a transfer the agent announced aloud: published once that line is committed (hearing order). */
   private heldRefusals: CallEvent[] = [];
+  private readonly deskPort: DeskPort;
 
   constructor(private readonly opts: CallOptions) {
     super();
     this.callId = opts.callId;
+    this.deskPort = this.deskPortOf(opts);
     this.finished = new Promise((r) => (this.resolveFinished = r));
     this.greeted = new Promise((r) => (this.resolveGreeted = r));
     this.actor = createActor(routerMachine, {
@@ -189,7 +192,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       this.emitEvent({ type: 'caller', caller: { ...caller }, at: Date.now() });
       // The agent on the line knows what was just saved, from its next word.
       const agent = this.agent;
-      if (agent && !agent.retired) void agent.updateInstructions(this.instructionsOf(agent.role)).catch(() => undefined);
+      if (agent && !agent.retired) void agent.updateInstructions(deskInstructions(agent.role, this.deskPort)).catch(() => undefined);
     });
     this.actor.on('ended', ({ reason }) => void this.onEnded(reason));
     this.actor.subscribe({
@@ -375,62 +378,27 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
 
   // ---- agents and their tools --------------------------------------------------------------------
 
-  private instructionsOf(role: Target): string {
-    const { caller } = this.actor.getSnapshot().context;
-    return instructionsFor(role, { company: this.opts.company, caller, names: this.opts.deskNames });
-  }
-
   private buildAgent(role: Target, how: Opening): DepartmentAgent {
-    const { context } = this.actor.getSnapshot();
-    let agent: DepartmentAgent;
-    const tools = toolsFor(role, transferTargets(role, { humanAvailable: context.humanAvailable }), {
-      transfer: async (target, reason, ctx) => this.runTransferTool(agent, target, reason, ctx),
-      updateCaller: (info) => this.updateCaller(info),
-      endCall: (reason, ctx) => {
-        if (agent.retired) throw new llm.ToolError('This call has been transferred; say nothing more.');
-        disallowInterruptions(ctx);
-        this.endCall(reason?.trim() || 'completed');
-        return 'The call is ending. Say a short, warm goodbye and nothing else.';
-      },
-    });
-    // After a transfer the entry reply may route onward at once (a chain), so the caller never repeats a need.
-    const entry = {
-      opening: openingFor(role, how, this.opts.deskNames),
-      toolChoice: how.kind === 'transfer' && role !== 'human' ? ('auto' as const) : ('none' as const),
-    };
-    agent = new DepartmentAgent(
-      role,
-      entry,
-      {
-        onTakeLine: () => this.onTakeLine(agent),
-        onEntryReply: (speech) => this.onEntryReply(agent, speech),
-        onFirstLlmRequest: () => this.onFirstLlmRequest(agent),
-      },
-      { instructions: this.instructionsOf(role), tools, tts: this.opts.ttsFor?.(role) },
-    );
-    return agent;
+    return buildDesk(role, how, this.deskPort);
   }
 
-  private async runTransferTool(
-    agent: DepartmentAgent,
-    target: Target,
-    reason: string,
-    ctx: voice.RunContext<CallData>,
-  ): Promise<undefined> {
-    if (agent.retired || this.agent !== agent) {
-      // At most one transfer per turn: the first one won, this agent is no longer on the line.
-      throw new llm.ToolError('A transfer is already under way; say nothing more.');
-    }
-    // Once the machine accepts, the caller talking over the line must not undo the transfer.
-    disallowInterruptions(ctx);
-    // An agent that has not heard the caller since it took the line is passing the caller on (a chain).
-    const answer = this.requestTransfer(target, reason, 'agent', !agent.heardCaller);
-    if (!answer.accepted) {
-      const guidance = answer.guidance ? ` (For you, not to be read out: ${answer.guidance})` : '';
-      throw new llm.ToolError(`Transfer refused: ${answer.reason}${guidance}`);
-    }
-    // No output: the old agent does not reply; the new agent speaks first.
-    return undefined;
+  /** What a desk needs of the call: the machine's answers and the call's hooks. */
+  private deskPortOf(opts: CallOptions): DeskPort {
+    return {
+    company: opts.company,
+    deskNames: opts.deskNames,
+    ttsFor: opts.ttsFor,
+    context: () => this.actor.getSnapshot().context,
+    isOnLine: (agent) => this.agent === agent && !agent.retired,
+    requestTransfer: (to, reason, chained) => this.requestTransfer(to, reason, 'agent', chained),
+    updateCaller: (info) => this.updateCaller(info),
+    endCall: (reason) => this.endCall(reason),
+    hooks: (agent) => ({
+      onTakeLine: () => this.onTakeLine(agent),
+      onEntryReply: (speech) => this.onEntryReply(agent, speech),
+      onFirstLlmRequest: () => this.onFirstLlmRequest(agent),
+    }),
+    };
   }
 
   // ---- the session → events ----------------------------------------------------------------------

@@ -32,6 +32,9 @@ export interface PreparedStats {
 
 export const emptyPreparedStats = (): PreparedStats => ({ requests: 0, used: 0, thrownAway: 0, tokens: 0 });
 
+/** One attempt, bounded: a preparation that is late is worth nothing. */
+const PREPARE_CONN = { maxRetry: 0, retryIntervalMs: 0, timeoutMs: 10_000 };
+
 interface Ready {
   text: string;
   frames: AudioFrame[] | null;
@@ -80,7 +83,15 @@ export class PreparedReply {
   private async prepare(ctx: llm.ChatContext): Promise<Ready | null> {
     const { model, toolCtx, stats } = this.opts;
     stats.requests++;
-    const reply = await model.chat({ chatCtx: ctx, toolCtx, toolChoice: 'auto', connOptions: { maxRetry: 0, retryIntervalMs: 0, timeoutMs: 10_000 } }).collect();
+    const stream = model.chat({ chatCtx: ctx, toolCtx, toolChoice: 'auto', connOptions: PREPARE_CONN });
+    // A failed preparation is not a failed turn: the desk then replies live (and a failure there is
+    // reported and apologised for as usual). The stream would otherwise report it on the model's
+    // `error` event, which the session turns into an llm_error of the call.
+    // A stream cut midway ends without throwing; its error is the only sign, and a cut reply is no reply.
+    let failed = false;
+    quiet(stream, () => (failed = true));
+    const reply = await stream.collect();
+    if (failed) return null;
     stats.tokens += (reply.usage?.promptTokens ?? 0) + (reply.usage?.completionTokens ?? 0);
     // A reply that routes onward must run as the agent's own turn (its tool call executed there).
     if (this.abort.signal.aborted || reply.toolCalls.length > 0 || !reply.text.trim()) return null;
@@ -91,7 +102,10 @@ export class PreparedReply {
   private async synthesize(text: string): Promise<AudioFrame[]> {
     const frames: AudioFrame[] = [];
     const stream = this.opts.tts!.synthesize(text, undefined, this.abort.signal);
+    let failed = false;
+    quiet(stream, () => (failed = true));
     for await (const audio of stream) frames.push(audio.frame);
+    if (failed) throw new Error('speech synthesis failed');
     return frames;
   }
 
@@ -126,6 +140,15 @@ export class PreparedReply {
     const now = linesOf(carriedHistory(history));
     return now.length === this.expectedLines.length && now.every((l, i) => l === this.expectedLines[i]);
   }
+}
+
+/**
+ * Keeps a framework stream's failure to itself: LiveKit's LLM and TTS streams report errors on their
+ * model's `error` event, which the session turns into an error of the call. Work done ahead of time
+ * (a prepared reply, a bridging line) fails quietly instead; the live path then does it for real.
+ */
+export function quiet(stream: object, onError: () => void): void {
+  (stream as { emitError: () => void }).emitError = onError;
 }
 
 /** Frames as the stream `session.say(text, { audio })` plays. */

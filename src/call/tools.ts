@@ -22,10 +22,11 @@ export const isTransferTool = (name: string) => name === 'transfer_to_human' || 
 
 /** The arguments of `update_caller_info`: the fields the caller stated, `null` (or absent) for the rest. */
 export const callerInfoParam = z.object({
-  name: z.string().nullish().describe("The caller's name, or null"),
-  phoneNumber: z.string().nullish().describe('A phone number to reach them, or null'),
-  accountId: z.string().nullish().describe('Their account or customer id, or null'),
-  need: z.string().nullish().describe('What they want, in one sentence, or null'),
+  // (`.describe` before `.nullish`: the other way round the description does not reach the model.)
+  name: z.string().describe("The caller's name, or null").nullish(),
+  phoneNumber: z.string().describe('A phone number to reach them, or null').nullish(),
+  accountId: z.string().describe('Their account or customer id, or null').nullish(),
+  need: z.string().describe('What they want, in one sentence, or null').nullish(),
 });
 
 /** Only the fields that were given: `null` and absent both mean "not given". */
@@ -39,7 +40,7 @@ const reasonParam = z.object({
   reason: z.string().describe('Why the caller needs this transfer, in a short sentence.'),
 });
 
-const endParam = z.object({ reason: z.string().nullish().describe('Why the call ends, or null') });
+const endParam = z.object({ reason: z.string().describe('Why the call ends, or null').nullish() });
 
 /** What the tools ask of the call. */
 export interface ToolHandlers {

@@ -2,8 +2,9 @@
 import { initializeLogger } from '@livekit/agents';
 import * as openai from '@livekit/agents-plugin-openai';
 import type { CallerInfo } from '../../machines/router.js';
-import { Call } from '../../src/call/call.js';
-import { type CallEvent } from '../../src/call/events.js';
+import type { Call } from '../../src/call/call.js';
+import { textCall } from '../../src/call/text-call.js';
+import type { CallEvent } from '../../src/call/events.js';
 import {
   type ChatRequest,
   type RecordedRequest,
@@ -57,12 +58,14 @@ export interface TestCallOptions {
   dtmfMap?: Record<string, import('../../machines/router.js').Target>;
   /** Default: a fresh `test-call-N`. */
   callId?: string;
+  /** Prepare the new desk's reply while the old line plays (default on, as in the product). */
+  prepareReplies?: boolean;
 }
 
 /** A room-less call through the real orchestrator, the real OpenAI plugin and the scripted server. */
 export async function startCall(server: ScriptedServer, o: TestCallOptions = {}): Promise<Call> {
   const callId = o.callId ?? `test-call-${++seq}`;
-  const call = new Call({
+  const call = textCall({
     callId,
     // The API key tags this call's requests on the shared server.
     llm: new openai.LLM({ model: 'scripted', apiKey: callId, baseURL: server.url }),
@@ -73,10 +76,8 @@ export async function startCall(server: ScriptedServer, o: TestCallOptions = {})
     connectHuman: o.connectHuman,
     hangUp: o.hangUp,
     dtmfMap: o.dtmfMap,
+    prepareReplies: o.prepareReplies,
     sessionOptions: {
-      vad: null,
-      turnHandling: { turnDetection: 'manual' },
-      userAwayTimeout: null,
       connOptions: { llmConnOptions: { maxRetry: o.maxRetry ?? 0, timeoutMs: o.timeoutMs ?? 5000, retryIntervalMs: 50 } },
     },
   });
