@@ -4,6 +4,9 @@
  */
 import type { tts as ttsNs } from '@livekit/agents';
 import type { AudioFrame } from '@livekit/rtc-node';
+import { type DeskNames, TARGETS, bridgeLine } from '../departments.js';
+import type { DepartmentAgent } from './agent.js';
+import type { CallOptions } from './options.js';
 import { quiet } from './prepared-reply.js';
 
 const cache = new WeakMap<ttsNs.TTS, Map<string, Promise<AudioFrame[] | null>>>();
@@ -31,4 +34,18 @@ async function synthesize(tts: ttsNs.TTS, text: string): Promise<AudioFrame[]> {
   for await (const audio of stream) frames.push(audio.frame);
   if (failed) throw new Error('speech synthesis failed');
   return frames;
+}
+
+/** The bridge a desk says first after a silent transfer: its line, and the line's audio in its voice. */
+export function bridgeFor(agent: DepartmentAgent, names?: DeskNames): DepartmentAgent['bridge'] {
+  const text = bridgeLine(agent.role, names);
+  return { text, audio: agent.tts ? bridgeAudio(agent.tts, text) : Promise.resolve(null) };
+}
+
+/** Each desk's bridging line, synthesized in its voice before any transfer needs it. */
+export function prewarmBridges(ttsFor: NonNullable<CallOptions['ttsFor']>, names?: DeskNames): void {
+  for (const role of TARGETS.filter((t) => t !== 'human')) {
+    const tts = ttsFor(role);
+    if (tts && typeof tts !== 'string') void bridgeAudio(tts, bridgeLine(role, names));
+  }
 }

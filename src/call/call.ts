@@ -8,9 +8,8 @@
  * - Every step is published as a `CallEvent` (transcript, handoffs with timings, refusals, errors, end).
  */
 import { EventEmitter } from 'node:events';
-import { llm, voice } from '@livekit/agents';
-import { type Actor, type InspectionEvent, createActor } from 'xstate';
-import { transferTargets } from '../../machines/derive.js';
+import { voice } from '@livekit/agents';
+import { type Actor, createActor } from 'xstate';
 import {
   type CallState,
   type CallerInfo,
@@ -21,18 +20,18 @@ import {
   type TransferSource,
   routerMachine,
 } from '../../machines/router.js';
-import { type Opening, TARGETS, bridgeLine, instructionsFor, openingFor } from '../departments.js';
-import { type CallData, DepartmentAgent } from './agent.js';
+import type { Opening } from '../departments.js';
+import type { CallData, DepartmentAgent } from './agent.js';
+import { bridgeFor, prewarmBridges } from './bridge.js';
 import { MAX_CALLER_FIELD_CHARS, MAX_REASON_CHARS, bounded } from './context.js';
-import type { CallEvent } from './events.js';
-import { PreparedReply, type PreparedStats, emptyPreparedStats } from './prepared-reply.js';
-import { bridgeAudio } from './bridge.js';
 import { type DeskPort, buildDesk, deskInstructions } from './desk.js';
+import type { CallEvent } from './events.js';
 import { PendingHandoff } from './handoff.js';
-import { connectPerson } from './person.js';
-import { disallowInterruptions, errorText, otherToolsRunning, waitForQuiet } from './session.js';
 import { type CallOptions, DEFAULT_APOLOGY, type HandoffTiming, type TransferAnswer } from './options.js';
-import { toolsFor } from './tools.js';
+import { connectPerson } from './person.js';
+import { type PreparedStats, emptyPreparedStats, prepareReply } from './prepared-reply.js';
+import { followSession } from './session-events.js';
+import { errorText, waitForQuiet } from './session.js';
 
 type EndEvent = CallEvent & { type: 'end' };
 
@@ -86,7 +85,22 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
         maxUnrecoverableErrors: Number.MAX_SAFE_INTEGER,
       },
     });
-    this.wireSession();
+    followSession(this.session, {
+      emit: (e) => this.emitEvent(e),
+      speakerOf: (id) => [this.agent, this.previousAgent].find((a) => a?.chatCtx.getById(id))?.role ?? this.agent?.role ?? 'triage',
+      callerSpoke: () => {
+        // The agent on the line has heard the caller: its transfers are no longer part of a chain.
+        if (this.agent) this.agent.heardCaller = true;
+      },
+      agentSpoke: () => this.releaseHeldRefusals(),
+      llmFailed: () => this.apologize(),
+      closed: (reason) => {
+        // The room or the caller went away without the machine hearing of it: it hears now.
+        if (this.ending || this.actor.getSnapshot().status !== 'active') return;
+        if (reason === 'participant_disconnected') this.hangup();
+        else this.endCall(reason);
+      },
+    });
   }
 
   /** The agent on the line, and the machine's state. They agree between transfers. */
@@ -116,18 +130,8 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       humanAvailable: snap.context.humanAvailable,
       at: Date.now(),
     });
-    this.prewarmBridges();
+    if (this.opts.ttsFor) prewarmBridges(this.opts.ttsFor, this.opts.deskNames);
     await this.session.start({ ...startOptions, agent: this.agent });
-  }
-
-  /** Each desk's bridging line, synthesized in its voice before any transfer needs it. */
-  private prewarmBridges(): void {
-    const ttsFor = this.opts.ttsFor;
-    if (!ttsFor) return;
-    for (const role of TARGETS.filter((t) => t !== 'human')) {
-      const tts = ttsFor(role);
-      if (tts && typeof tts !== 'string') void bridgeAudio(tts, bridgeLine(role, this.opts.deskNames));
-    }
   }
 
   // ---- events into the machine -------------------------------------------------------------------
@@ -236,12 +240,15 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       entry.from === 'human' ? { kind: 'returned', reason: entry.reason }
       : { kind: 'transfer', from: entry.from as Target, reason: entry.reason, bridged },
     );
-    if (bridged) agent.bridge = this.bridgeFor(agent);
+    if (bridged) agent.bridge = bridgeFor(agent, this.opts.deskNames);
     this.previousAgent = old;
     this.agent = agent;
     this.pending = new PendingHandoff(entry, handoffCount, agent);
     this.handoffs.push(this.pending.timing);
-    if (fromTool) this.prepareReply(agent, agent.bridge?.text ?? oldLine);
+    // The new agent's first LLM request is the preparation's, made now.
+    if (fromTool && this.opts.prepareReplies !== false && prepareReply(agent, agent.bridge?.text ?? oldLine, this.session.history, this.opts.llm, this.prepared)) {
+      this.pending.llmRequested();
+    }
     // A tool-initiated transfer happens inside the old agent's turn: its line (if any) finishes, then
     // the swap. Anything else (keypad, supervisor) cuts the current speech short first.
     if (entry.source !== 'agent' && entry.source !== 'system') {
@@ -252,30 +259,6 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       }
     }
     this.session.updateAgent(agent);
-  }
-
-  private bridgeFor(agent: DepartmentAgent): DepartmentAgent['bridge'] {
-    const text = bridgeLine(agent.role, this.opts.deskNames);
-    return { text, audio: agent.tts ? bridgeAudio(agent.tts, text) : Promise.resolve(null) };
-  }
-
-  /** Starts the new agent's first reply while the old agent's line plays (see prepared-reply.ts). */
-  private prepareReply(agent: DepartmentAgent, oldLine: string): void {
-    if (this.opts.prepareReplies === false || !(this.opts.llm instanceof llm.LLM)) return;
-    // Another tool still running in the same turn (its result not yet known): the conversation the new
-    // agent will see is not known yet either, so nothing is prepared (no request is wasted).
-    if (otherToolsRunning(this.session.history)) return;
-    agent.prepared = new PreparedReply({
-      history: this.session.history,
-      oldLine,
-      instructions: agent.entryInstructions,
-      model: this.opts.llm,
-      toolCtx: agent.toolCtx as unknown as llm.ToolContext,
-      tts: agent.tts,
-      stats: this.prepared,
-    });
-    // The new agent's first LLM request is the preparation's, made now.
-    this.pending?.llmRequested();
   }
 
   // ---- hooks of the agents -----------------------------------------------------------------------
@@ -401,39 +384,6 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     };
   }
 
-  // ---- the session → events ----------------------------------------------------------------------
-
-  private wireSession(): void {
-    const S = voice.AgentSessionEventTypes;
-    this.session.on(S.ConversationItemAdded, ({ item }) => {
-      if (item.type !== 'message') return;
-      const text = item.textContent ?? '';
-      if (item.role === 'user') {
-        this.emitEvent({ type: 'user', text, at: Date.now() });
-        // The agent on the line has heard the caller: its transfers are no longer part of a chain.
-        if (this.agent) this.agent.heardCaller = true;
-      } else if (item.role === 'assistant' && text.trim()) {
-        const role = this.speakerOf(item.id) ?? this.agent?.role ?? 'triage';
-        this.emitEvent({ type: 'agent', agent: role, text, interrupted: item.interrupted, at: Date.now() });
-        this.releaseHeldRefusals();
-      }
-    });
-    this.session.on(S.Error, ({ error }) => {
-      if ((error as { recoverable?: boolean }).recoverable) return;
-      const inner = (error as { error?: unknown }).error;
-      const message = inner instanceof Error ? inner.message : String(inner ?? error.type);
-      this.emitEvent({ type: 'error', message: `${error.type}: ${message}`, at: Date.now() });
-      if (error.type === 'llm_error') this.apologize();
-    });
-    this.session.on(S.Close, ({ reason }) => {
-      // The room or the caller went away without the machine hearing of it: it hears now.
-      if (!this.ending && this.actor.getSnapshot().status === 'active') {
-        if (reason === 'participant_disconnected') this.hangup();
-        else this.endCall(String(reason));
-      }
-    });
-  }
-
   /**
    * One line after a failed LLM turn, so the caller is not left in dead air and knows to say it again.
    * `say` needs no LLM; with no audio output (a text call) it still commits the line to the history
@@ -448,14 +398,5 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     } catch (err) {
       this.reportError(`apology not said: ${errorText(err)}`);
     }
-  }
-
-  /**
-   * Who said a message: the agent whose context it was committed to. The old agent's last line is
-   * committed during the swap, when `this.agent` already names the new one.
-   */
-  private speakerOf(itemId: string): Target | undefined {
-    for (const a of [this.agent, this.previousAgent]) if (a?.chatCtx.getById(itemId)) return a.role;
-    return undefined;
   }
 }

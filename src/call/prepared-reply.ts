@@ -17,7 +17,9 @@
 import { ReadableStream } from 'node:stream/web';
 import type { AudioFrame } from '@livekit/rtc-node';
 import { llm, type tts as ttsNs } from '@livekit/agents';
+import type { DepartmentAgent } from './agent.js';
 import { boundedForModel, carriedHistory } from './context.js';
+import { otherToolsRunning } from './session.js';
 
 export interface PreparedStats {
   /** LLM requests made to prepare replies. */
@@ -159,4 +161,29 @@ export function audioStream(frames: AudioFrame[]): ReadableStream<AudioFrame> {
       controller.close();
     },
   });
+}
+
+/**
+ * Starts preparing `agent`'s first reply on the conversation as it will stand once `oldLine` has been
+ * said. Not when another tool of the same turn is still running (its result, and so the conversation
+ * the agent will see, is not known yet: no request is wasted). True when a request was made.
+ */
+export function prepareReply(
+  agent: DepartmentAgent,
+  oldLine: string,
+  history: llm.ChatContext,
+  model: llm.LLM | unknown,
+  stats: PreparedStats,
+): boolean {
+  if (!(model instanceof llm.LLM) || otherToolsRunning(history)) return false;
+  agent.prepared = new PreparedReply({
+    history,
+    oldLine,
+    instructions: agent.entryInstructions,
+    model,
+    toolCtx: agent.toolCtx as unknown as llm.ToolContext,
+    tts: agent.tts,
+    stats,
+  });
+  return true;
 }
