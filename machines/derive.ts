@@ -1,9 +1,18 @@
 /**
  * What other parts read off the machine instead of repeating it: the transfer targets each state
- * offers (→ the agents' tools) and the drawing (→ README, inspector).
+ * offers (→ the agents' tools), the drawing (→ README, inspector) and a supervisor's possible moves on a
+ * live call (→ the inspector's buttons).
  */
-import type { AnyStateMachine } from 'xstate';
-import { type CallState, ROUTES, type Target, isDepartment, routerMachine } from './router.js';
+import { type AnyStateMachine, transition } from 'xstate';
+import {
+  type CallState,
+  DEPARTMENTS,
+  ROUTES,
+  type Target,
+  type TransferSource,
+  isDepartment,
+  routerMachine,
+} from './router.js';
 
 interface GuardRef {
   type?: string;
@@ -18,6 +27,85 @@ interface GuardRef {
 export function transferTargets(state: CallState, opts: { humanAvailable?: boolean } = {}): Target[] {
   if (!isDepartment(state)) return [];
   return [...ROUTES[state], ...(opts.humanAvailable === false ? [] : (['human'] as const))];
+}
+
+/** A supervisor's move on a live call, as the machine would answer it now. */
+export interface SupervisorMove {
+  to: Target;
+  /** The machine would accept it. */
+  allowed: boolean;
+  /** Accepted, but the cap sends the caller to a person instead. */
+  escalates?: boolean;
+  /** The machine's refusal, as it would say it (when not allowed). */
+  reason?: string;
+}
+
+type RouterSnapshot = ReturnType<typeof routerMachine.resolveState>;
+
+/** What a call publishes that the machine's state can be rebuilt from (the inspector's `CallView`). */
+export interface PublishedCall {
+  state: string;
+  handoffCount: number;
+  maxHandoffs: number;
+  humanAvailable: boolean;
+  /** Each department visited, in order; each after the first came by the transfer described. */
+  timeline: readonly { state: string; reason?: string; source?: string }[];
+}
+
+/**
+ * The machine's state of a call, rebuilt by the machine itself: its route replayed through XState's pure
+ * `transition` (each transfer, each return from a person), so context the call never publishes comes
+ * out as the machine would have it (e.g. no second attempt at a person after one failed). A route that
+ * does not replay to where the call is (cut short) falls back to the call's own state and count.
+ */
+export function machineSnapshotOf(call: PublishedCall): RouterSnapshot | null {
+  const start = call.timeline[0]?.state ?? 'triage';
+  if (!isDepartment(call.state) && call.state !== 'human') return null;
+  let snap = routerMachine.resolveState({
+    value: isDepartment(start) ? start : 'triage',
+    context: {
+      callId: 'replay',
+      caller: {},
+      handoffCount: 0,
+      maxHandoffs: call.maxHandoffs,
+      humanAvailable: call.humanAvailable,
+      route: [],
+      refusals: [],
+      endReason: null,
+    },
+  });
+  for (const leg of call.timeline.slice(1)) {
+    const reason = leg.reason ?? '';
+    const source = (['agent', 'keypad', 'supervisor', 'system'].includes(leg.source ?? '') ? leg.source : 'agent') as TransferSource;
+    [snap] = transition(
+      routerMachine,
+      snap,
+      snap.value === 'human' ? { type: 'HUMAN_TRANSFER_FAILED', reason } : { type: 'TRANSFER', to: leg.state, reason, source },
+    );
+  }
+  if (snap.value !== call.state || snap.context.handoffCount !== call.handoffCount) {
+    snap = routerMachine.resolveState({ value: call.state, context: { ...snap.context, handoffCount: call.handoffCount } });
+  }
+  return snap;
+}
+
+/**
+ * Every supervisor transfer (to each department and to a person) from where a live call is, answered by
+ * the machine: each TRANSFER run through XState's pure `transition` from the call's rebuilt state
+ * (`machineSnapshotOf`) — the guards decide, no rule is repeated here. A refused move carries the
+ * machine's own reason (`refusalOf`), the one the call would give if asked.
+ */
+export function supervisorMoves(call: PublishedCall): SupervisorMove[] {
+  const snap = machineSnapshotOf(call);
+  if (!snap) return [];
+  const before = snap.context.handoffCount;
+  return [...DEPARTMENTS, 'human' as const].map((to) => {
+    const [next] = transition(routerMachine, snap, { type: 'TRANSFER', to, reason: 'supervisor', source: 'supervisor' });
+    if (next.context.handoffCount > before) {
+      return { to, allowed: true, ...(next.value === 'human' && to !== 'human' ? { escalates: true } : {}) };
+    }
+    return { to, allowed: false, reason: next.context.refusals.at(-1)?.reason ?? 'The machine would not accept it.' };
+  });
 }
 
 /** The statechart as plain data: states and labelled edges (one per source/target pair). */

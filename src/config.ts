@@ -84,6 +84,32 @@ const humanTarget = z
     return z.NEVER;
   });
 
+/** How to make a webhook secret (Standard Webhooks: `whsec_` and 24 to 64 random bytes in base64). */
+export const WEBHOOK_SECRET_HOWTO = `node -e "console.log('whsec_' + require('crypto').randomBytes(32).toString('base64'))"`;
+
+/**
+ * `CALL_WEBHOOK_SECRET`: a Standard Webhooks secret, `whsec_<base64 of 24–64 random bytes>`, the form
+ * every Standard Webhooks library takes as it is. A plain secret (what earlier versions took) is refused
+ * by name rather than guessed at: a receiver would verify it differently.
+ */
+export const webhookSecret = z
+  .string()
+  .trim()
+  .optional()
+  .transform((s, ctx) => {
+    if (!s) return undefined;
+    const body = s.startsWith('whsec_') ? s.slice('whsec_'.length) : null;
+    const bytes = body !== null && /^[A-Za-z0-9+/]+={0,2}$/.test(body) && body.length % 4 === 0 ? Buffer.from(body, 'base64').length : 0;
+    if (bytes >= 24 && bytes <= 64) return s;
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message:
+        (body === null ? 'must be a Standard Webhooks secret: whsec_ followed by base64' : 'must be whsec_ followed by the base64 of 24 to 64 random bytes') +
+        ` (a plain secret is no longer accepted; make one with: ${WEBHOOK_SECRET_HOWTO})`,
+    });
+    return z.NEVER;
+  });
+
 const VOICES = ['alloy', 'ash', 'ballad', 'coral', 'echo', 'fable', 'nova', 'onyx', 'sage', 'shimmer', 'verse'];
 const voice = optionalString;
 
@@ -102,17 +128,6 @@ const baseSchema = z.object({
   AGENT_NAME: z.string().trim().min(1).default('switchboard'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).optional(),
   TURN_DETECTION: z.enum(['model', 'cloud', 'vad', 'stt']).default('model'),
-  DTMF_MAP: z
-    .string()
-    .default(DEFAULT_DTMF_MAP)
-    .transform((s, ctx) => {
-      try {
-        return parseDtmfMap(s);
-      } catch (err) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `is not a keypad map: ${(err as Error).message}` });
-        return z.NEVER;
-      }
-    }),
   /** A module whose default export enriches caller info before the greeting (e.g. a CRM lookup). */
   CALLER_LOOKUP: optionalString,
   /** The live inspector: where calls send their events, and how its server listens. */
@@ -131,7 +146,7 @@ const baseSchema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   /** Webhooks: call.started, call.transferred, call.ended, signed with HMAC-SHA256. */
   CALL_WEBHOOK_URL: url(['http:', 'https:']).optional(),
-  CALL_WEBHOOK_SECRET: optionalString,
+  CALL_WEBHOOK_SECRET: webhookSecret,
   /** A second model that takes over when the primary fails (LiveKit's FallbackAdapter). */
   LLM_FALLBACK_MODEL: optionalString,
   /** Prepare the new agent's first reply while the old agent's transfer line plays (zero-gap handoff). */
@@ -162,6 +177,34 @@ const workerSchema = baseSchema.extend({
   LIVEKIT_URL: livekitUrl,
   LIVEKIT_API_KEY: z.string().trim().min(1),
   LIVEKIT_API_SECRET: z.string().trim().min(1),
+  /** Keypad digits → transfers: only a phone call has a keypad, so only the worker reads (and checks) it. */
+  DTMF_MAP: z
+    .string()
+    .default(DEFAULT_DTMF_MAP)
+    .transform((s, ctx) => {
+      try {
+        return parseDtmfMap(s);
+      } catch (err) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `is not a keypad map: ${(err as Error).message}` });
+        return z.NEVER;
+      }
+    }),
+  /** The worker's own HTTP server (health check `/`, `/worker`): loopback unless set. */
+  WORKER_HOST: z.string().trim().default('127.0.0.1'),
+  /** Its port: the framework's default (any free port under `dev`, 8081 under `start`) unless set. */
+  WORKER_PORT: z
+    .string()
+    .trim()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined || s === '') return undefined;
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < 1 || n > 65535) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a whole number from 1 to 65535' });
+        return z.NEVER;
+      }
+      return n;
+    }),
 });
 
 /** Every setting the project reads, for the README's table (a test keeps them in step). */
@@ -217,12 +260,12 @@ export function requireSettings<S extends z.ZodTypeAny>(schema: S, rawEnv: NodeJ
  * An entry point's settings: `.env` is loaded, then `load` runs; a bad or missing setting is printed
  * (see `exitOnConfigError`) and the process exits 2.
  */
-export function settingsOrExit<T>(program: string, load: () => T): T {
+export function settingsOrExit<T>(program: string, load: () => T, hint?: (problems: string[]) => string | undefined): T {
   try {
     loadEnvFile();
     return load();
   } catch (err) {
-    exitOnConfigError(err, program);
+    exitOnConfigError(err, program, hint);
   }
 }
 
@@ -237,11 +280,13 @@ export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): Settin
 }
 
 /** Prints a ConfigError the way a user should see it, and exits non-zero. Other errors are rethrown. */
-export function exitOnConfigError(err: unknown, program: string): never {
+export function exitOnConfigError(err: unknown, program: string, hint?: (problems: string[]) => string | undefined): never {
   if (err instanceof ConfigError) {
+    const more = hint?.(err.problems);
     process.stderr.write(
       `${program}: cannot start, fix these settings (environment or .env; see README "Settings"):\n` +
-        err.problems.map((p) => `  - ${p}\n`).join(''),
+        err.problems.map((p) => `  - ${p}\n`).join('') +
+        (more ? `${more.trimEnd()}\n` : ''),
     );
     process.exit(2);
   }

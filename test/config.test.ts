@@ -328,3 +328,24 @@ describe('loadEnvFile', () => {
     expect(err.problems[0]).toContain(missing);
   });
 });
+
+describe('settings only the worker reads', () => {
+  it('DTMF_MAP: checked by the worker only (a text call has no keypad)', () => {
+    expect(() => loadSettings({ OPENAI_API_KEY: 'k', DTMF_MAP: 'not a keypad map' })).not.toThrow();
+    const err = configError(() => loadWorkerSettings({ ...WORKER_ENV, DTMF_MAP: 'not a keypad map' }));
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0]).toMatch(/^DTMF_MAP is not a keypad map/);
+    expect(loadWorkerSettings({ ...WORKER_ENV, DTMF_MAP: '1:billing' }).DTMF_MAP).toEqual({ '1': 'billing' });
+  });
+
+  it('WORKER_HOST (default loopback) and WORKER_PORT (default: the framework\'s)', () => {
+    const s = loadWorkerSettings({ ...WORKER_ENV });
+    expect(s.WORKER_HOST).toBe('127.0.0.1');
+    expect(s.WORKER_PORT).toBeUndefined();
+    const t = loadWorkerSettings({ ...WORKER_ENV, WORKER_HOST: '0.0.0.0', WORKER_PORT: '8081' });
+    expect([t.WORKER_HOST, t.WORKER_PORT]).toEqual(['0.0.0.0', 8081]);
+    expect(configError(() => loadWorkerSettings({ ...WORKER_ENV, WORKER_PORT: 'http' })).problems).toEqual([
+      'WORKER_PORT must be a whole number from 1 to 65535',
+    ]);
+  });
+});

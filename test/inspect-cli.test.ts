@@ -137,3 +137,113 @@ describe('npm run inspector', () => {
     expect(openErr()).toMatch(/INSPECTOR_TOKEN/);
   });
 });
+
+// ---- the first ten minutes: what a newcomer sees ---------------------------------------------------
+
+describe('npm run demo and npm run inspector, as a newcomer runs them', () => {
+  const exited = (child: ChildProcessWithoutNullStreams) =>
+    new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.on('close', (code) => r(code))));
+  const collect = (child: ChildProcessWithoutNullStreams) => {
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    return { out: () => out, err: () => err };
+  };
+  const until = async (pred: () => boolean, what: string, ms = 30_000) => {
+    const deadline = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  it('overlapping calls: each transfer is printed under its own call; Ctrl-C hangs up the live calls (recorded hangup)', async () => {
+    const db = join(mkdtempSync(join(tmpdir(), 'demo-records-')), 'calls.sqlite');
+    const child = spawn(join(root, 'node_modules/.bin/tsx'), ['src/cli/demo.ts'], {
+      cwd: root,
+      env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ENV_FILE: emptyEnvFile, DEMO_PAUSE_MS: '500', CALLS_DB: db },
+      detached: true,
+    });
+    const io = collect(child);
+    try {
+      // A new call every 1.5 s, each taking about 3 s: they overlap. Stop while calls are under way.
+      await until(() => /call 3: /.test(io.out()), 'a transfer of the third call', 45_000);
+      process.kill(-child.pid!, 'SIGINT');
+      expect(await exited(child), io.err()).toBe(0);
+      expect(io.out()).toMatch(/Stopping: hanging up \d+ live call\(s\)/);
+      expect(io.err()).toBe('');
+      const opened = (await openStore({ CALLS_DB: db }))!;
+      try {
+        const rows = await opened.store.listCalls(50);
+        expect(rows.every((r) => r.status === 'ended'), JSON.stringify(rows)).toBe(true);
+        expect(rows.some((r) => r.outcome === 'hangup'), JSON.stringify(rows)).toBe(true);
+        // Every printed transfer is one the call of that number made, in its order.
+        const printed = [...io.out().matchAll(/^ {2}call (\d+): (\w+) → (\w+) /gm)].map((m) => ({ n: m[1]!, from: m[2]!, to: m[3]! }));
+        expect(printed.length).toBeGreaterThan(3);
+        for (const n of new Set(printed.map((p) => p.n))) {
+          const row = rows.find((r) => r.id.startsWith(`demo-${n}-`))!;
+          const rec = (await opened.store.getCall(row.id))!;
+          const route = rec.events.flatMap((e) => (e.event.type === 'handoff' ? [`${e.event.from}→${e.event.to}`] : []));
+          expect(printed.filter((p) => p.n === n).map((p) => `${p.from}→${p.to}`), `call ${n}`).toEqual(route);
+        }
+      } finally {
+        await opened.store.close();
+      }
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 90_000);
+
+  it('--once says the page goes away when the call is over', async () => {
+    const { child } = run(['src/cli/demo.ts', '--once'], { DEMO_PAUSE_MS: '300', CALLS_DB: 'off' });
+    const io = collect(child);
+    try {
+      expect(await exited(child)).toBe(0);
+      expect(io.out()).toMatch(/One call \(--once\): the page's server stops when the call is over, in about \d+ s\./);
+      expect(io.out()).toMatch(/The call is over; the inspector stops now/);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  it('INSPECTOR_URL: a text call and the demo report to a running `npm run inspector`', async () => {
+    const insp = run(['src/cli/inspector.ts'], { INSPECTOR_PORT: '0', CALLS_DB: 'off' });
+    try {
+      const url = /^Inspector: (http:\/\/127\.0\.0\.1:\d+\/)$/.exec(await nextMatching(insp.lines, (l) => l.startsWith('Inspector:')))![1]!;
+      const chat = run(['src/cli/chat.ts', '--json'], { OPENAI_BASE_URL: llm.url, LLM_MAX_RETRY: '0', CALLS_DB: 'off', INSPECTOR_URL: url });
+      chat.child.stdin.end('I was charged twice on my card\n');
+      expect(await exited(chat.child)).toBe(0);
+      const demo = run(['src/cli/demo.ts', '--once'], { DEMO_PAUSE_MS: '300', CALLS_DB: 'off', INSPECTOR_URL: url });
+      const io = collect(demo.child);
+      expect(await exited(demo.child)).toBe(0);
+      expect(io.out()).toContain(`open ${url}`);
+      expect(io.out()).toMatch(/calls report to the inspector at INSPECTOR_URL/);
+      await expect
+        .poll(async () => (await callsAt(url)).map((c) => c.callId.replace(/-[0-9a-f]{8}$/, '')).sort(), { timeout: 10_000 })
+        .toEqual(['chat', 'demo-1']);
+    } finally {
+      // SIGTERM: tsx passes it on and the inspector exits (SIGKILL would leave tsx's child running).
+      insp.child.kill('SIGTERM');
+      await exited(insp.child);
+    }
+  }, 90_000);
+
+  it('a second `npm run inspector` on a busy port: one line naming the port and INSPECTOR_PORT, exit 2', async () => {
+    const first = run(['src/cli/inspector.ts'], { INSPECTOR_PORT: '0', CALLS_DB: 'off' });
+    try {
+      const port = /:(\d+)\/$/.exec(await nextMatching(first.lines, (l) => l.startsWith('Inspector:')))![1]!;
+      const second = run(['src/cli/inspector.ts'], { INSPECTOR_PORT: port, CALLS_DB: 'off' });
+      const io = collect(second.child);
+      expect(await exited(second.child)).toBe(2);
+      const lines = io.err().trim().split('\n');
+      expect(lines, io.err()).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^inspector: port ${port} on 127\\.0\\.0\\.1 is already in use`));
+      expect(lines[0]).toContain('INSPECTOR_PORT');
+      expect(io.err()).not.toContain('    at ');
+    } finally {
+      first.child.kill('SIGTERM');
+      await exited(first.child);
+    }
+  }, 60_000);
+});

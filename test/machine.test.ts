@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { type SnapshotFrom, createActor, initialTransition, transition } from 'xstate';
-import { toMermaid, transferTargets } from '../machines/derive.js';
+import { supervisorMoves, toMermaid, transferTargets } from '../machines/derive.js';
 import {
   type CallState,
   DEFAULT_MAX_HANDOFFS,
@@ -522,5 +522,45 @@ describe('README', () => {
     expect(existsSync(path), `README.md is missing: ${fix}.`).toBe(true);
     const readme = readFileSync(path, 'utf8').replace(/\r\n/g, '\n');
     expect(readme.includes(block), `README.md's state diagram is missing or stale: ${fix}.`).toBe(true);
+  });
+});
+
+describe('supervisor moves: the machine\'s own answer, from what a call publishes', () => {
+  // Walks calls through many routes; at every step, the moves offered for the published view must be
+  // exactly what a real actor in that state answers when each move is sent.
+  const targets = ['triage', 'billing', 'sales', 'support', 'human'] as const;
+  it('agree with a live actor at every step of many routes (cap, person, failed person)', () => {
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let walk = 0; walk < 60; walk++) {
+      const humanAvailable = walk % 2 === 0;
+      const maxHandoffs = 1 + (walk % 4);
+      const actor = createActor(routerMachine, { input: { callId: `w${walk}`, maxHandoffs, humanAvailable } }).start();
+      for (let step = 0; step < 8 && actor.getSnapshot().status === 'active'; step++) {
+        const snap = actor.getSnapshot();
+        const c = snap.context;
+        const timeline = [{ state: c.route[0]?.from ?? snap.value }, ...c.route.map((r) => ({ state: r.to, reason: r.reason, source: r.source }))];
+        const view = { state: snap.value as string, handoffCount: c.handoffCount, maxHandoffs, humanAvailable, timeline };
+        const moves = supervisorMoves(view);
+        for (const m of moves) {
+          const probe = createActor(routerMachine, { input: { callId: 'probe' }, snapshot: actor.getPersistedSnapshot() as never }).start();
+          probe.send({ type: 'TRANSFER', to: m.to, reason: 'probe', source: 'supervisor' });
+          const after = probe.getSnapshot();
+          const accepted = after.context.handoffCount > c.handoffCount;
+          expect(m.allowed, `${JSON.stringify(view)} → ${m.to}`).toBe(accepted);
+          if (!accepted) expect(m.reason).toBe(after.context.refusals.at(-1)!.reason);
+          else expect(Boolean(m.escalates)).toBe(after.value === 'human' && m.to !== 'human');
+          probe.stop();
+        }
+        // Move on: a person fails now and then, otherwise a random transfer.
+        if (snap.value === 'human') actor.send({ type: 'HUMAN_TRANSFER_FAILED', reason: 'busy' });
+        else actor.send({ type: 'TRANSFER', to: targets[rand(targets.length)]!, reason: 'walk', source: 'agent' });
+      }
+      actor.stop();
+    }
+  });
+
+  it('offers nothing for a call that has ended', () => {
+    expect(supervisorMoves({ state: 'ended', handoffCount: 1, maxHandoffs: 6, humanAvailable: true, timeline: [{ state: 'triage' }] })).toEqual([]);
   });
 });

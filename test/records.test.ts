@@ -4,6 +4,7 @@
  * past calls; and a worker-like process SIGKILLed mid-call.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,6 +18,7 @@ import { PostgresStore } from '../src/records/postgres.js';
 import { attachRecorder } from '../src/records/recorder.js';
 import { SqliteStore } from '../src/records/sqlite.js';
 import type { CallStore } from '../src/records/types.js';
+import type { Call } from '../src/call/call.js';
 import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, say, startCall, startServer } from './support/harness.js';
 import { PG_SKIP_REASON, TEST_DATABASE_URL, dropSchema, uniqueSchema } from './support/pg.js';
@@ -348,6 +350,41 @@ describe('npm run calls', () => {
     expect(j.route.map((l: { state: string }) => l.state)).toEqual(['triage', 'billing', 'triage', 'support']);
     expect(j.summary).toMatchObject({ status: 'ended', outcome: 'caller is done', handoffCount: 3, counts: { refusals: 1, errors: 0 } });
     expect(j.refusals).toHaveLength(1);
+  });
+
+  it('says when older calls exist than --limit shows; an interrupted call\'s header says so once', async () => {
+    // Calls written through the recorder by a stand-in that only emits events (no model needed).
+    const many = join(tmp, 'many.sqlite');
+    const store = new SqliteStore(many);
+    const fakeCall = (id: string, at: number, end: boolean) => {
+      const call = Object.assign(new EventEmitter(), { callId: id, events: [] as CallEvent[], reportError: () => undefined });
+      const recorder = attachRecorder(call as unknown as Call, store, { worker: 'records-test' });
+      call.emit('event', { type: 'started', callId: id, state: 'triage', caller: {}, maxHandoffs: 6, humanAvailable: false, at });
+      if (end) call.emit('event', { type: 'end', state: 'ended', handoffCount: 0, reason: 'caller is done', at: at + 1000 });
+      return recorder;
+    };
+    const t0 = Date.now() - 60_000;
+    for (let i = 0; i < 3; i++) await fakeCall(`list-${i}`, t0 + i * 1000, true).flush();
+    const dead = fakeCall('dead-call', t0 + 5000, false);
+    await dead.flush();
+    dead.detach();
+    await store.close();
+    const swept = await openStore({ CALLS_DB: many }, { isAlive: () => false });
+    expect(swept!.interrupted).toEqual(['dead-call']);
+    await swept!.store.close();
+
+    const cut = await runCli(['--limit', '2'], { CALLS_DB: many });
+    expect(cut.code, cut.stderr).toBe(0);
+    expect(cut.stdout.trim().split('\n').filter((l) => /^(list|dead)-/.test(l))).toHaveLength(2);
+    expect(cut.stdout).toMatch(/The 2 most recent calls; older ones are recorded too \(npm run calls -- --limit 10 shows more\)/);
+    const all = await runCli(['--limit', '4'], { CALLS_DB: many });
+    expect(all.stdout.trim().split('\n').filter((l) => /^(list|dead)-/.test(l))).toHaveLength(4);
+    expect(all.stdout).not.toMatch(/most recent calls/);
+
+    const one = await runCli(['dead-call'], { CALLS_DB: many });
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout).toContain('Call dead-call — interrupted (its process stopped before the call ended)');
+    expect(one.stdout).not.toContain('interrupted: interrupted');
   });
 
   it('a missing database, records off, or an unknown call: a clear message', async () => {

@@ -1,14 +1,18 @@
 /**
  * Call webhooks against a real HTTP receiver on 127.0.0.1, fed by real calls (real orchestrator, scripted
- * LLM server) recorded on a real SQLite file (and PostgreSQL when available): signatures, payloads, a
- * receiver that is down or slow, a restart with rows pending, stable delivery ids.
+ * LLM server) recorded on a real SQLite file (and PostgreSQL when available): Standard Webhooks
+ * signatures (checked by the `standardwebhooks` library, as any receiver would), payloads, a receiver
+ * that is down or slow, a restart with rows pending, stable delivery ids.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { type IncomingHttpHeaders, type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadSettings } from '../src/config.js';
 import { type RecordSettings, type Records, openRecords, openStore } from '../src/records/index.js';
 import { attachRecorder } from '../src/records/recorder.js';
 import { SqliteStore } from '../src/records/sqlite.js';
@@ -17,7 +21,8 @@ import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, say, sleep, startCall, startServer } from './support/harness.js';
 import { PG_SKIP_REASON, TEST_DATABASE_URL, dropSchema, uniqueSchema } from './support/pg.js';
 
-const SECRET = 'whsec-test-1234';
+/** A Standard Webhooks secret, as the README says to make one. */
+const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 let tmp: string;
 let llm: ScriptedServer;
 const schema = uniqueSchema('webhooks_test');
@@ -52,7 +57,7 @@ async function startReceiver(port = 0) {
     req.on('end', () => {
       const r: Received = { headers: req.headers, body, status: null };
       received.push(r);
-      const id = String(req.headers['x-switchboard-delivery']);
+      const id = String(req.headers['webhook-id']);
       const answer = (status: number) => {
         r.status = status;
         if (!res.destroyed) res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'nope');
@@ -78,7 +83,7 @@ async function startReceiver(port = 0) {
       slowMs = ms;
     },
     /** Requests answered 2xx, by delivery id. */
-    delivered: () => new Set(received.filter((r) => r.status === 200).map((r) => String(r.headers['x-switchboard-delivery']))),
+    delivered: () => new Set(received.filter((r) => r.status === 200).map((r) => String(r.headers['webhook-id']))),
     close: () =>
       new Promise<void>((done) => {
         server.close(() => done());
@@ -123,6 +128,73 @@ function parse(r: Received) {
 
 // ---- tests -----------------------------------------------------------------------------------------
 
+describe('webhooks any receiver can verify (Standard Webhooks)', () => {
+  it('a receiver using the standardwebhooks library verifies every delivery over HTTP, and refuses forgeries', async () => {
+    const receiver = new Webhook(SECRET);
+    const verified: { type: string; callId: string }[] = [];
+    const refusals: string[] = [];
+    const rx = await startReceiver();
+    const records = (await openRecords(settings(join(tmp, 'standard.sqlite'), rx.url), { deliverer: fastRetries }))!;
+    try {
+      const { call } = await callWithTransfers(records);
+      await until(() => rx.delivered().size === 4, 15_000, '4 webhooks');
+      // The receiver's side, exactly as its README says: verify(raw body, headers) → the payload, or a throw.
+      for (const r of rx.received) {
+        try {
+          verified.push(receiver.verify(r.body, r.headers as Record<string, string>) as { type: string; callId: string });
+        } catch (err) {
+          refusals.push((err as Error).message);
+        }
+      }
+      expect(refusals).toEqual([]);
+      expect(verified.filter((v) => v.callId === call.callId).map((v) => v.type)).toEqual([
+        'call.started',
+        'call.transferred',
+        'call.transferred',
+        'call.ended',
+      ]);
+      const r = rx.received[0]!;
+      const headers = r.headers as Record<string, string>;
+      expect(Object.keys(headers)).toEqual(expect.arrayContaining(['webhook-id', 'webhook-timestamp', 'webhook-signature']));
+      // Forgeries: another secret, a changed body, another id, an old timestamp.
+      const other = new Webhook(`whsec_${randomBytes(32).toString('base64')}`);
+      expect(() => other.verify(r.body, headers)).toThrow(WebhookVerificationError);
+      expect(() => receiver.verify(r.body.replace('call.', 'call!'), headers)).toThrow(WebhookVerificationError);
+      expect(() => receiver.verify(r.body, { ...headers, 'webhook-id': 'another-id' })).toThrow(WebhookVerificationError);
+      const old = String(Number(headers['webhook-timestamp']) - 600);
+      const replayed = { ...headers, 'webhook-timestamp': old, 'webhook-signature': signWebhook(SECRET, headers['webhook-id']!, old, r.body) };
+      expect(() => receiver.verify(r.body, replayed)).toThrow(/too old/);
+      // The library's own signature is ours, byte for byte.
+      const ts = new Date(Number(headers['webhook-timestamp']) * 1000);
+      expect(receiver.sign(headers['webhook-id']!, ts, r.body)).toBe(headers['webhook-signature']);
+    } finally {
+      await records.close();
+      await rx.close();
+    }
+  });
+
+  it('CALL_WEBHOOK_SECRET must be a whsec_ secret: a plain one is refused, naming the setting and the form', () => {
+    const problem = (secret: string) => {
+      try {
+        loadSettings({ OPENAI_API_KEY: 'k', CALL_WEBHOOK_SECRET: secret });
+      } catch (err) {
+        if (err instanceof ConfigError) return err.problems.join('\n');
+        throw err;
+      }
+      return null;
+    };
+    expect(problem(SECRET)).toBeNull();
+    expect(loadSettings({ OPENAI_API_KEY: 'k', CALL_WEBHOOK_SECRET: SECRET }).CALL_WEBHOOK_SECRET).toBe(SECRET);
+    for (const bad of ['my-old-plain-secret', 'whsec_not base64!', `whsec_${randomBytes(8).toString('base64')}`]) {
+      const p = problem(bad);
+      expect(p, bad).toMatch(/^CALL_WEBHOOK_SECRET must be/);
+      expect(p, bad).toMatch(/whsec_/);
+      expect(p, bad).toMatch(/randomBytes\(32\)/); // how to make one
+      expect(p, bad).not.toContain(bad); // the secret itself is never printed
+    }
+  });
+});
+
 describe('webhooks: delivered, signed, with the route and the summary', () => {
   it('call.started, call.transferred (each transfer) and call.ended arrive in order with valid signatures', async () => {
     const rx = await startReceiver();
@@ -132,17 +204,17 @@ describe('webhooks: delivered, signed, with the route and the summary', () => {
       await until(() => rx.delivered().size === 4, 15_000, '4 webhooks');
       expect(await records.deliverer!.drain(5000)).toBe(true);
       const mine = rx.received.filter((r) => parse(r).callId === call.callId);
-      expect(mine.map((r) => r.headers['x-switchboard-event'])).toEqual(['call.started', 'call.transferred', 'call.transferred', 'call.ended']);
+      expect(mine.map((r) => parse(r).type)).toEqual(['call.started', 'call.transferred', 'call.transferred', 'call.ended']);
       for (const r of mine) {
         expect(r.headers['content-type']).toBe('application/json');
         expect(verifyWebhook(SECRET, r.headers, r.body)).toBe(true);
-        const ts = String(r.headers['x-switchboard-timestamp']);
-        expect(r.headers['x-switchboard-signature']).toBe(signWebhook(SECRET, ts, r.body));
-        expect(verifyWebhook('another-secret', r.headers, r.body)).toBe(false);
+        const ts = String(r.headers['webhook-timestamp']);
+        expect(r.headers['webhook-signature']).toBe(signWebhook(SECRET, String(r.headers['webhook-id']), ts, r.body));
+        expect(r.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]+={0,2}$/);
+        expect(verifyWebhook(`whsec_${randomBytes(32).toString('base64')}`, r.headers, r.body)).toBe(false);
         expect(verifyWebhook(SECRET, r.headers, `${r.body} `)).toBe(false); // a tampered body
         const b = parse(r);
-        expect(r.headers['x-switchboard-delivery']).toBe(b.id);
-        expect(r.headers['x-switchboard-event']).toBe(b.type);
+        expect(r.headers['webhook-id']).toBe(b.id);
       }
       const [started, t1, t2, ended] = mine.map(parse);
       expect(started!.data).toMatchObject({ callId: call.callId, worker: 'webhooks-test', state: 'triage', caller: { phoneNumber: '+15550100999' } });
@@ -197,21 +269,21 @@ describe('webhooks: a receiver that is down or slow', () => {
       const delivered = rx.delivered();
       console.info(`webhooks: ${delivered.size} delivered after the receiver came back (${rx.received.length} requests in all)`);
       expect(delivered.size).toBe(8);
-      const types = [...delivered].map((id) => parse(rx.received.find((r) => r.headers['x-switchboard-delivery'] === id)!).type);
+      const types = [...delivered].map((id) => parse(rx.received.find((r) => r.headers['webhook-id'] === id)!).type);
       expect(types.filter((t) => t === 'call.started')).toHaveLength(2);
       expect(types.filter((t) => t === 'call.transferred')).toHaveLength(4);
       expect(types.filter((t) => t === 'call.ended')).toHaveLength(2);
       // Retries of one webhook carry the same delivery id and the same body.
       const byId = new Map<string, Set<string>>();
       for (const r of rx.received) {
-        const id = String(r.headers['x-switchboard-delivery']);
+        const id = String(r.headers['webhook-id']);
         byId.set(id, (byId.get(id) ?? new Set()).add(r.body));
       }
       expect([...byId.values()].every((bodies) => bodies.size === 1)).toBe(true);
       expect(rx.received.length).toBeGreaterThan(8);
       // Per call, in order: started, transferred, transferred, ended.
       for (const callId of [a.call.callId, b.call.callId]) {
-        const order = [...delivered].map((id) => parse(rx.received.find((r) => r.headers['x-switchboard-delivery'] === id)!)).filter((x) => x.callId === callId);
+        const order = [...delivered].map((id) => parse(rx.received.find((r) => r.headers['webhook-id'] === id)!)).filter((x) => x.callId === callId);
         expect(order.map((x) => x.type)).toEqual(['call.started', 'call.transferred', 'call.transferred', 'call.ended']);
       }
     } finally {
@@ -260,12 +332,12 @@ describe('webhooks: a receiver that is down or slow', () => {
     try {
       await callWithTransfers(records);
       await until(async () => (await records.store.pendingWebhooks()) === 0, 20_000, 'delivery');
-      const ids = rx.received.map((r) => String(r.headers['x-switchboard-delivery']));
+      const ids = rx.received.map((r) => String(r.headers['webhook-id']));
       const unique = new Set(ids);
       expect(unique.size).toBe(4);
       expect(ids.length).toBeGreaterThanOrEqual(8); // each one at least twice
       for (const id of unique) {
-        const copies = rx.received.filter((r) => r.headers['x-switchboard-delivery'] === id);
+        const copies = rx.received.filter((r) => r.headers['webhook-id'] === id);
         expect(new Set(copies.map((c) => c.body)).size).toBe(1);
         expect(parse(copies[0]!).id).toBe(id);
       }
@@ -332,7 +404,7 @@ describe.skipIf(!TEST_DATABASE_URL)(`webhooks from a PostgreSQL outbox${PG_SKIP_
       await until(() => rx.received.length >= 2, 10_000, 'attempts');
       rx.setMode('ok');
       await until(async () => (await records.store.pendingWebhooks()) === 0, 20_000, 'delivery');
-      const delivered = [...rx.delivered()].map((id) => parse(rx.received.find((r) => r.headers['x-switchboard-delivery'] === id)!));
+      const delivered = [...rx.delivered()].map((id) => parse(rx.received.find((r) => r.headers['webhook-id'] === id)!));
       expect(delivered.filter((d) => d.callId === call.callId).map((d) => d.type)).toEqual([
         'call.started',
         'call.transferred',

@@ -6,13 +6,16 @@ import { callerFromParticipant } from '../src/telephony/caller.js';
 import { initTestLogging } from './support/harness.js';
 
 describe('worker', () => {
-  it('prewarm loads the Silero VAD offline (no download at install or run time)', async () => {
+  it('prewarm loads the Silero VAD offline (LiveKit\'s bundled one: no download at install or run time)', async () => {
     initTestLogging();
     const proc = { userData: {} as Record<string, unknown> };
     await worker.prewarm!(proc as never);
-    const vad = proc.userData.vad as { stream: () => unknown };
-    expect(vad).toBeDefined();
-    expect(typeof vad.stream).toBe('function');
+    const vad = proc.userData.vad as { label: string; stream: () => { close(): void; _nativeVad?: unknown } };
+    expect(vad.label).toBe('inference.VAD');
+    // A stream runs the model in the native local-inference module, whose weights ship in the package.
+    const stream = vad.stream();
+    expect(stream._nativeVad).toBeTruthy();
+    stream.close();
   });
 
   it('reads who is calling from a SIP participant', () => {

@@ -237,3 +237,70 @@ describe('worker: good settings', () => {
     60_000,
   );
 });
+
+// ---- the first ten minutes: a wrong URL or key, the worker's own server, the log ------------------
+
+describe('worker: what a newcomer sees', () => {
+  const freePort = async () => {
+    const { createServer } = await import('node:net');
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const { port } = s.address() as AddressInfo;
+    await new Promise<void>((r) => s.close(() => r()));
+    return port;
+  };
+  const until = async (pred: () => boolean, what: string, run: Run, ms = 30_000) => {
+    const deadline = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\nstderr:\n${run.stderr()}\nstdout:\n${run.stdout()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  it('nothing at LIVEKIT_URL: one line per attempt naming LIVEKIT_URL, no stack trace; the log is quiet and plain', async () => {
+    const dead = await freePort();
+    const workerPort = await freePort();
+    const run = startWorker({ ...VALID, LIVEKIT_URL: `ws://127.0.0.1:${dead}`, INSPECTOR: 'off', CALLS_DB: 'off', WORKER_PORT: String(workerPort) });
+    try {
+      await until(() => /\(2\/10\)/.test(run.stderr()), 'a second attempt', run);
+      const lines = run.stderr().trim().split('\n');
+      expect(lines.slice(0, 2)).toEqual([
+        `worker: cannot reach LiveKit at ws://127.0.0.1:${dead} (connect ECONNREFUSED 127.0.0.1:${dead}): check LIVEKIT_URL; retrying in 2 s (1/10)`,
+        `worker: cannot reach LiveKit at ws://127.0.0.1:${dead} (connect ECONNREFUSED 127.0.0.1:${dead}): check LIVEKIT_URL; retrying in 4 s (2/10)`,
+      ]);
+      expect(run.stderr()).not.toContain('    at ');
+      // The log: info by default (no debug lines), one readable line per entry, no colour codes when not a terminal.
+      expect(run.stdout()).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  starting worker/m);
+      expect(run.stdout()).not.toMatch(/DEBUG/);
+      expect(run.stdout() + run.stderr()).not.toContain('\x1b[');
+      // The worker's own HTTP server (health check) answers on loopback only, where WORKER_PORT says.
+      const health = await fetch(`http://127.0.0.1:${workerPort}/`);
+      expect(health.status).toBeLessThan(600);
+      const { networkInterfaces } = await import('node:os');
+      const external = Object.values(networkInterfaces())
+        .flat()
+        .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+      if (external) await expect(fetch(`http://${external}:${workerPort}/`)).rejects.toThrow();
+    } finally {
+      killGroup(run.child);
+    }
+  }, 60_000);
+
+  it('a key LiveKit refuses (401): one line naming LIVEKIT_API_KEY and LIVEKIT_API_SECRET, exit 2 at once', async () => {
+    const { createServer } = await import('node:http');
+    const refusing = createServer((_req, res) => res.writeHead(401).end());
+    refusing.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'));
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    const { port } = refusing.address() as AddressInfo;
+    try {
+      const r = await runToExit({ ...VALID, LIVEKIT_URL: `ws://127.0.0.1:${port}`, INSPECTOR: 'off', CALLS_DB: 'off' });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toEqual([
+        `worker: LiveKit at ws://127.0.0.1:${port} refused the worker's key (HTTP 401): check LIVEKIT_API_KEY and LIVEKIT_API_SECRET`,
+      ]);
+      expect(r.stderr).not.toContain(VALID.LIVEKIT_API_SECRET);
+    } finally {
+      await new Promise<void>((res) => refusing.close(() => res()));
+    }
+  }, 60_000);
+});

@@ -130,8 +130,19 @@ export function ensureSelection() {
 // ───────────────────────────── past calls (records) ─────────────────────────────
 
 function outcomeText(c) {
-  if (c.live) return 'in progress';
+  if (c.live) return 'not yet: the call is live';
   return c.endReason || 'ended';
+}
+
+/** While the past list shows a call still in progress, it is read again every few seconds (until none is). */
+const PAST_REFRESH_MS = 3000;
+let pastTimer = null;
+
+function refreshPastWhileLive() {
+  clearTimeout(pastTimer);
+  pastTimer = null;
+  if (page.tab !== 'past' || !page.pastList?.some((c) => c.live)) return;
+  pastTimer = setTimeout(() => void loadPast(), PAST_REFRESH_MS);
 }
 
 export function renderPast() {
@@ -144,21 +155,32 @@ export function renderPast() {
     box.replaceChildren(h('p', { class: 'placeholder' }, page.pastLoading ? 'Loading past calls…' : 'No past calls in the records yet.'));
     return;
   }
-  const head = listHead(h('span', {}, 'Caller'), h('span', {}, 'Ended in'), h('span', { class: 'num' }, 'Handoffs'), h('span', { class: 'num' }, 'Outcome'));
+  // A call still in progress is in the records too: it says so (where it is now, "live now"), and the
+  // list is read again until it has ended.
+  const head = listHead(
+    h('span', {}, 'Caller'),
+    h('span', { title: 'Where the call ended, or where it is now for a call in progress' }, 'Where'),
+    h('span', { class: 'num' }, 'Handoffs'),
+    h('span', { class: 'num' }, 'Outcome'),
+  );
   const rows = list.map((c) => {
     const interrupted = c.endReason === 'interrupted';
     return callRow(
       c,
       {
         selected: page.pastView?.callId === c.callId,
-        className: 'ended',
-        dataset: { recordId: c.callId },
+        className: c.live ? 'live' : 'ended',
+        dataset: { recordId: c.callId, live: c.live ? 'true' : 'false' },
         open: () => openPast(c.callId),
-        sub: `${fmtWhen(c.startedAt)} · ${fmtDuration(callEnd(c) - c.startedAt)}`,
+        sub: `${fmtWhen(c.startedAt)} · ${c.live ? 'live' : fmtDuration(callEnd(c) - c.startedAt)}`,
         subTitle: new Date(c.startedAt).toLocaleString(),
       },
       h('span', { class: 'num mono', 'data-field': 'handoffs' }, `${c.handoffCount}/${c.maxHandoffs}`),
-      h('span', { class: `call-outcome${interrupted ? ' interrupted' : ''}`, 'data-field': 'outcome', title: outcomeText(c) }, outcomeText(c)),
+      h(
+        'span',
+        { class: `call-outcome${interrupted ? ' interrupted' : ''}${c.live ? ' live' : ''}`, 'data-field': 'outcome', title: outcomeText(c) },
+        outcomeText(c),
+      ),
     );
   });
   box.replaceChildren(head, ...rows);
@@ -186,6 +208,7 @@ export async function loadPast() {
     page.pastLoading--;
   }
   renderPast();
+  refreshPastWhileLive();
 }
 
 async function openPast(callId) {

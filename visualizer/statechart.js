@@ -30,10 +30,12 @@ function textWidth(text, font) {
 }
 
 /**
- * Edge labels, compacted into lines: one line per event, then its guards (one per line), and the
- * guard-less events of the edge together ("END_CALL / HANGUP").
+ * Edge labels, compacted into lines that read the way the machine works. An edge stands for one or
+ * more transitions, any of which takes it: "TRANSFER [mustEscalate] / TRANSFER [canReachHuman]" in the
+ * Mermaid drawing. Here: one line per event, then its guards, the second and later ones led by "or"
+ * (either guard admits it, not both together); guard-less events together ("END_CALL or HANGUP").
  */
-function edgeLabelLines(labels) {
+export function edgeLabelLines(labels) {
   const byEvent = new Map();
   for (const l of labels) {
     const m = /^(\S+)(?:\s+\[(.*)\])?$/.exec(l);
@@ -46,10 +48,15 @@ function edgeLabelLines(labels) {
   const bare = [];
   for (const [ev, guards] of byEvent) {
     if (!guards.length) bare.push(ev);
-    else lines.push({ text: ev, kind: 'event' }, ...guards.map((g) => ({ text: `[${g}]`, kind: 'guard' })));
+    else lines.push({ text: ev, kind: 'event' }, ...guards.map((g, i) => ({ text: `${i ? 'or ' : ''}[${g}]`, kind: 'guard' })));
   }
-  if (bare.length) lines.push({ text: bare.join(' / '), kind: 'event' });
+  if (bare.length) lines.push({ text: bare.join(' or '), kind: 'event' });
   return lines;
+}
+
+/** The edge's transitions in words, for its tooltip: "TRANSFER when mustEscalate, or TRANSFER when canReachHuman". */
+function edgeLabelSentence(labels) {
+  return labels.map((l) => l.replace(/^(\S+)\s+\[(.*)\]$/, '$1 when $2')).join(', or ');
 }
 
 async function loadElk() {
@@ -73,7 +80,7 @@ const LAYOUT_OPTIONS = {
   'elk.layered.cycleBreaking.strategy': 'MODEL_ORDER',
   'elk.layered.nodePlacement.strategy': 'LINEAR_SEGMENTS',
   'elk.layered.edgeLabels.centerLabelPlacementStrategy': 'MEDIAN_LAYER',
-  'elk.layered.spacing.nodeNodeBetweenLayers': '40',
+  'elk.layered.spacing.nodeNodeBetweenLayers': '24',
   'elk.layered.spacing.edgeNodeBetweenLayers': '10',
   'elk.layered.spacing.edgeEdgeBetweenLayers': '6',
   'elk.spacing.nodeNode': '16',
@@ -122,6 +129,31 @@ export async function drawDiagram(machinePromise) {
   }
 }
 
+/**
+ * The statechart is scaled to fit its card, but never below this: edge labels (11 px) stay at 8.5 px or
+ * more on screen. A card too small for that (a narrow window) scrolls instead of shrinking the text.
+ */
+const MIN_SCALE = 0.78;
+let fitObserver = null;
+
+/** Sizes the drawing to its card (see MIN_SCALE), now and whenever the card changes size. */
+function fitDiagram(svg, W, H) {
+  const box = $('diagram');
+  const apply = () => {
+    const cw = box.clientWidth;
+    const ch = box.clientHeight;
+    if (!cw || !ch) return;
+    const scale = Math.max(MIN_SCALE, Math.min(cw / W, ch / H));
+    svg.style.width = `${Math.floor(W * scale)}px`;
+    svg.style.height = `${Math.floor(H * scale)}px`;
+    box.dataset.scale = scale.toFixed(3);
+  };
+  fitObserver?.disconnect();
+  fitObserver = new ResizeObserver(apply);
+  fitObserver.observe(box);
+  apply();
+}
+
 function renderSvg(laid, machine) {
   const W = Math.ceil(laid.width);
   const H = Math.ceil(laid.height);
@@ -139,13 +171,15 @@ function renderSvg(laid, machine) {
       s('path', { d: 'M0,0 L10,5 L0,10 z' }),
     );
   svg.append(s('defs', {}, marker('arrow', 'arrowhead'), marker('arrow-taken', 'arrowhead taken'), marker('arrow-init', 'arrowhead init')));
-  const [edgesLayer, labelsLayer] = drawEdges(laid);
+  const [edgesLayer, labelsLayer] = drawEdges(laid, machine);
   svg.append(edgesLayer, drawStates(laid, machine), labelsLayer);
   $('diagram').replaceChildren(svg);
+  fitDiagram(svg, W, H);
 }
 
 /** The edges (polylines) and, in a layer of their own drawn above the states, their labels. */
-function drawEdges(laid) {
+function drawEdges(laid, machine) {
+  const sentences = new Map(machine.edges.map((e, i) => [`e${i}`, edgeLabelSentence(e.labels)]));
   const edgesLayer = s('g', { class: 'edges' });
   const labelsLayer = s('g', { class: 'edge-labels' });
   for (const e of laid.edges) {
@@ -163,19 +197,19 @@ function drawEdges(laid) {
       g.append(s('polyline', { points: pts, 'marker-end': isInit ? 'url(#arrow-init)' : 'url(#arrow)' }));
     }
     edgesLayer.append(g);
-    for (const l of e.labels ?? []) labelsLayer.append(drawLabel(l, src, dst));
+    for (const l of e.labels ?? []) labelsLayer.append(drawLabel(l, src, dst, sentences.get(e.id) ?? l.text));
   }
   return [edgesLayer, labelsLayer];
 }
 
-function drawLabel(l, src, dst) {
+function drawLabel(l, src, dst, sentence) {
   const lines = l.text.split('\n');
   const lg = s('g', { class: 'edge-label', 'data-edge': `${src}->${dst}` });
-  lg.append(s('title', {}, `${title(src)} → ${title(dst)}: ${lines.join(', ')}`));
+  lg.append(s('title', {}, `${title(src)} → ${title(dst)}: ${sentence}`));
   lg.append(s('rect', { x: l.x, y: l.y, width: l.width, height: l.height, rx: 3 }));
   const t = s('text', { x: l.x + l.width / 2, y: l.y + 2 });
   lines.forEach((line, i) =>
-    t.append(s('tspan', { x: l.x + l.width / 2, dy: i === 0 ? 10.5 : LABEL_LINE, class: line.startsWith('[') ? 'guard' : 'event' }, line)),
+    t.append(s('tspan', { x: l.x + l.width / 2, dy: i === 0 ? 10.5 : LABEL_LINE, class: /^(or )?\[/.test(line) ? 'guard' : 'event' }, line)),
   );
   lg.append(t);
   return lg;

@@ -20,14 +20,34 @@ export function clearResult() {
   delete el.dataset.accepted;
 }
 
-/** The buttons for the shown call `c`: only for a call on the live feed (a past call is a record, not a call to move). */
+/**
+ * The buttons for the shown call `c`: only for a call on the live feed (a past call is a record, not a
+ * call to move). Each move carries the machine's answer to it now (`c.moves`, from the server, which
+ * runs it through the machine): a move it would refuse is shown disabled, its reason on hover, and is
+ * not sent.
+ */
 export function renderSupervisor(c) {
   $('supervisor').hidden = !!page.pastView;
+  const moves = new Map((c.moves ?? []).map((m) => [m.to, m]));
   for (const b of document.querySelectorAll('#actions button')) {
     const dept = b.dataset.dept;
-    b.disabled = !c.live || page.pendingCommand;
+    const busy = !c.live || page.pendingCommand;
+    b.disabled = busy;
     b.classList.toggle('current', dept === c.state);
-    if (dept === 'human') b.title = c.humanAvailable ? 'Transfer to a person' : 'No person is configured on this line (the machine will refuse)';
+    if (!dept) continue; // End call: always possible on a live call
+    const move = moves.get(dept);
+    const refused = Boolean(move && !move.allowed);
+    b.setAttribute('aria-disabled', refused || busy ? 'true' : 'false');
+    b.classList.toggle('refused', refused);
+    if (refused) b.dataset.reason = move.reason ?? '';
+    else delete b.dataset.reason;
+    b.title = refused
+      ? `The machine would refuse: ${move.reason}`
+      : move?.escalates
+        ? `The transfer limit is reached: the machine sends the caller to a person instead`
+        : dept === 'human'
+          ? 'Transfer to a person'
+          : `Transfer to ${title(dept)}`;
   }
 }
 
@@ -64,7 +84,11 @@ async function sendCommand(action) {
 
 export function wireActions() {
   for (const b of document.querySelectorAll('#actions .dept-btn')) {
-    b.addEventListener('click', () => sendCommand({ type: 'TRANSFER', to: b.dataset.dept }));
+    b.addEventListener('click', () => {
+      // Refused by the machine as the call stands: say why instead of asking.
+      if (b.classList.contains('refused')) return showResult('false', `Refused by the machine, not sent (transfer to ${title(b.dataset.dept)}): ${b.dataset.reason}`);
+      void sendCommand({ type: 'TRANSFER', to: b.dataset.dept });
+    });
   }
   $('end-call').addEventListener('click', () => sendCommand({ type: 'END_CALL' }));
 }

@@ -90,7 +90,8 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
 }
 
-function listText(rows: CallRow[], location: string): string {
+/** `more`: the store holds older calls than these (the list is cut at `--limit`). */
+function listText(rows: CallRow[], location: string, limit: number, more: boolean): string {
   if (rows.length === 0) return `No calls recorded yet in ${location}.`;
   const body = rows.map((r) => [
     r.id,
@@ -101,7 +102,17 @@ function listText(rows: CallRow[], location: string): string {
     String(r.handoffCount),
     outcomeOf(r),
   ]);
-  return table([['CALL', 'STARTED', 'DURATION', 'CALLER', 'DEPARTMENT', 'HANDOFFS', 'OUTCOME'], ...body]);
+  const list = table([['CALL', 'STARTED', 'DURATION', 'CALLER', 'DEPARTMENT', 'HANDOFFS', 'OUTCOME'], ...body]);
+  return more
+    ? `${list}\n\n${limit === 1 ? 'The most recent call' : `The ${limit} most recent calls`}; older ones are recorded too (npm run calls -- --limit ${limit * 5} shows more).`
+    : list;
+}
+
+/** The detail header's status: `live`, `ended: <outcome>`, or `interrupted` (its process died; nothing more to say). */
+function statusText(r: CallRow): string {
+  if (r.status === 'live') return 'live';
+  if (r.status === 'interrupted') return 'interrupted (its process stopped before the call ended)';
+  return `${r.status}: ${outcomeOf(r)}`;
 }
 
 function showText(rec: CallRecord, d: CallDigest): string {
@@ -109,7 +120,7 @@ function showText(rec: CallRecord, d: CallDigest): string {
   const t0 = r.startedAt;
   const rel = (at: number) => `+${((at - t0) / 1000).toFixed(1)}s`.padStart(8);
   const out: string[] = [];
-  out.push(`Call ${r.id} — ${r.status === 'live' ? 'live' : `${r.status}: ${outcomeOf(r)}`}`);
+  out.push(`Call ${r.id} — ${statusText(r)}`);
   if (r.worker) out.push(`  worker     ${r.worker}`);
   out.push(`  started    ${formatTime(r.startedAt, true)}`);
   if (r.endedAt !== null) out.push(`  ended      ${formatTime(r.endedAt, true)} (${formatDuration(r.endedAt - r.startedAt)})`);
@@ -188,9 +199,11 @@ async function main() {
   const out = (s: string) => process.stdout.write(`${s}\n`);
   try {
     if (args.callId === undefined) {
-      const rows = await store.listCalls(args.limit);
+      // One more than asked for says whether older calls exist.
+      const found = await store.listCalls(args.limit + 1);
+      const rows = found.slice(0, args.limit);
       if (args.json) out(JSON.stringify(rows.map((r) => ({ ...r, durationMs: durationOf(r) })), null, 2));
-      else out(listText(rows, store.location));
+      else out(listText(rows, store.location, args.limit, found.length > args.limit));
       return;
     }
     const rec = await store.getCall(args.callId);

@@ -3,18 +3,22 @@
  * lines, answered by the scripted OpenAI-compatible server the tests use (`dev/scripted-llm.ts`) — through
  * the real call core, with the live inspector serving. With OPENAI_API_KEY set, the real model answers instead.
  *
- *   npm run demo               a new call every few seconds until Ctrl-C
- *   npm run demo -- --once     one call, then exit
+ *   npm run demo               a new call every few seconds until Ctrl-C (each live call is hung up, cleanly)
+ *   npm run demo -- --once     one call, then exit (the page's server goes with it, as it says)
+ *
+ * With INSPECTOR_URL set (a running `npm run inspector`, a worker's), the calls report there and the
+ * demo serves no page of its own.
  */
 import { randomUUID } from 'node:crypto';
 import { exitOnConfigError, loadEnvFile, loadSettings } from '../config.js';
 import { attachInspector } from '../inspector/client.js';
 import { inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
-import { initLogging } from '../logging.js';
+import { harmlessInTextCalls, initLogging } from '../logging.js';
 import { buildLLM } from '../models.js';
 import { Call } from '../call/call.js';
 import { type Records, openRecords } from '../records/index.js';
 import { startScriptedServer } from '../../dev/scripted-llm.js';
+import { connectHumanInText, describeError, modelServer } from './text-calls.js';
 
 const SCRIPT = [
   'Hi, my name is Maya',
@@ -25,12 +29,49 @@ const SCRIPT = [
 ];
 const CALLERS = ['+919876543210', '+14155550123', '+447700900123'];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Ctrl-C: every live call is hung up (recorded `hangup`, not `interrupted`) and the demo stops. */
+const stop = new AbortController();
+const sleep = (ms: number) =>
+  new Promise<void>((r) => {
+    if (stop.signal.aborted) return r();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      stop.signal.removeEventListener('abort', done);
+      r();
+    }
+    stop.signal.addEventListener('abort', done);
+  });
+
+/** The page of the inspector at `url` (an INSPECTOR_URL: http(s) or ws(s), maybe with a path), with its token. */
+function pageOf(url: string, token?: string): string {
+  const u = new URL(url);
+  u.protocol = u.protocol === 'wss:' ? 'https:' : u.protocol === 'ws:' ? 'http:' : u.protocol;
+  u.pathname = '/';
+  u.search = token ? `?token=${encodeURIComponent(token)}` : '';
+  return u.toString();
+}
+
+/** Is an inspector answering at `url`? (A demo reporting to INSPECTOR_URL says when nothing is there.) */
+async function inspectorAnswers(url: string, token?: string): Promise<boolean> {
+  try {
+    const u = new URL('/api/machine', url.replace(/^ws/, 'http'));
+    const res = await fetch(u, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(2000) });
+    await res.arrayBuffer();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
 
 async function main() {
   const once = process.argv.includes('--once');
   const pauseMs = Number(process.env.DEMO_PAUSE_MS ?? 2500);
-  loadEnvFile();
+  try {
+    loadEnvFile();
+  } catch (err) {
+    exitOnConfigError(err, 'demo');
+  }
   const realModel = Boolean(process.env.OPENAI_API_KEY?.trim());
   const scripted = realModel ? undefined : await startScriptedServer();
   let settings;
@@ -39,7 +80,8 @@ async function main() {
   } catch (err) {
     exitOnConfigError(err, 'demo');
   }
-  initLogging({ level: settings.LOG_LEVEL ?? 'warn', toStderr: true });
+  initLogging({ level: settings.LOG_LEVEL ?? 'warn', toStderr: true, drop: harmlessInTextCalls });
+  const server = modelServer(settings);
   // Demo calls are recorded like any other (`npm run calls`, the inspector's past calls).
   let records: Records | null = null;
   try {
@@ -47,67 +89,112 @@ async function main() {
   } catch (err) {
     process.stderr.write(`demo: calls are not recorded: ${(err as Error).message}\n`);
   }
-  const inspector = await startInspectorServer({
-    ...inspectorOptionsFrom(settings, { freePort: true }),
-    records: records?.inspector,
-  }).catch((err: Error) => {
-    process.stderr.write(`demo: ${err.message}\n`);
-    process.exit(2);
-  });
+
+  // The page: a running inspector's (INSPECTOR_URL), or one of the demo's own.
+  const reportTo = settings.INSPECTOR_URL;
+  const inspector = reportTo
+    ? null
+    : await startInspectorServer({ ...inspectorOptionsFrom(settings, { freePort: true }), records: records?.inspector }).catch((err: Error) => {
+        process.stderr.write(`demo: ${err.message}\n`);
+        process.exit(2);
+      });
+  const page = inspector ? inspector.url : pageOf(reportTo!, settings.INSPECTOR_TOKEN);
+  const ingest = inspector ? new URL(inspector.url).origin : reportTo!;
   process.stdout.write(
-    `Switchboard demo — open ${inspector.url}\n` +
+    `Switchboard demo — open ${page}\n` +
+      (reportTo ? `(calls report to the inspector at INSPECTOR_URL; this demo serves no page of its own)\n` : '') +
       (realModel
         ? `Answers come from the real model (${settings.LLM_MODEL}); the caller's lines are scripted.\n`
         : 'The answers are SCRIPTED (a keyword script standing in for a model, no keys needed); set OPENAI_API_KEY to use the real model.\n'),
   );
+  if (reportTo && !(await inspectorAnswers(reportTo, settings.INSPECTOR_TOKEN))) {
+    process.stderr.write(
+      `demo: no inspector answers at INSPECTOR_URL (${reportTo}); start one with \`npm run inspector\`, or unset INSPECTOR_URL ` +
+        'for a page of the demo\'s own. The calls go on and reach it once it is up.\n',
+    );
+  }
 
+  const live = new Set<Call>();
   let n = 0;
   const playCall = async () => {
-    n++;
+    // Each call keeps its own number: calls overlap, and a later one must not relabel an earlier one's lines.
+    const id = ++n;
     const call = new Call({
       // Unique across runs: every run records into the same call records.
-      callId: `demo-${n}-${randomUUID().slice(0, 8)}`,
+      callId: `demo-${id}-${randomUUID().slice(0, 8)}`,
       llm: buildLLM(settings),
       company: settings.COMPANY_NAME,
       maxHandoffs: settings.MAX_HANDOFFS,
       humanAvailable: false,
-      caller: { phoneNumber: CALLERS[(n - 1) % CALLERS.length] },
+      caller: { phoneNumber: CALLERS[(id - 1) % CALLERS.length] },
       sessionOptions: { vad: null, turnHandling: { turnDetection: 'manual' }, userAwayTimeout: null },
+      connectHuman: connectHumanInText,
     });
-    attachInspector(call, { url: new URL(inspector.url).origin, token: settings.INSPECTOR_TOKEN, worker: 'demo' });
+    live.add(call);
+    attachInspector(call, { url: ingest, token: settings.INSPECTOR_TOKEN, worker: 'demo' });
     const recorder = records?.attach(call, 'demo');
     call.on('event', (e) => {
-      if (e.type === 'handoff') process.stdout.write(`  call ${n}: ${e.from} → ${e.to} (${e.reason})\n`);
+      if (e.type === 'handoff') process.stdout.write(`  call ${id}: ${e.from} → ${e.to} (${e.reason})\n`);
+      if (e.type === 'error') process.stderr.write(`demo: call ${id}: ${describeError(e.message, server)}\n`);
     });
-    await call.start();
-    await call.greeted;
-    for (const line of SCRIPT) {
-      await sleep(pauseMs);
-      if (call.machineState === 'ended') break;
-      await call.session.run({ userInput: line }).wait();
+    try {
+      await call.start();
+      await call.greeted;
+      for (const line of SCRIPT) {
+        await sleep(pauseMs);
+        if (stop.signal.aborted || call.machineState === 'ended') break;
+        try {
+          await call.session.run({ userInput: line }).wait();
+        } catch (err) {
+          if (!stop.signal.aborted) call.reportError(`turn failed: ${(err as Error).message}`);
+        }
+      }
+      await call.close(stop.signal.aborted ? 'hangup' : 'demo over');
+      await recorder?.done;
+    } finally {
+      live.delete(call);
     }
-    await call.close('demo over');
-    await recorder?.done;
   };
 
-  if (once) {
-    await playCall();
-    await sleep(500);
-    await inspector.close();
-    await records?.close({ drainMs: 2000 });
-    await scripted?.close();
-    return;
-  }
-  process.stdout.write('A new call starts every few seconds; Ctrl-C to stop.\n');
   const calls = new Set<Promise<void>>();
-  for (;;) {
-    const p = playCall().catch((err: Error) => {
+  const started = (p: Promise<void>) => {
+    const q = p.catch((err: Error) => {
       process.stderr.write(`demo call failed: ${err.message}\n`);
     });
-    calls.add(p);
-    void p.finally(() => calls.delete(p));
-    await sleep(pauseMs * 3);
+    calls.add(q);
+    void q.finally(() => calls.delete(q));
+  };
+  let stoppedAt = 0;
+  process.on('SIGINT', () => {
+    if (stoppedAt && Date.now() - stoppedAt > 1000) process.exit(130); // a second Ctrl-C: quit at once
+    if (stoppedAt) return; // the same Ctrl-C, relayed by npm / tsx
+    stoppedAt = Date.now();
+    process.stdout.write(`\nStopping: hanging up ${live.size} live call(s)…\n`);
+    stop.abort();
+    for (const call of live) if (call.machineState !== 'ended') call.hangup();
+  });
+
+  if (once) {
+    if (inspector) {
+      const about = Math.round((SCRIPT.length * pauseMs) / 1000) + 2;
+      process.stdout.write(`One call (--once): the page's server stops when the call is over, in about ${about} s.\n`);
+    }
+    started(playCall());
+  } else {
+    process.stdout.write('A new call starts every few seconds; Ctrl-C hangs up the calls and stops.\n');
+    while (!stop.signal.aborted) {
+      started(playCall());
+      await sleep(pauseMs * 3);
+    }
   }
+  while (calls.size) await Promise.all([...calls]);
+  if (stop.signal.aborted) process.stdout.write(`Stopped after ${n} call(s); every call is recorded as it ended (npm run calls).\n`);
+  else if (inspector) process.stdout.write('The call is over; the inspector stops now (its page goes offline). `npm run demo` keeps it open.\n');
+  // Let the page receive the end of the last call before its server goes away.
+  await sleep(500);
+  await inspector?.close();
+  await records?.close({ drainMs: 2000 });
+  await scripted?.close();
 }
 
 main().then(

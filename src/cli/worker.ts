@@ -3,13 +3,28 @@
  *
  * One job per call, each in its own process: the caller's identity is read from the SIP participant,
  * then one `Call` (routing actor + AgentSession) runs until the caller hangs up or the agent ends it.
+ *
+ * The worker process runs LiveKit's `AgentServer` itself (not `cli.runApp`), so that what a person sees
+ * is ours to choose: the log at `info` (LOG_LEVEL or `--log-level` for more), one readable line per
+ * entry under `dev` (JSON lines under `start`, for log collectors), a failure to reach LiveKit said in
+ * one line naming the setting to check, and the worker's own HTTP server (health check) on loopback
+ * unless WORKER_HOST says otherwise.
  */
 import { hostname } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type JobContext, type JobProcess, ServerOptions, cli, defineAgent, inference, log, voice } from '@livekit/agents';
-import * as silero from '@livekit/agents-plugin-silero';
+import {
+  AgentServer,
+  type JobContext,
+  type JobProcess,
+  ServerOptions,
+  defineAgent,
+  inference,
+  log,
+  voice,
+} from '@livekit/agents';
 import { ParticipantKind, type RemoteParticipant, RoomEvent } from '@livekit/rtc-node';
 import { type Settings, loadEnvFile, loadWorkerSettings, settingsOrExit } from '../config.js';
+import { type LogEntry, errorMessageOf, filterStdoutForFrameworkLogger, initLogging } from '../logging.js';
 import { buildLLM, buildSTT, buildTTSFor, llmConnOptions } from '../models.js';
 import { Call } from '../call/call.js';
 import { attachInspector } from '../inspector/client.js';
@@ -59,7 +74,7 @@ async function callFor(ctx: JobContext, settings: WorkerSettings, participant: R
     dtmfMap: settings.DTMF_MAP,
     sessionOptions: {
       stt: buildSTT(settings),
-      vad: ctx.proc.userData.vad as silero.VAD,
+      vad: ctx.proc.userData.vad as inference.VAD,
       turnHandling: turnDetection(settings),
       connOptions: llmConnOptions(settings),
     },
@@ -74,7 +89,8 @@ async function callFor(ctx: JobContext, settings: WorkerSettings, participant: R
 
 export default defineAgent({
   prewarm: async (proc: JobProcess) => {
-    proc.userData.vad = await silero.VAD.load();
+    // LiveKit's bundled Silero VAD (local inference, weights inside the package: nothing to download).
+    proc.userData.vad = new inference.VAD();
   },
   entry: async (ctx: JobContext) => {
     loadEnvFile();
@@ -118,12 +134,101 @@ export default defineAgent({
   },
 });
 
+const USAGE = `usage: npm run dev | npm start   (tsx src/cli/worker.ts dev|start [--log-level LEVEL])
+
+  dev     development: readable log lines, the live inspector next to the worker
+  start   production: JSON log lines, drains calls on SIGTERM
+  --log-level trace|debug|info|warn|error|fatal   (default info, or LOG_LEVEL)`;
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+function parseWorkerArgs(argv: string[]): { production: boolean; logLevel?: string } {
+  const [mode, ...rest] = argv;
+  if (mode === '--help' || mode === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  if (mode !== 'dev' && mode !== 'start') usageError(mode ? `unknown command ${mode}` : 'dev or start?');
+  let logLevel: string | undefined;
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    const v = a.startsWith('--log-level=') ? a.slice('--log-level='.length) : a === '--log-level' ? rest[++i] : undefined;
+    if (v === undefined) usageError(`unknown option ${a}`);
+    if (!LOG_LEVELS.includes(v)) usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+    logLevel = v;
+  }
+  return { production: mode === 'start', logLevel };
+}
+
+function usageError(message: string): never {
+  process.stderr.write(`worker: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+/** What went wrong reaching LiveKit, in one line naming the setting to check. */
+export interface LiveKitProblem {
+  line: string;
+  /** The server refused the key: retrying cannot help. */
+  refused: boolean;
+}
+
 /**
- * The worker process: opens the records, serves the inspector under `dev`, then hands over to LiveKit's
- * CLI, which forks one job process per call running this same file's default export.
+ * The framework's "failed to connect to LiveKit server (…), retrying in N seconds: (i/max)" entry (a
+ * 16-line stack trace under `dev`) as one line: what happened, which setting to check, when it retries.
+ */
+export function liveKitProblem(e: LogEntry, url: string): LiveKitProblem | null {
+  const m = /^failed to connect to LiveKit server \(.*\), retrying in (\d+) seconds: \((\d+)\/(\d+)\)/.exec(String(e.msg ?? ''));
+  if (!m) return null;
+  const [, delay, attempt, max] = m;
+  const why = errorMessageOf(e) ?? 'no reason given';
+  const status = /Unexpected server response: (\d{3})/.exec(why)?.[1];
+  const retry = `; retrying in ${delay} s (${attempt}/${max})`;
+  if (status === '401' || status === '403') {
+    return {
+      refused: true,
+      line: `worker: LiveKit at ${url} refused the worker's key (HTTP ${status}): check LIVEKIT_API_KEY and LIVEKIT_API_SECRET`,
+    };
+  }
+  if (status) return { refused: false, line: `worker: ${url} answered HTTP ${status}, not as a LiveKit server does: check LIVEKIT_URL${retry}` };
+  return { refused: false, line: `worker: cannot reach LiveKit at ${url} (${why}): check LIVEKIT_URL${retry}` };
+}
+
+/** The worker process's log: `line` format under dev (readable), JSON under start (log collectors). */
+const logFormat = (production: boolean) => (production ? ('json' as const) : ('line' as const));
+
+/**
+ * The worker process: opens the records, serves the inspector under `dev`, then runs LiveKit's
+ * `AgentServer`, which forks one job process per call running this same file's default export.
  */
 async function runWorker(): Promise<void> {
+  const { production, logLevel } = parseWorkerArgs(process.argv.slice(2));
   const settings = settingsOrExit('worker', () => loadWorkerSettings());
+  const level = logLevel ?? settings.LOG_LEVEL ?? 'info';
+  // Job processes (forked, so they inherit the environment) format their log the same way.
+  process.env.SWITCHBOARD_LOG_FORMAT = logFormat(production);
+  if (!production) process.env.LIVEKIT_DEV_MODE = '1';
+
+  let server: AgentServer | undefined;
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    await server?.close().catch(() => undefined);
+    process.exit(code);
+  };
+  initLogging({
+    level,
+    format: logFormat(production),
+    rewrite: (e) => {
+      const problem = liveKitProblem(e, settings.LIVEKIT_URL);
+      if (!problem) return null;
+      process.stderr.write(`${problem.line}\n`);
+      // A refused key does not fix itself: say so once and stop (exit 2, a setting to fix).
+      if (problem.refused) void stop(2);
+      return '';
+    },
+  });
+
   // The worker process keeps the records open too: its open marks calls of dead job processes
   // interrupted, its deliverer retries webhooks between calls, and the inspector shows past calls.
   let records: Records | null = null;
@@ -134,7 +239,7 @@ async function runWorker(): Promise<void> {
   }
   // `npm run dev` serves the live inspector next to the worker; job processes (forked from this one,
   // so they inherit the environment) send their calls to it.
-  if (process.argv[2] === 'dev' && settings.INSPECTOR === 'on' && !settings.INSPECTOR_URL) {
+  if (!production && settings.INSPECTOR === 'on' && !settings.INSPECTOR_URL) {
     try {
       const inspector = await startInspectorServer({ ...inspectorOptionsFrom(settings), records: records?.inspector });
       process.env.INSPECTOR_URL = new URL(inspector.url).origin;
@@ -148,7 +253,8 @@ async function runWorker(): Promise<void> {
   } else if (settings.INSPECTOR_URL) {
     process.env.INSPECTOR_URL = settings.INSPECTOR_URL;
   }
-  cli.runApp(
+
+  server = new AgentServer(
     new ServerOptions({
       // This file: job processes import it for the agent above.
       agent: fileURLToPath(import.meta.url),
@@ -156,10 +262,48 @@ async function runWorker(): Promise<void> {
       wsURL: settings.LIVEKIT_URL,
       apiKey: settings.LIVEKIT_API_KEY,
       apiSecret: settings.LIVEKIT_API_SECRET,
+      // The worker's own HTTP server (health check): loopback, like everything else here, unless set.
+      host: settings.WORKER_HOST,
+      ...(settings.WORKER_PORT !== undefined ? { port: settings.WORKER_PORT } : {}),
+      logLevel: level,
+      production,
     }),
   );
+  server.event.once('worker_registered' as never, () => {
+    process.stdout.write(`worker: registered with LiveKit at ${settings.LIVEKIT_URL} as "${settings.AGENT_NAME}"; waiting for calls\n`);
+  });
+
+  // Ctrl-C / SIGTERM: production drains the calls under way first; a second signal quits at once.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(signal === 'SIGINT' ? 130 : 143);
+    void (async () => {
+      if (production) await server!.drain().catch(() => undefined);
+      await records?.close({ drainMs: 2000 }).catch(() => undefined);
+      await stop(signal === 'SIGINT' ? 130 : 143);
+    })();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    await server.run();
+  } catch (err) {
+    if (stopping) return;
+    const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+    const gaveUp = /^failed to connect to LiveKit server \(.*\) after (\d+) attempts: (.*)$/.exec(message);
+    process.stderr.write(
+      gaveUp
+        ? `worker: gave up: LiveKit at ${settings.LIVEKIT_URL} could not be reached after ${gaveUp[1]} attempts (${gaveUp[2]}); check LIVEKIT_URL\n`
+        : `worker: stopped: ${message}\n`,
+    );
+    await stop(1);
+  }
 }
 
 // Job processes import this file for its default export only; the worker runs when started as a program.
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (isMain) await runWorker();
+// A job process of ours (forked by the worker above): its framework logger writes what the worker's does.
+else if (process.env.SWITCHBOARD_LOG_FORMAT && /job_proc_lazy_main\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
+  filterStdoutForFrameworkLogger({ level: 'info', format: process.env.SWITCHBOARD_LOG_FORMAT === 'line' ? 'line' : 'json' });
+}

@@ -8,10 +8,11 @@
  * asked, and a call's changes go out at most once per 50 ms (the first at once).
  */
 import { WebSocket } from 'ws';
+import { supervisorMoves } from '../../machines/derive.js';
 import type { CallState } from '../../machines/router.js';
 import { type CallDigest, type CallHead, applyEvent, emptyDigest, viewOfDigest } from '../call/digest.js';
 import { type CallEvent, type CallView, callEventSchema } from '../call/events.js';
-import type { IngestMessage } from './protocol.js';
+import type { IngestMessage, PageCallView } from './protocol.js';
 
 const TRANSCRIPT_CAP = 500;
 const ERRORS_CAP = 100;
@@ -229,7 +230,11 @@ export class CallRegistry {
   }
 
   private viewFor(entry: Entry): CallView {
-    return this.forViewers(viewOfDigest(entry.head, entry.digest));
+    const view: PageCallView = this.forViewers(viewOfDigest(entry.head, entry.digest));
+    // A live call: the supervisor's moves as the machine would answer them now (the page shows the
+    // refused ones disabled, with the machine's reason).
+    if (view.live) view.moves = supervisorMoves(view);
+    return view;
   }
 
   private end(entry: Entry, at: number, reason: string | null, state?: string): void {

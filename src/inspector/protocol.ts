@@ -10,6 +10,7 @@
  * `Authorization: Bearer <token>` on HTTP.
  */
 import { z } from 'zod';
+import type { SupervisorMove } from '../../machines/derive.js';
 import { CALL_EVENT_TYPES, type CallEventType, type CallView, callerInfoSchema } from '../call/events.js';
 
 export const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -74,6 +75,12 @@ export const commandBody = z.object({
     z.object({ type: z.literal('END_CALL') }),
   ]),
 });
+
+/**
+ * A call as pages get it: the call's view and, for a live call, each supervisor move (to each
+ * department, to a person) with the machine's answer to it now (`supervisorMoves`).
+ */
+export type PageCallView = CallView & { moves?: SupervisorMove[] };
 
 /** server → page (`/feed`). */
 export type FeedMessage =

@@ -154,8 +154,24 @@ function upgrades(http: Server, auth: Auth, closed: () => boolean, endpoints: En
   return [...servers.values()].map((s) => s.wss);
 }
 
+/** A listen error in words that name the setting to change (INSPECTOR_PORT, INSPECTOR_HOST). */
+function listenError(err: NodeJS.ErrnoException, port: number, host: string): Error {
+  let message = err.message;
+  if (err.code === 'EADDRINUSE') {
+    message =
+      `port ${port} on ${host} is already in use (another inspector, or \`npm run dev\`, may hold it): ` +
+      'set INSPECTOR_PORT to another port, or to 0 for any free one';
+  } else if (err.code === 'EACCES') {
+    message = `not allowed to listen on port ${port} of ${host}: set INSPECTOR_PORT to a port above 1023`;
+  } else if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') {
+    message = `cannot listen on ${host} (not an address of this machine): check INSPECTOR_HOST`;
+  }
+  return Object.assign(new Error(message), { code: err.code });
+}
+
 async function listen(http: Server, port: number, host: string): Promise<void> {
-  await new Promise<void>((ok, fail) => {
+  await new Promise<void>((ok, reject) => {
+    const fail = (err: NodeJS.ErrnoException) => reject(listenError(err, port, host));
     http.once('error', fail);
     http.listen(port, host, () => {
       http.off('error', fail);

@@ -7,13 +7,15 @@
  *   next process that opens the store with a deliverer.
  * - At least once: a row is marked delivered only on a 2xx answer. Anything else (an error status, a
  *   refused connection, no answer within `timeoutMs`) is retried with exponential backoff and jitter
- *   (0.5 s doubling to 60 s by default). The delivery id (`x-switchboard-delivery`, and `id` in the body)
- *   is fixed when the row is written, so retries and duplicates carry the same id: receivers dedupe on it.
+ *   (0.5 s doubling to 60 s by default). The delivery id (`webhook-id`, and `id` in the body) is fixed
+ *   when the row is written, so retries and duplicates carry the same id: receivers dedupe on it.
  * - In order per call: only the oldest undelivered webhook of a call is sent, so `call.started` arrives
  *   before that call's transfers and `call.ended`.
  * - Never in the call's way: the recorder only inserts rows; requests run in the background.
- * - Signed: `x-switchboard-signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`, with
- *   `x-switchboard-timestamp` (unix seconds) — see `verifyWebhook`.
+ * - Signed the Standard Webhooks way (https://www.standardwebhooks.com), so any receiver's Standard
+ *   Webhooks library verifies it as it is: headers `webhook-id`, `webhook-timestamp` (unix seconds) and
+ *   `webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, keyed with the secret
+ *   `whsec_<base64>` decoded from base64 — see `signWebhook` and `verifyWebhook`.
  */
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { type CallDigest, summaryOf } from '../call/digest.js';
@@ -89,16 +91,27 @@ export function endedWebhook(d: CallDigest, status: 'ended' | 'interrupted', out
   return envelope('call.ended', d.callId, summaryOf(d, status, outcome), at);
 }
 
-// ---- signatures ------------------------------------------------------------------------------------
+// ---- signatures (Standard Webhooks) -----------------------------------------------------------
 
-/** `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`. */
-export function signWebhook(secret: string, timestamp: string, body: string): string {
-  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+/** The HMAC key of a `whsec_<base64>` secret (the prefix is optional, as in the Standard Webhooks libraries). */
+export function webhookKey(secret: string): Buffer {
+  const body = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret;
+  const key = Buffer.from(body, 'base64');
+  if (key.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(body)) {
+    throw new Error('CALL_WEBHOOK_SECRET must be whsec_ followed by base64 (a Standard Webhooks secret)');
+  }
+  return key;
+}
+
+/** `v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`: the `webhook-signature` header's value. */
+export function signWebhook(secret: string, id: string, timestamp: string, body: string): string {
+  return `v1,${createHmac('sha256', webhookKey(secret)).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
 }
 
 /**
- * What a receiver does: recompute the signature over the raw body, compare in constant time, and refuse
- * timestamps more than `toleranceSec` away from now (replays).
+ * What a receiver does (any Standard Webhooks library does the same): recompute the signature over the
+ * raw body, compare it in constant time with each `v1,` signature of the header, and refuse timestamps
+ * more than `toleranceSec` away from now (replays).
  */
 export function verifyWebhook(
   secret: string,
@@ -106,19 +119,23 @@ export function verifyWebhook(
   rawBody: string,
   { toleranceSec = 300, now = Date.now() }: { toleranceSec?: number; now?: number } = {},
 ): boolean {
-  const ts = headers['x-switchboard-timestamp'];
-  const sig = headers['x-switchboard-signature'];
-  if (typeof ts !== 'string' || typeof sig !== 'string' || !/^\d+$/.test(ts)) return false;
+  const id = headers['webhook-id'];
+  const ts = headers['webhook-timestamp'];
+  const sig = headers['webhook-signature'];
+  if (typeof id !== 'string' || typeof ts !== 'string' || typeof sig !== 'string' || !/^\d+$/.test(ts)) return false;
   if (Math.abs(now / 1000 - Number(ts)) > toleranceSec) return false;
-  const expected = Buffer.from(signWebhook(secret, ts, rawBody));
-  const given = Buffer.from(sig);
-  return expected.length === given.length && timingSafeEqual(expected, given);
+  const expected = Buffer.from(signWebhook(secret, id, ts, rawBody));
+  return sig.split(' ').some((given) => {
+    const g = Buffer.from(given);
+    return g.length === expected.length && timingSafeEqual(g, expected);
+  });
 }
 
 // ---- the deliverer ---------------------------------------------------------------------------------
 
 export interface DelivererOptions {
   url: string;
+  /** `whsec_<base64>` (Standard Webhooks); without it, deliveries are not signed. */
   secret?: string;
   /** Per request. Default 5000 ms. */
   timeoutMs?: number;
@@ -164,6 +181,8 @@ export function seededRandom(seed: number): () => number {
 }
 
 export function startDeliverer(store: CallStore, opts: DelivererOptions): Deliverer {
+  // A secret that cannot sign is said at once, not on every delivery attempt.
+  if (opts.secret) webhookKey(opts.secret);
   const d = new OutboxDeliverer(store, opts);
   d.wake();
   return { wake: () => d.wake(), drain: (ms) => d.drain(ms), stop: () => d.stop(), stats: () => d.stats() };
@@ -176,16 +195,16 @@ interface Attempt {
   error: string;
 }
 
+/** The Standard Webhooks headers of one attempt (a fresh timestamp each time; the id stays). */
 function webhookHeaders(row: OutboxRow, secret: string | undefined): Record<string, string> {
   const timestamp = String(Math.floor(Date.now() / 1000));
   const headers: Record<string, string> = {
     'content-type': 'application/json',
-    'user-agent': 'switchboard-webhooks/1',
-    'x-switchboard-event': row.type,
-    'x-switchboard-delivery': row.id,
-    'x-switchboard-timestamp': timestamp,
+    'user-agent': 'switchboard-webhooks/2',
+    'webhook-id': row.id,
+    'webhook-timestamp': timestamp,
   };
-  if (secret) headers['x-switchboard-signature'] = signWebhook(secret, timestamp, row.body);
+  if (secret) headers['webhook-signature'] = signWebhook(secret, row.id, timestamp, row.body);
   return headers;
 }
 
