@@ -1,31 +1,34 @@
 /**
- * Shared plumbing for the benchmarks: the scripted server in a child process, calls through the real
- * orchestrator (ours) and a minimal native `llm.handoff` pair (LiveKit's way) on the same harness, an
- * in-process audio sink that plays out in real time, and light instrumentation of the LLM and TTS
- * instances (first request / first chunk timestamps) that changes nothing in their behaviour.
+ * Shared plumbing for the benchmarks: the scripted server in a child process (with its per-call
+ * request log), calls through the real orchestrator (ours) and a minimal native `llm.handoff` pair
+ * (LiveKit's way) on the same harness, an in-process audio sink that plays out in real time, and light
+ * instrumentation. The bench only reads public data: the call's `handoffs`, `events` and `prepared`,
+ * the session's events (`watchSession`), and wrappers of the LLM and TTS instances the bench itself
+ * creates (`probeLLM`, `probeTTS`: timestamps, nothing changed in their behaviour). Nothing in the
+ * product is patched.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { llm, voice } from '@livekit/agents';
+import { initializeLogger, llm, voice } from '@livekit/agents';
 import * as openai from '@livekit/agents-plugin-openai';
 import type { AudioFrame } from '@livekit/rtc-node';
 import { z } from 'zod';
-import type { Target } from '../machines/router.js';
+import { ROUTES, type Target } from '../machines/router.js';
 import { DEPARTMENT_TABLE, instructionsFor, openingFor } from '../src/departments.js';
 import { Call } from '../src/call/call.js';
 import type { CallOptions } from '../src/call/options.js';
 import { type CallData } from '../src/call/agent.js';
-import { callerInfoParam } from '../src/call/tools.js';
+import { callerInfoParam, toolName } from '../src/call/tools.js';
 import { carriedHistory } from '../src/call/context.js';
-import { initTestLogging } from '../test/support/harness.js';
-import type { ChildServerOptions } from './scripted-child.js';
+import type { CallRequests, ChildServerOptions } from './scripted-child.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export const now = () => performance.now();
 
+/** LiveKit's logger at 'fatal' (BENCH_LOG_LEVEL overrides): the bench prints only its own progress. */
 export function initBenchLogging(): void {
-  initTestLogging(); // LiveKit's logger at 'fatal' (TEST_LOG_LEVEL overrides)
+  initializeLogger({ pretty: false, level: process.env.BENCH_LOG_LEVEL ?? 'fatal' });
 }
 
 const gcFn = (globalThis as { gc?: () => void }).gc;
@@ -43,12 +46,19 @@ export async function fullGc(): Promise<void> {
 export interface ChildServer {
   url: string;
   pid: number;
+  /** The server's log of one call's chat requests (by the call's API key), then forgotten there. */
+  requestsOf(callId: string): Promise<CallRequests>;
   close(): Promise<void>;
 }
 
 export async function startChildServer(opts: ChildServerOptions): Promise<ChildServer> {
-  const { info, close } = await spawnBenchChild('./scripted-child.ts', opts);
-  return { url: info.url as string, pid: info.pid as number, close };
+  const { info, ask, close } = await spawnBenchChild('./scripted-child.ts', opts);
+  return {
+    url: info.url as string,
+    pid: info.pid as number,
+    requestsOf: async (callId) => (await ask(`requests ${callId}`)) as unknown as CallRequests,
+    close,
+  };
 }
 
 /**
@@ -99,33 +109,49 @@ export async function spawnBenchChild(
 // ---- instrumentation -----------------------------------------------------------------------------
 
 export interface LlmProbe {
-  /** performance.now() of each chat request (stream created) and of its first chunk. */
-  onRequest?: (at: number) => void;
+  /** performance.now() of each chat request (stream created), with what was asked. */
+  onRequest?: (at: number, opts: Parameters<llm.LLM['chat']>[0]) => void;
+  /** ...of its first chunk. */
   onFirstChunk?: (at: number, requestAt: number) => void;
+  /** ...of the chunk that carries its tool calls (the plugin emits them once the model has finished them). */
+  onToolCalls?: (at: number, requestAt: number, names: string[]) => void;
+  /** ...of its end, with the reply's text. */
+  onDone?: (at: number, requestAt: number, text: string) => void;
 }
 
-/** Wraps `chat()` of this one LLM instance to timestamp requests and first chunks. */
+/** Wraps `chat()` of this one LLM instance (one the bench created) to timestamp requests and chunks. */
 export function probeLLM(inst: llm.LLM, probe: LlmProbe): void {
   const orig = inst.chat.bind(inst);
   inst.chat = ((opts: Parameters<llm.LLM['chat']>[0]) => {
     const stream = orig(opts);
     const requestAt = now();
-    probe.onRequest?.(requestAt);
+    probe.onRequest?.(requestAt, opts);
     const next = stream.next.bind(stream);
     let first = true;
+    let text = '';
+    let ended = false;
     stream.next = async () => {
       const r = await next();
-      if (first && !r.done) {
-        first = false;
-        probe.onFirstChunk?.(now(), requestAt);
+      const at = now();
+      if (r.done) {
+        if (!ended) probe.onDone?.(at, requestAt, text);
+        ended = true;
+        return r;
       }
+      if (first) {
+        first = false;
+        probe.onFirstChunk?.(at, requestAt);
+      }
+      text += r.value.delta?.content ?? '';
+      const calls = r.value.delta?.toolCalls;
+      if (calls?.length) probe.onToolCalls?.(at, requestAt, calls.map((c) => c.name));
       return r;
     };
     return stream;
   }) as llm.LLM['chat'];
 }
 
-/** Wraps `synthesize()` of this one TTS instance to timestamp each request (one per sentence). */
+/** Wraps `synthesize()` of this one TTS instance (one the bench created) to timestamp each request. */
 export function probeTTS(inst: openai.TTS, onRequest: (at: number, text: string) => void): void {
   const orig = inst.synthesize.bind(inst);
   inst.synthesize = ((...args: Parameters<openai.TTS['synthesize']>) => {
@@ -134,30 +160,33 @@ export function probeTTS(inst: openai.TTS, onRequest: (at: number, text: string)
   }) as openai.TTS['synthesize'];
 }
 
-/** Timestamps the transfer tool's entry in our orchestrator (bench-only patch of one private method). */
-export const toolEntered = new WeakMap<Call, number[]>();
-/** ...and when it returned (its promise settled). */
-export const toolReturned = new WeakMap<Call, number[]>();
-let patched = false;
-export function patchTransferToolEntry(): void {
-  if (patched) return;
-  patched = true;
-  const proto = Call.prototype as unknown as { runTransferTool: (...a: unknown[]) => unknown };
-  const orig = proto.runTransferTool;
-  proto.runTransferTool = function (this: Call, ...a: unknown[]) {
-    const at = now();
-    const list = toolEntered.get(this) ?? [];
-    list.push(at);
-    toolEntered.set(this, list);
-    const result = orig.apply(this, a) as Promise<unknown>;
-    const done = () => {
-      const r = toolReturned.get(this) ?? [];
-      r.push(now());
-      toolReturned.set(this, r);
-    };
-    result.then(done, done);
-    return result;
-  };
+/** What a session tells anyone listening, timestamped (performance.now()): its public events only. */
+export interface SessionTimeline {
+  /** The caller's lines committed to the history (end of the caller's turn). */
+  userCommitted: number[];
+  /** function_tools_executed: a turn's tools ran and their outputs were collected. */
+  toolsExecuted: number[];
+  /** agent_handoff items after the first agent (the new agent is the session's agent). */
+  handoffItems: number[];
+  /** agent_state_changed → 'speaking' (the agent's audio or text started). */
+  speaking: number[];
+  /** The agents' lines committed to the history (after they played), with their text. */
+  said: { at: number; text: string }[];
+}
+
+export function watchSession(session: voice.AgentSession<any>): SessionTimeline { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const t: SessionTimeline = { userCommitted: [], toolsExecuted: [], handoffItems: [], speaking: [], said: [] };
+  const S = voice.AgentSessionEventTypes;
+  session.on(S.FunctionToolsExecuted, () => t.toolsExecuted.push(now()));
+  session.on(S.ConversationItemAdded, ({ item }) => {
+    if (item.type === 'agent_handoff' && item.oldAgentId) t.handoffItems.push(now());
+    if (item.type === 'message' && item.role === 'user') t.userCommitted.push(now());
+    if (item.type === 'message' && item.role === 'assistant' && item.textContent?.trim()) t.said.push({ at: now(), text: item.textContent.trim() });
+  });
+  session.on(S.AgentStateChanged, ({ newState }) => {
+    if (newState === 'speaking') t.speaking.push(now());
+  });
+  return t;
 }
 
 // ---- an audio sink that plays out in real time ----------------------------------------------------
@@ -272,9 +301,16 @@ export interface BenchCallOptions {
   llmProbe?: LlmProbe;
   ttsProbe?: (at: number, text: string) => void;
   inspect?: CallOptions['inspect'];
+  /** `CallOptions.prepareReplies` (the product's default: on). */
+  prepareReplies?: boolean;
 }
 
-/** A room-less call through the real orchestrator and the real OpenAI plugin (as test/support/harness). */
+const connOptions = {
+  llmConnOptions: { maxRetry: 0, timeoutMs: 15_000, retryIntervalMs: 50 },
+  ttsConnOptions: { maxRetry: 0, timeoutMs: 15_000, retryIntervalMs: 50 },
+};
+
+/** A room-less call through the real orchestrator and the real OpenAI plugin (as the tests' harness). */
 export function createBenchCall(o: BenchCallOptions): Call {
   const callId = `bench-call-${++seq}`;
   const model = new openai.LLM({ model: 'scripted', apiKey: callId, baseURL: o.url });
@@ -288,15 +324,8 @@ export function createBenchCall(o: BenchCallOptions): Call {
     humanAvailable: false,
     ttsFor,
     inspect: o.inspect,
-    sessionOptions: {
-      vad: null,
-      turnHandling: { turnDetection: 'manual' },
-      userAwayTimeout: null,
-      connOptions: {
-        llmConnOptions: { maxRetry: 0, timeoutMs: 15_000, retryIntervalMs: 50 },
-        ttsConnOptions: { maxRetry: 0, timeoutMs: 15_000, retryIntervalMs: 50 },
-      },
-    },
+    ...(o.prepareReplies === undefined ? {} : { prepareReplies: o.prepareReplies }),
+    sessionOptions: { vad: null, turnHandling: { turnDetection: 'manual' }, userAwayTimeout: null, connOptions },
   });
   if (o.sink) call.session.output.audio = o.sink;
   return call;
@@ -323,11 +352,16 @@ export interface NativeTimings {
 }
 
 const reasonParam = z.object({ reason: z.string().describe('Why the caller needs this transfer, in a short sentence.') });
+// As src/call/tools.ts offers them, so the requests are the same size.
+const endParam = z.object({ reason: z.string().nullish().describe('Why the call ends, or null') });
+
+type NativeTool = llm.FunctionTool<any, CallData, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /**
  * A department agent the LiveKit way: the transfer tool returns `llm.handoff({ agent })`; the new agent's
- * onEnter copies the history (same `carriedHistory`) and replies once with `toolChoice: 'none'`, like
- * ours. Same instructions, tool names and openings as our agents, so requests and replies are identical.
+ * onEnter copies the history (same `carriedHistory`) and replies once — free to call a transfer tool at
+ * once (a chain), like ours. Same routes (`ROUTES`), tool names (`toolName`), instructions and openings
+ * as our agents, so requests and replies are identical.
  */
 export class NativeDept extends voice.Agent<CallData> {
   private seenLlm = false;
@@ -340,43 +374,44 @@ export class NativeDept extends voice.Agent<CallData> {
     private readonly handedOff: boolean,
     ttsFor?: (role: Target) => openai.TTS,
   ) {
-    const tools: llm.FunctionTool<any, CallData, any>[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
-    const targets: Target[] = role === 'triage' ? ['billing', 'sales', 'support'] : ['triage'];
-    for (const target of targets) {
-      tools.push(llm.tool({
-        name: `pass_control_to_${target}`,
-        description: `Transfer the caller to ${DEPARTMENT_TABLE[target].title}. ${DEPARTMENT_TABLE[target].role.split('.')[0]}.`,
-        parameters: reasonParam,
-        execute: async ({ reason }, { ctx }) => {
-          timings.toolEnteredAt.push(now());
-          try {
-            ctx.disallowInterruptions();
-          } catch {
-            /* already interrupted */
-          }
-          const next = new NativeDept(target, openingFor(target, { kind: 'transfer', from: role, reason }), timings, true, ttsFor);
-          const handoff = llm.handoff({ agent: next });
-          timings.toolReturnedAt.push(now());
-          return handoff;
-        },
-      }));
-    }
+    const routes = role === 'human' ? [] : ROUTES[role];
+    const tools: NativeTool[] = routes.map((target) => NativeDept.transferTool(role, target, timings, ttsFor));
     tools.push(llm.tool({
       name: 'update_caller_info',
-      description: 'Save what the caller told you about themselves. Pass only the fields you learned.',
+      description: 'Save what the caller told you about themselves. Pass null for what you did not learn.',
       parameters: callerInfoParam,
       execute: async (info, { ctx }) => {
-        ctx.userData.caller = { ...ctx.userData.caller, ...info };
+        ctx.userData.caller = { ...ctx.userData.caller, ...info } as CallData['caller'];
         return { saved: true, caller: ctx.userData.caller };
       },
     }));
     tools.push(llm.tool({
       name: 'end_call',
       description: 'End the call when the caller is done. Do not say goodbye before calling it; you will be asked to.',
-      parameters: z.object({ reason: z.string().optional().describe('Why the call ends') }),
+      parameters: endParam,
       execute: async () => 'The call is ending. Say a short, warm goodbye and nothing else.',
     }));
     super({ id: role, instructions: instructionsFor(role, { company: 'Acme', caller: {} }), tools, tts: ttsFor?.(role) });
+  }
+
+  private static transferTool(role: Target, target: Target, timings: NativeTimings, ttsFor?: (role: Target) => openai.TTS): NativeTool {
+    return llm.tool({
+      name: toolName(target),
+      description: `Transfer the caller to ${DEPARTMENT_TABLE[target].title}. ${DEPARTMENT_TABLE[target].role.split('.')[0]}.`,
+      parameters: reasonParam,
+      execute: async ({ reason }, { ctx }) => {
+        timings.toolEnteredAt.push(now());
+        try {
+          ctx.disallowInterruptions();
+        } catch {
+          /* already interrupted */
+        }
+        const next = new NativeDept(target, openingFor(target, { kind: 'transfer', from: role, reason }), timings, true, ttsFor);
+        const handoff = llm.handoff({ agent: next });
+        timings.toolReturnedAt.push(now());
+        return handoff;
+      },
+    });
   }
 
   override async onEnter(): Promise<void> {
@@ -384,7 +419,7 @@ export class NativeDept extends voice.Agent<CallData> {
       this.timings.enteredAt.push(now());
       await this.updateChatCtx(carriedHistory(this.session.history));
     }
-    this.greeting = this.session.generateReply({ instructions: this.opening, toolChoice: 'none' });
+    this.greeting = this.session.generateReply({ instructions: this.opening, toolChoice: this.handedOff ? 'auto' : 'none' });
   }
 
   override async llmNode(...args: Parameters<voice.Agent['llmNode']>): ReturnType<voice.Agent['llmNode']> {
@@ -397,12 +432,13 @@ export class NativeDept extends voice.Agent<CallData> {
 }
 
 export interface NativeCall {
+  callId: string;
   session: voice.AgentSession<CallData>;
   timings: NativeTimings;
   close(): Promise<void>;
 }
 
-export async function startNativeCall(o: Omit<BenchCallOptions, 'maxHandoffs' | 'inspect'>): Promise<NativeCall> {
+export async function startNativeCall(o: Omit<BenchCallOptions, 'maxHandoffs' | 'inspect' | 'prepareReplies'>): Promise<NativeCall> {
   const callId = `bench-native-${++seq}`;
   const model = new openai.LLM({ model: 'scripted', apiKey: callId, baseURL: o.url });
   if (o.llmProbe) probeLLM(model, o.llmProbe);
@@ -415,17 +451,14 @@ export async function startNativeCall(o: Omit<BenchCallOptions, 'maxHandoffs' | 
     turnHandling: { turnDetection: 'manual' },
     userAwayTimeout: null,
     userData: { callId, caller: {}, handoffCount: 0 },
-    connOptions: {
-      llmConnOptions: { maxRetry: 0, timeoutMs: 15_000, retryIntervalMs: 50 },
-      ttsConnOptions: { maxRetry: 0, timeoutMs: 15_000, retryIntervalMs: 50 },
-      maxUnrecoverableErrors: Number.MAX_SAFE_INTEGER,
-    },
+    connOptions: { ...connOptions, maxUnrecoverableErrors: Number.MAX_SAFE_INTEGER },
   });
   if (o.sink) session.output.audio = o.sink;
   const triage = new NativeDept('triage', openingFor('triage', { kind: 'start' }), timings, false, ttsFor);
   await session.start({ agent: triage });
   await triage.greeting!.waitForPlayout();
   return {
+    callId,
     session,
     timings,
     close: async () => {
@@ -437,7 +470,6 @@ export async function startNativeCall(o: Omit<BenchCallOptions, 'maxHandoffs' | 
     },
   };
 }
-
 
 // ---- process measurements ---------------------------------------------------------------------------
 

@@ -1,195 +1,432 @@
 /**
- * Figure 2 — dead air at a transfer: the end of the old agent's last audio ("Let me transfer you…")
- * → the first audio frame of the new agent, in a room-less voice pipeline: the real OpenAI plugin's LLM
- * and TTS against the scripted server (fixed LLM TTFT and TTS TTFB, in a child process), and an
- * in-process sink that plays each segment out in real time. The floor is LLM TTFT + TTS TTFB.
- * Ours vs LiveKit's native `llm.handoff`, calls alternating.
+ * Figure 2 — dead air at a transfer, at two provider speeds, in a room-less voice pipeline: the real
+ * OpenAI plugin's LLM and TTS against the scripted server (fixed LLM time to first token and TTS time
+ * to first byte, audio as long as the text at a speaking rate, in a child process), and an in-process
+ * sink that plays each segment out in real time.
+ *
+ * - A transfer with a spoken line ("Let me transfer you…"): the old agent's last sample → the new
+ *   agent's first sample.
+ * - A transfer with no line (the old agent calls the tool without a word): the caller's line committed
+ *   (end of the caller's turn) → the new agent's first sample.
+ *
+ * Three arms: ours (replies prepared while the old line plays: the default), ours with
+ * `prepareReplies: false`, and LiveKit's native `llm.handoff`. Every round runs one call of each arm at
+ * each speed side by side (mostly idle: they wait on real-time audio), their starts staggered and
+ * rotated every round, so machine noise falls on all arms alike.
+ * Each call: greeting, then three caller lines giving five transfers — triage → billing with no
+ * line, and two chains (billing → triage → sales; sales → triage with no line → support): the middle
+ * desk's first reply routes onward at once.
  */
-import { voice } from '@livekit/agents';
+import { TARGETS, bridgeLine } from '../src/departments.js';
+import type { PreparedStats } from '../src/call/prepared-reply.js';
 import {
   type ChildServer,
   PacedSink,
   type Segment,
+  type SessionTimeline,
   createBenchCall,
-  now,
+  sleep,
   startChildServer,
   startNativeCall,
+  watchSession,
 } from './common.js';
+import type { CallRequests } from './scripted-child.js';
 import { type Summary, summarize } from './stats.js';
 
-/** Each line makes the department on the line say one sentence and transfer (keyword script). */
-export const TRANSFER_TURNS = [
-  'I was charged twice on my card', // triage → billing
-  'I also want to upgrade my plan', // billing → triage
-  'yes, upgrade my plan please', // triage → sales
-  'my internet is not working', // sales → triage
-  'my internet is not working, please fix it', // triage → support
+export interface Turn {
+  line: string;
+  /** The desk answering this line transfers without a word. */
+  silent?: boolean;
+}
+
+export const TURNS: Turn[] = [
+  { line: 'I was charged twice on my card', silent: true }, // triage → billing, no line
+  { line: 'I also want to upgrade my plan' }, // billing → triage → sales (a chain)
+  { line: 'my internet is not working', silent: true }, // sales → triage (no line) → support (a chain)
 ];
 
-interface Stamp {
-  deadAir: number;
-  /** Scheduled end of the old line → the sink reporting playback finished (timer). */
-  sinkReport: number;
-  /** Playback finished reported → agent_handoff item (speech done, tool outputs committed, old activity drained, new started). */
-  swap: number;
-  /** agent_handoff → new agent's first LLM request (onEnter: history copy, generateReply scheduling). */
-  onEnter: number;
-  /** LLM request → first chunk received (HTTP + the server's TTFT). */
-  llm: number;
-  /** First LLM chunk → first TTS request (sentence tokenizer, TTS stream set-up). */
-  toTts: number;
-  /** TTS request → first frame in the sink (HTTP + the server's TTFB + decoding). */
-  tts: number;
+export type Arm = 'ours' | 'oursUnprepared' | 'native';
+export const ARMS: Arm[] = ['ours', 'oursUnprepared', 'native'];
+
+export type Stage =
+  | 'sinkReport'
+  | 'swap'
+  | 'userToHandoff'
+  | 'toBridge'
+  | 'onEnter'
+  | 'llm'
+  | 'toTts'
+  | 'tts'
+  | 'sayToFrame'
+  | 'prepTtsLead';
+
+export interface TransferSample {
+  /** The old agent said a line before its transfer tool call. */
+  spoken: boolean;
+  /** The new agent's first reply routed onward at once (the middle of a chain). */
+  chain: boolean;
+  /** The new agent first said its bridging line (cached audio: the old one said nothing). */
+  bridged: boolean;
+  /** The new agent's reply came with no LLM request after it took the line (a prepared reply played). */
+  preparedUsed: boolean;
+  /** Spoken: old line's last sample → new agent's first sample. No line: caller's line committed → new agent's first sample. */
+  gap: number;
+  /** The same, to the first sample of the new agent's reply (after its bridging line, if any). */
+  replyGap: number;
+  /** Bridged: the bridging line's last sample → the reply's first sample. */
+  afterBridge?: number;
+  stages: Partial<Record<Stage, number>>;
 }
 
 interface Probes {
-  llm: { requestAt: number; firstChunkAt?: number }[];
-  tts: number[];
-  handoffItems: number[];
+  llm: { requestAt: number; firstChunkAt?: number; text?: string }[];
+  tts: { at: number; text: string }[];
 }
 
-function newProbes(): Probes {
-  return { llm: [], tts: [], handoffItems: [] };
-}
-
-function llmProbe(p: Probes) {
+function probes(): { p: Probes; llmProbe: Parameters<typeof createBenchCall>[0]['llmProbe']; ttsProbe: (at: number, text: string) => void } {
+  const p: Probes = { llm: [], tts: [] };
+  const byRequest = (requestAt: number) => p.llm.find((x) => x.requestAt === requestAt);
   return {
-    onRequest: (at: number) => p.llm.push({ requestAt: at }),
-    onFirstChunk: (at: number, requestAt: number) => {
-      const r = p.llm.find((x) => x.requestAt === requestAt);
-      if (r) r.firstChunkAt = at;
+    p,
+    llmProbe: {
+      onRequest: (at) => p.llm.push({ requestAt: at }),
+      onFirstChunk: (at, requestAt) => void (byRequest(requestAt) && (byRequest(requestAt)!.firstChunkAt = at)),
+      onDone: (_at, requestAt, text) => void (byRequest(requestAt) && (byRequest(requestAt)!.text = text.trim())),
     },
+    ttsProbe: (at, text) => p.tts.push({ at, text: text.trim() }),
   };
 }
 
-function watchHandoffs(session: voice.AgentSession<any>, p: Probes) { // eslint-disable-line @typescript-eslint/no-explicit-any
-  session.on(voice.AgentSessionEventTypes.ConversationItemAdded, ({ item }) => {
-    if (item.type === 'agent_handoff' && item.oldAgentId) p.handoffItems.push(now());
+/**
+ * Where the new agent's reply audio came from: its own LLM request after it took the line (stages
+ * from `start`: the swap, or the end of its bridging line), or a prepared reply (no request).
+ */
+function replyStages(p: Probes, item: number, start: number, reply: Segment, prepRequestAt: number | undefined) {
+  const req = p.llm.find((r) => r.requestAt >= item && r.requestAt < reply.firstFrameAt);
+  if (req) {
+    const chunk = req.firstChunkAt ?? Number.NaN;
+    const tts = p.tts.find((t) => t.at >= chunk)?.at ?? Number.NaN;
+    const stages = { onEnter: req.requestAt - start, llm: chunk - req.requestAt, toTts: tts - chunk, tts: reply.firstFrameAt - tts };
+    return { used: false, stages, prepTtsAt: undefined };
+  }
+  // Prepared: its LLM request was made when the machine accepted the transfer; its speech was
+  // synthesized meanwhile (the TTS request carrying the prepared text).
+  const prep = prepRequestAt === undefined ? undefined : p.llm.filter((r) => r.requestAt <= prepRequestAt).at(-1);
+  const ttsAt = prep?.text ? p.tts.find((t) => t.at >= prep.requestAt && t.text === prep.text)?.at : undefined;
+  return { used: true, stages: { sayToFrame: reply.firstFrameAt - start }, prepTtsAt: ttsAt ?? Number.NaN };
+}
+
+interface TurnData {
+  /** This turn's audio segments, and the lines committed (same order: one line per segment). */
+  segs: Segment[];
+  said: string[];
+  /** agent_handoff item times of this turn's transfers. */
+  items: number[];
+  userAt: number;
+  /** The new agents' first LLM requests (ours: `call.handoffs`; the preparation's when prepared). */
+  firstLlm: (number | undefined)[];
+}
+
+const BRIDGE_LINES = new Set(TARGETS.map((t) => bridgeLine(t)));
+
+/**
+ * The transfers of one caller turn. A segment belongs to the agent on the line when its first frame
+ * came (after agent_handoff item j: transfer j's new agent); the old line of transfer j is the last
+ * segment before item j in this turn; a new agent's first segment is its bridging line or its reply.
+ */
+function transfersOfTurn(t: TurnData, p: Probes, label: string): TransferSample[] {
+  const k = t.items.length;
+  if (k === 0 || t.said.length !== t.segs.length) throw new Error(`${label}: ${k} transfers, ${t.segs.length} audio segments, ${t.said.length} lines`);
+  const owner = (s: Segment) => t.items.filter((at) => at <= s.firstFrameAt).length;
+  const segs = t.segs.map((s, i) => ({ s, owner: owner(s), bridge: BRIDGE_LINES.has(t.said[i]!) }));
+  return t.items.map((item, j) => {
+    const mine = segs.filter((x) => x.owner === j + 1);
+    const old = segs.filter((x) => x.owner === j).at(-1)?.s ?? null;
+    if (!mine.length || (mine[0]!.bridge && mine.length < 2)) throw new Error(`${label}: transfer ${j + 1} has no reply audio`);
+    const bridged = mine[0]!.bridge;
+    const first = mine[0]!.s;
+    const reply = bridged ? mine[1]!.s : first;
+    const from = old ? old.playEndAt! : t.userAt;
+    const start = bridged ? first.reportedAt! : item;
+    const r = replyStages(p, item, start, reply, t.firstLlm[j]);
+    const stages: Partial<Record<Stage, number>> = {
+      ...(old ? { sinkReport: old.reportedAt! - old.playEndAt!, swap: item - old.reportedAt! } : { userToHandoff: item - t.userAt }),
+      ...(bridged ? { toBridge: first.firstFrameAt - item } : {}),
+      ...r.stages,
+    };
+    // Prepared: how long before it was needed (the old line's end, the bridge's end, or the swap) its speech was requested.
+    if (r.prepTtsAt !== undefined) stages.prepTtsLead = (bridged ? first.playEndAt! : old ? old.playEndAt! : item) - r.prepTtsAt;
+    return {
+      spoken: !!old,
+      chain: j < k - 1,
+      bridged,
+      preparedUsed: r.used,
+      gap: first.playStartAt - from,
+      replyGap: reply.playStartAt - from,
+      ...(bridged ? { afterBridge: reply.playStartAt - first.playEndAt! } : {}),
+      stages,
+    };
   });
 }
 
-function stamp(old: Segment, next: Segment, firstLlm: number, p: Probes, handoffIndex: number): Stamp {
-  const end = old.playEndAt!;
-  const req = p.llm.find((r) => r.requestAt >= firstLlm);
-  const firstChunk = req?.firstChunkAt ?? Number.NaN;
-  const ttsReq = p.tts.find((t) => t >= firstChunk) ?? Number.NaN;
-  const item = p.handoffItems[handoffIndex] ?? Number.NaN;
+export interface CallRun {
+  samples: TransferSample[];
+  transfers: number;
+  server: CallRequests;
+  prepared: PreparedStats | null;
+  /** TTS requests the call made (the bench's TTS instances), and their characters. */
+  tts: { requests: number; chars: number };
+}
+
+interface Line {
+  callId: string;
+  timeline: SessionTimeline;
+  run: (line: string) => Promise<void>;
+  firstLlmOf: (i: number) => number | undefined;
+  prepared: () => PreparedStats | null;
+  close: () => Promise<unknown>;
+}
+
+async function openLine(arm: Arm, url: string, sink: PacedSink, pr: ReturnType<typeof probes>): Promise<Line> {
+  const o = { url, sink, llmProbe: pr.llmProbe, ttsProbe: pr.ttsProbe };
+  if (arm === 'native') {
+    const c = await startNativeCall(o);
+    return {
+      callId: c.callId,
+      timeline: watchSession(c.session),
+      run: (line) => c.session.run({ userInput: line }).wait().then(() => undefined),
+      firstLlmOf: (i) => c.timings.firstLlmAt[i],
+      prepared: () => null,
+      close: c.close,
+    };
+  }
+  const call = createBenchCall({ ...o, prepareReplies: arm === 'ours' });
+  const timeline = watchSession(call.session);
+  await call.start();
+  await call.greeted;
   return {
-    deadAir: next.playStartAt - end,
-    sinkReport: (old.reportedAt ?? Number.NaN) - end,
-    swap: item - (old.reportedAt ?? Number.NaN),
-    onEnter: firstLlm - item,
-    llm: firstChunk - (req?.requestAt ?? Number.NaN),
-    toTts: ttsReq - firstChunk,
-    tts: next.firstFrameAt - ttsReq,
+    callId: call.callId,
+    timeline,
+    run: (line) => call.session.run({ userInput: line }).wait().then(() => undefined),
+    firstLlmOf: (i) => call.handoffs[i]?.firstLlmRequestAt ?? undefined,
+    prepared: () => ({ ...call.prepared }),
+    close: () => call.close(),
   };
 }
 
-function newSegments(sink: PacedSink, from: number, label: string): [Segment, Segment] {
-  const segs = sink.segments.slice(from);
-  if (segs.length !== 2 || segs[0]!.playEndAt === undefined) {
-    throw new Error(`${label}: expected the old line and the new agent's reply (2 segments), got ${segs.length}`);
+/** One call of one arm through `turns`: every transfer's sample. */
+export async function runCall(arm: Arm, server: ChildServer, turns: Turn[]): Promise<CallRun> {
+  const sink = new PacedSink();
+  const pr = probes();
+  const line = await openLine(arm, server.url, sink, pr);
+  const tl = line.timeline;
+  const samples: TransferSample[] = [];
+  for (const [i, turn] of turns.entries()) {
+    const from = sink.segments.length;
+    const h0 = tl.handoffItems.length;
+    const u0 = tl.userCommitted.length;
+    const s0 = tl.said.length;
+    await line.run(turn.line);
+    const items = tl.handoffItems.slice(h0);
+    const firstLlm = items.map((_, j) => line.firstLlmOf(h0 + j));
+    const said = tl.said.slice(s0).map((x) => x.text);
+    const data = { segs: sink.segments.slice(from), said, items, userAt: tl.userCommitted[u0] ?? Number.NaN, firstLlm };
+    samples.push(...transfersOfTurn(data, pr.p, `${arm} turn ${i + 1}`));
   }
-  return [segs[0]!, segs[1]!];
+  void line.close();
+  const tts = { requests: pr.p.tts.length, chars: pr.p.tts.reduce((a, t) => a + t.text.length, 0) };
+  return { samples, transfers: tl.handoffItems.length, server: await server.requestsOf(line.callId), prepared: line.prepared(), tts };
 }
 
-async function oursCall(url: string): Promise<Stamp[]> {
-  const sink = new PacedSink();
-  const p = newProbes();
-  const call = createBenchCall({ url, sink, llmProbe: llmProbe(p), ttsProbe: (at) => p.tts.push(at) });
-  watchHandoffs(call.session, p);
-  await call.start();
-  await call.greeted;
-  const out: Stamp[] = [];
-  for (const [i, line] of TRANSFER_TURNS.entries()) {
-    const from = sink.segments.length;
-    await call.session.run({ userInput: line }).wait();
-    const [old, next] = newSegments(sink, from, `ours turn ${i + 1}`);
-    const h = call.handoffs[i];
-    if (!h?.firstLlmRequestAt) throw new Error(`ours turn ${i + 1}: no handoff`);
-    out.push(stamp(old, next, h.firstLlmRequestAt, p, i));
+// ---- the figure -------------------------------------------------------------------------------------
+
+export interface Speed {
+  ttftMs: number;
+  ttsTtfbMs: number;
+}
+
+export interface ArmFigures {
+  /** Transfers with a spoken line: old line's last sample → the new agent's first sample. */
+  spoken: { all: Summary; direct: Summary; chain: Summary };
+  /**
+   * Transfers with no line: the caller's line committed → the new agent's first sample (its bridging
+   * line, if any), → its reply's first sample (direct transfers, and the middle desk of a chain), and
+   * the bridging line's end → the reply.
+   */
+  silent: { firstAudio: Summary; replyDirect: Summary; replyChain: Summary; afterBridgeDirect: Summary; afterBridgeChain: Summary };
+  /** Stage medians (ms) by kind of transfer and where the new agent's reply came from. */
+  stages: Record<string, Record<string, Summary>>;
+  /** Transfers whose new agent played a prepared reply, of all such transfers. */
+  preparedPlayed: Record<'spokenDirect' | 'spokenChain' | 'silent', string>;
+  serverRequestsPerCall: Summary;
+  ttsRequestsPerCall: Summary;
+  ttsCharsPerCall: Summary;
+}
+
+const KINDS = {
+  spokenDirect: (s: TransferSample) => s.spoken && !s.chain,
+  spokenChain: (s: TransferSample) => s.spoken && s.chain,
+  silent: (s: TransferSample) => !s.spoken,
+};
+
+function stageGroups(all: TransferSample[]): Record<string, Record<string, Summary>> {
+  const stages: Record<string, Record<string, Summary>> = {};
+  for (const spoken of [true, false]) {
+    for (const used of [false, true]) {
+      const xs = all.filter((s) => s.spoken === spoken && s.preparedUsed === used);
+      if (!xs.length) continue;
+      const keys = [...new Set(xs.flatMap((s) => Object.keys(s.stages)))] as Stage[];
+      stages[`${spoken ? 'spoken' : 'silent'}/${used ? 'prepared' : 'replied'}`] = Object.fromEntries([
+        ['gap', summarize(xs.map((s) => s.replyGap))],
+        ...keys.map((k) => [k, summarize(xs.map((s) => s.stages[k] ?? Number.NaN))]),
+      ]);
+    }
   }
-  void call.close();
+  return stages;
+}
+
+function armFigures(runs: CallRun[]): ArmFigures {
+  const all = runs.flatMap((r) => r.samples);
+  const of = (f: (s: TransferSample) => boolean, v: (s: TransferSample) => number | undefined = (s) => s.gap) =>
+    summarize(all.filter(f).map((s) => v(s) ?? Number.NaN));
+  const played = (f: (s: TransferSample) => boolean) => `${all.filter((s) => f(s) && s.preparedUsed).length}/${all.filter(f).length}`;
+  return {
+    spoken: { all: of((s) => s.spoken), direct: of(KINDS.spokenDirect), chain: of(KINDS.spokenChain) },
+    silent: {
+      firstAudio: of(KINDS.silent),
+      replyDirect: of((s) => !s.spoken && !s.chain, (s) => s.replyGap),
+      replyChain: of((s) => !s.spoken && s.chain, (s) => s.replyGap),
+      afterBridgeDirect: of((s) => s.bridged && !s.chain, (s) => s.afterBridge),
+      afterBridgeChain: of((s) => s.bridged && s.chain, (s) => s.afterBridge),
+    },
+    stages: stageGroups(all),
+    preparedPlayed: { spokenDirect: played(KINDS.spokenDirect), spokenChain: played(KINDS.spokenChain), silent: played(KINDS.silent) },
+    serverRequestsPerCall: summarize(runs.map((r) => r.server.requests)),
+    ttsRequestsPerCall: summarize(runs.map((r) => r.tts.requests)),
+    ttsCharsPerCall: summarize(runs.map((r) => r.tts.chars)),
+  };
+}
+
+export interface SpeedResult extends Speed {
+  /** LLM TTFT + TTS TTFB: a reply that is not prepared cannot start sooner after the swap. */
+  floorMs: number;
+  calls: number;
+  arms: Record<Arm, ArmFigures>;
+  /** What preparing replies costs, per transfer (ours vs ours with prepareReplies off, same calls). */
+  extra: ExtraCost;
+  target: { text: string; ratio: number; met: boolean };
+}
+
+export interface ExtraCost {
+  transfers: number;
+  /** `call.prepared`, summed over ours' calls. */
+  prepared: PreparedStats;
+  /** From call.prepared: preparation requests, thrown-away ones, and their tokens, per transfer. */
+  preparedRequestsPerTransfer: number;
+  thrownAwayPerTransfer: number;
+  preparedTokensPerTransfer: number;
+  /** From the server's log: (ours − ours unprepared) chat requests, usage tokens and prompt characters, per transfer. */
+  serverExtraRequestsPerTransfer: number;
+  serverExtraUsageTokensPerTransfer: number;
+  serverExtraPromptCharsPerTransfer: number;
+}
+
+function extraCost(ours: CallRun[], unprepared: CallRun[]): ExtraCost {
+  const sum = (rs: CallRun[], f: (r: CallRun) => number) => rs.reduce((a, r) => a + f(r), 0);
+  const transfers = sum(ours, (r) => r.transfers);
+  const prepared = ours.reduce<PreparedStats>(
+    (a, r) => ({
+      requests: a.requests + r.prepared!.requests,
+      used: a.used + r.prepared!.used,
+      thrownAway: a.thrownAway + r.prepared!.thrownAway,
+      tokens: a.tokens + r.prepared!.tokens,
+    }),
+    { requests: 0, used: 0, thrownAway: 0, tokens: 0 },
+  );
+  const per = (x: number) => Number((x / transfers).toFixed(3));
+  // Same script, same transfers: the difference is what preparing cost (unprepared transfers counted alike).
+  const scale = transfers / Math.max(1, sum(unprepared, (r) => r.transfers));
+  const diff = (f: (r: CallRun) => number) => per(sum(ours, f) - sum(unprepared, f) * scale);
+  return {
+    transfers,
+    prepared,
+    preparedRequestsPerTransfer: per(prepared.requests),
+    thrownAwayPerTransfer: per(prepared.thrownAway),
+    preparedTokensPerTransfer: per(prepared.tokens),
+    serverExtraRequestsPerTransfer: diff((r) => r.server.requests),
+    serverExtraUsageTokensPerTransfer: diff((r) => r.server.usageTokens),
+    serverExtraPromptCharsPerTransfer: diff((r) => r.server.promptChars),
+  };
+}
+
+/** Every (speed, arm) call of a round side by side, starts staggered, the order rotated every round. */
+async function round(servers: ChildServer[], turns: Turn[], r: number, staggerMs: number): Promise<CallRun[][]> {
+  const lanes = servers.flatMap((server, si) => ARMS.map((arm, ai) => ({ server, si, ai, arm })));
+  const out: CallRun[][] = servers.map(() => []);
+  await Promise.all(
+    lanes.map(async (lane, k) => {
+      await sleep(((k + r) % lanes.length) * staggerMs);
+      out[lane.si]![lane.ai] = await runCall(lane.arm, lane.server, turns);
+    }),
+  );
   return out;
 }
 
-async function nativeCall(url: string): Promise<Stamp[]> {
-  const sink = new PacedSink();
-  const p = newProbes();
-  const c = await startNativeCall({ url, sink, llmProbe: llmProbe(p), ttsProbe: (at) => p.tts.push(at) });
-  watchHandoffs(c.session, p);
-  const out: Stamp[] = [];
-  for (const [i, line] of TRANSFER_TURNS.entries()) {
-    const from = sink.segments.length;
-    await c.session.run({ userInput: line }).wait();
-    const [old, next] = newSegments(sink, from, `native turn ${i + 1}`);
-    const firstLlm = c.timings.firstLlmAt[i];
-    if (firstLlm === undefined) throw new Error(`native turn ${i + 1}: no handoff`);
-    out.push(stamp(old, next, firstLlm, p, i));
-  }
-  void c.close();
-  return out;
+function speedResult(speed: Speed, runs: Record<Arm, CallRun[]>): SpeedResult {
+  const arms = Object.fromEntries(ARMS.map((a) => [a, armFigures(runs[a])])) as Record<Arm, ArmFigures>;
+  const ours = arms.ours.spoken.all.median;
+  const ratio = Number((ours / arms.native.spoken.all.median).toFixed(3));
+  return {
+    ...speed,
+    floorMs: speed.ttftMs + speed.ttsTtfbMs,
+    calls: runs.ours.length,
+    arms,
+    extra: extraCost(runs.ours, runs.oursUnprepared),
+    target: { text: 'ours (spoken line) ≤ 50 ms median and ≤ 0.2× native', ratio, met: ours <= 50 && ratio <= 0.2 },
+  };
+}
+
+export interface DeadAirOptions {
+  speeds: Speed[];
+  ttsMsPerChar: number;
+  rounds: number;
+  staggerMs: number;
+  log: (s: string) => void;
 }
 
 export interface DeadAirResult {
-  floorMs: number;
-  ours: Summary;
-  native: Summary;
-  oursOverFloor: Summary;
-  nativeOverFloor: Summary;
-  breakdown: { ours: Record<keyof Omit<Stamp, 'deadAir'>, Summary>; native: Record<keyof Omit<Stamp, 'deadAir'>, Summary> };
+  speeds: SpeedResult[];
   target: { text: string; met: boolean };
   setup: string;
 }
 
-export async function benchDeadAir(opts: {
-  callsPerArm: number;
-  ttftMs: number;
-  ttsTtfbMs: number;
-  ttsMsPerChar: number;
-  log: (s: string) => void;
-}): Promise<DeadAirResult> {
-  const server: ChildServer = await startChildServer({ ttftMs: opts.ttftMs, ttsTtfbMs: opts.ttsTtfbMs, ttsMsPerChar: opts.ttsMsPerChar });
+export async function benchDeadAir(o: DeadAirOptions): Promise<DeadAirResult> {
+  const silentLines = TURNS.filter((t) => t.silent).map((t) => t.line);
+  const servers = await Promise.all(o.speeds.map((sp) => startChildServer({ ...sp, ttsMsPerChar: o.ttsMsPerChar, silentLines })));
   try {
-    // Warm-up: one call each.
-    await oursCall(server.url);
-    await nativeCall(server.url);
-    const ours: Stamp[] = [];
-    const native: Stamp[] = [];
-    for (let i = 0; i < opts.callsPerArm; i++) {
-      if (i % 2 === 0) {
-        ours.push(...(await oursCall(server.url)));
-        native.push(...(await nativeCall(server.url)));
-      } else {
-        native.push(...(await nativeCall(server.url)));
-        ours.push(...(await oursCall(server.url)));
-      }
-      opts.log(`  dead air: ${i + 1}/${opts.callsPerArm} call pairs`);
+    await round(servers, TURNS.slice(0, 1), 0, o.staggerMs); // warm-up: connections, JIT
+    const runs = o.speeds.map((): Record<Arm, CallRun[]> => ({ ours: [], oursUnprepared: [], native: [] }));
+    for (let r = 0; r < o.rounds; r++) {
+      const got = await round(servers, TURNS, r, o.staggerMs);
+      got.forEach((bySpeed, si) => ARMS.forEach((a, ai) => runs[si]![a].push(bySpeed[ai]!)));
+      o.log(`  dead air: ${r + 1}/${o.rounds} rounds`);
     }
-    const floor = opts.ttftMs + opts.ttsTtfbMs;
-    const parts = (xs: Stamp[]) => ({
-      sinkReport: summarize(xs.map((s) => s.sinkReport)),
-      swap: summarize(xs.map((s) => s.swap)),
-      onEnter: summarize(xs.map((s) => s.onEnter)),
-      llm: summarize(xs.map((s) => s.llm)),
-      toTts: summarize(xs.map((s) => s.toTts)),
-      tts: summarize(xs.map((s) => s.tts)),
-    });
-    const o = summarize(ours.map((s) => s.deadAir));
+    const speeds = o.speeds.map((sp, si) => speedResult(sp, runs[si]!));
     return {
-      floorMs: floor,
-      ours: o,
-      native: summarize(native.map((s) => s.deadAir)),
-      oursOverFloor: summarize(ours.map((s) => s.deadAir - floor)),
-      nativeOverFloor: summarize(native.map((s) => s.deadAir - floor)),
-      breakdown: { ours: parts(ours), native: parts(native) },
-      target: { text: `ours within 50 ms of the floor (median dead air − ${floor} ms ≤ 50 ms)`, met: o.median - floor <= 50 },
+      speeds,
+      target: {
+        text: 'dead air at a transfer with a spoken line: ours ≤ 50 ms median and ≤ 0.2× native, at every speed',
+        met: speeds.every((s) => s.target.met),
+      },
       setup:
-        `voice: OpenAI LLM + TTS plugins → scripted server (TTFT ${opts.ttftMs} ms, TTS TTFB ${opts.ttsTtfbMs} ms, ` +
-        `${opts.ttsMsPerChar} ms of audio per character), real-time paced in-process sink; ${TRANSFER_TURNS.length} transfers per call ` +
-        `(triage→billing→triage→sales→triage→support), 1 warm-up call per arm, then ${opts.callsPerArm} calls per arm alternating`,
+        `voice: OpenAI LLM + TTS plugins → scripted server (one per speed, in child processes; LLM TTFT / TTS TTFB as given, ` +
+        `${o.ttsMsPerChar} ms of audio per character ≈ ${Math.round(1000 / o.ttsMsPerChar)} characters a second), real-time paced ` +
+        `in-process sink; per call a greeting and ${TURNS.length} caller lines, 5 transfers: triage → billing with no line; billing → ` +
+        `triage → sales (a chain: the middle desk's first reply routes onward); sales → triage with no line → support (a chain); ` +
+        `per round one call of each arm at each speed, all ${o.speeds.length * ARMS.length} side by side, starts ${o.staggerMs} ms apart ` +
+        `in rotating order; 1 warm-up round (first line only), then ${o.rounds} rounds`,
     };
   } finally {
-    await server.close();
+    await Promise.all(servers.map((sv) => sv.close()));
   }
 }

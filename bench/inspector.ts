@@ -3,7 +3,9 @@
  * — (a) as specified: a real `startInspectorServer` in this process and the call linked with
  * `attachInspector`; (b) the production topology: the inspector server in another process (the
  * worker's), only the call's link in this one. One page watches `/feed` from another process (a browser
- * would). Arms rotate every round (ABC, BCA, CAB, …). Measured: handoff time (`call.handoffs[].latencyMs`)
+ * would). Arms rotate every round (ABC, BCA, CAB, …). Measured: handoff time (the transfer tool call received
+ * from the model → the agent_handoff item: the transfer done, the new agent on the line — with replies
+ * prepared, `call.handoffs[].latencyMs` ends inside the machine's send, before the link hears of it)
  * and this process's CPU time per call.
  */
 import { WebSocket } from 'ws';
@@ -14,16 +16,17 @@ import {
   cpuMs,
   createBenchCall,
   fullGc,
-  patchTransferToolEntry,
   sleep,
   spawnBenchChild,
   startChildServer,
-  toolEntered,
-  toolReturned,
+  watchSession,
 } from './common.js';
 import { type Summary, summarize } from './stats.js';
 
-/** Ten caller lines: the caller's name saved, three transfers (triage → billing → triage → sales), six plain answers. */
+/**
+ * Ten caller lines: the caller's name saved, three transfers (triage → billing, then billing → triage →
+ * sales from one line: a chain), plain answers otherwise.
+ */
 const TURNS = [
   'Hi, my name is Maya',
   'I was charged twice on my card',
@@ -41,7 +44,11 @@ const TRANSFERS = 3;
 interface Sample {
   cpuMs: number;
   handoffs: number[];
-  /** Transfer tool entered → returned (the machine's send, its subscribers — the link's snapshot post among them — and the swap request). */
+  /**
+   * Transfer tool call received from the model → function_tools_executed: the tool ran (the machine's
+   * send and its subscribers — the link's snapshot post among them — and the swap request) and the
+   * framework collected the turn's outputs.
+   */
   toolBodies: number[];
   /** The inspector server's CPU during the call, when it runs in its own process. */
   serverCpuMs?: number;
@@ -52,16 +59,17 @@ async function oneCall(url: string, inspectorOrigin: string | null, serverCpu?: 
   // Each call starts from a collected heap, so no call pays for the garbage of the one before.
   await fullGc();
   const cpu0 = cpuMs();
-  const call = createBenchCall({ url });
+  const toolCalls: number[] = [];
+  const llmProbe = { onToolCalls: (at: number, _req: number, names: string[]) => names.some((n) => n.startsWith('pass_control_to_')) && toolCalls.push(at) };
+  const call = createBenchCall({ url, llmProbe });
+  const timeline = watchSession(call.session);
   if (inspectorOrigin) attachInspector(call, { url: inspectorOrigin });
   await call.start();
   await call.greeted;
   for (const line of TURNS) await call.session.run({ userInput: line }).wait();
   if (call.handoffs.length !== TRANSFERS) throw new Error(`inspector bench: expected ${TRANSFERS} transfers, got ${call.handoffs.length}`);
-  const handoffs = call.handoffs.map((h) => h.latencyMs!);
-  const entered = toolEntered.get(call) ?? [];
-  const returned = toolReturned.get(call) ?? [];
-  const toolBodies = entered.map((t, k) => (returned[k] ?? Number.NaN) - t);
+  const handoffs = toolCalls.map((t) => (timeline.handoffItems.find((x) => x >= t) ?? Number.NaN) - t);
+  const toolBodies = toolCalls.map((t) => (timeline.toolsExecuted.find((x) => x >= t) ?? Number.NaN) - t);
   await call.close();
   // Let the link flush its last messages and the server broadcast them (coalesced per 50 ms).
   await sleep(120);
@@ -127,7 +135,6 @@ async function wsOpenClose(origin: string, n: number): Promise<number[]> {
 }
 
 export async function benchInspector(opts: { warmup: number; rounds: number; log: (s: string) => void }): Promise<InspectorResult> {
-  patchTransferToolEntry();
   const server: ChildServer = await startChildServer({ ttftMs: 0 });
   const local = await startInspectorServer({ port: 0 });
   const localOrigin = new URL(local.url).origin;

@@ -1,11 +1,12 @@
 /**
  * Figure 6 — path generation: time and number of paths of the model-based suite's generation
- * (`modelFor` from test/support/routing-model.ts, the model the suite itself uses) — `getSimplePaths()` and `getShortestPaths()` for caps 1 to 6, with and
- * without a human number. Simple paths grow fast with the cap: a configuration whose simple-path run
- * takes longer than the per-run budget is not repeated, and larger caps are skipped (noted).
+ * (`modelFor` from dev/routing-model.ts, the model the suite itself uses) — `getSimplePaths()` and
+ * `getShortestPaths()` for caps 1 to 6, with and without a human number. Simple paths grow fast with
+ * the cap: a configuration whose simple-path run takes longer than the per-run budget is not repeated,
+ * and larger caps are skipped (noted).
  */
 import { type Summary, summarize } from './stats.js';
-import { modelFor } from '../test/support/routing-model.js';
+import { modelFor } from '../dev/routing-model.js';
 
 export interface PathRow {
   cap: number;
@@ -59,7 +60,7 @@ export function benchPaths(opts: { caps: number[]; reps: number; budgetMsPerRun:
   return {
     rows,
     setup:
-      `createTestModel(routerMachine) with the suite's eventsFor / serializeState; each figure includes creating the model; ` +
+      `the suite's routing model (modelFor in dev/routing-model.ts: its events and state identity); each figure includes creating the model; ` +
       `one unmeasured warm-up run of each kind (cap 2), then ${opts.reps} runs per configuration; ` +
       `a run over ${opts.budgetMsPerRun} ms is not repeated and larger caps of that kind are skipped`,
   };

@@ -3,8 +3,8 @@
  * bench/results.json (machine, every figure with median / p95 / n, targets, where the time goes);
  * `--quick` and `--only` runs write bench/results.partial.json instead.
  *
- *   npm run bench                      # everything (about 4–6 minutes on 2 cores)
- *   npm run bench -- --quick           # fewer samples, for a smoke run
+ *   npm run bench                      # everything (about 10 minutes on 2 cores)
+ *   npm run bench -- --quick           # fewer samples, for a smoke run (about 3 minutes)
  *   npm run bench -- --only=handoff,history   # some figures (handoff, deadair, history, capacity, inspector, paths)
  *
  * Not part of `npm test`. Fixed seeds; A/B comparisons alternate within the same run.
@@ -19,6 +19,7 @@ import { type HandoffResult, benchHandoff } from './handoff.js';
 import { type HistoryResult, benchHistory } from './history.js';
 import { type InspectorResult, benchInspector } from './inspector.js';
 import { type PathsResult, benchPaths } from './paths.js';
+import { transferNotes } from './report-calls.js';
 import { explainMisses, renderReport } from './report.js';
 
 export interface Results {
@@ -43,6 +44,8 @@ export interface Results {
   paths?: PathsResult;
   /** For each missed target: where the time goes. */
   missedTargets?: Record<string, string>;
+  /** Where the time goes beyond the targets: chain hops, transfers with no line, replies not prepared. */
+  transferNotes?: Record<string, string>;
 }
 
 const args = process.argv.slice(2);
@@ -92,7 +95,17 @@ if (want('handoff')) {
 }
 if (want('deadair')) {
   results.deadAir = await step('2. dead air', () =>
-    benchDeadAir({ callsPerArm: quick ? 1 : 3, ttftMs: 200, ttsTtfbMs: 150, ttsMsPerChar: 3, log }),
+    benchDeadAir({
+      speeds: [
+        { ttftMs: 200, ttsTtfbMs: 150 },
+        { ttftMs: 800, ttsTtfbMs: 400 },
+      ],
+      // ≈ 17 characters a second: a usual TTS speaking rate (the old line's length is what a prepared reply hides behind).
+      ttsMsPerChar: 60,
+      rounds: quick ? 1 : 4,
+      staggerMs: 300,
+      log,
+    }),
   );
 }
 if (want('inspector')) {
@@ -116,6 +129,7 @@ if (want('capacity')) {
 results.machine.loadAverageAtEnd = os.loadavg().map(r3);
 results.totalRuntimeS = Number(((performance.now() - t0) / 1000).toFixed(1));
 results.missedTargets = explainMisses(results);
+results.transferNotes = transferNotes(results.handoff, results.deadAir);
 // A partial or quick run does not overwrite the full run's results.
 const out = fileURLToPath(new URL(quick || only ? './results.partial.json' : './results.json', import.meta.url));
 writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);

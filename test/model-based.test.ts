@@ -1,147 +1,456 @@
 /**
- * Model-based tests: paths generated from the routing machine with `xstate/graph`, each driven through
- * the real orchestrator (AgentSession without a room, the real OpenAI plugin, the scripted server).
- * At every step: the agent on the line is the machine's state, the conversation is carried, earlier
- * instructions are absent, every tool call has its result, and a transfer gets exactly one reply.
+ * Model-based tests: paths generated with `xstate/graph` (dev/routing-model.ts), each driven through the
+ * real call (AgentSession without a room, the real OpenAI plugin, the scripted server), and every step
+ * judged by an oracle written here — the routing rules once more, as a plain table, independently of
+ * machines/router.ts. The machine only *generates* the paths; what the call must do at each step
+ * (where the caller is, how many transfers were counted, refused or not, escalated or not, which
+ * transfer tools the desk offers) comes from the oracle.
+ *
+ * Chained transfers are generated too: a TRANSFER with `chained: true` right after an accepted one is
+ * the new desk's entry reply calling a transfer tool (scripted below), in the same caller turn.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CallState, DEPARTMENTS, DEFAULT_MAX_HANDOFFS, type RouterEvent } from '../machines/router.js';
-import { DEPARTMENT_TABLE } from '../src/departments.js';
 import type { Call } from '../src/call/call.js';
 import type { CallEvent } from '../src/call/events.js';
-import { type ScriptedServer, deskOf, historyProblem, systemText, textOf } from '../dev/scripted-llm.js';
-import { callTools, requestsOf, say, startCall, startServer, waitForEvent } from './support/harness.js';
-import { type Snap, modelFor } from './support/routing-model.js';
+import { DEPARTMENT_TABLE } from '../src/departments.js';
+import {
+  type ChatRequest,
+  type RecordedRequest,
+  type ScriptedReply,
+  type ScriptedServer,
+  deskOf,
+  historyProblem,
+  systemText,
+  textOf,
+} from '../dev/scripted-llm.js';
+import { callTools, directiveScript, requestsOf, say, sleep, startCall, startServer, waitForEvent } from './support/harness.js';
+import { type ModelEvent, type ModelPath, type PathKind, PathBudgetExceeded, modelFor } from '../dev/routing-model.js';
 
-const TITLE_TO_ROLE = Object.fromEntries(Object.values(DEPARTMENT_TABLE).map((d) => [d.title, d.id]));
+// ---- The oracle: the routing rules, written once more -------------------------------------------
 
-/** Drives one model step through the real call, returns the call events it produced. */
-async function drive(call: Call, event: RouterEvent): Promise<CallEvent[]> {
-  const from = call.events.length;
-  switch (event.type) {
+const DESKS = ['triage', 'billing', 'sales', 'support'] as const;
+type Desk = (typeof DESKS)[number];
+type Where = Desk | 'human' | 'ended';
+const isDesk = (w: unknown): w is Desk => (DESKS as readonly unknown[]).includes(w);
+
+/** Who may ask to reach whom: hub and spoke. A person is not in the table (see `offered`). */
+const MAY_REACH: Record<Desk, readonly Desk[]> = {
+  triage: ['billing', 'sales', 'support'],
+  billing: ['triage'],
+  sales: ['triage'],
+  support: ['triage'],
+};
+
+/** What the oracle knows of a call. */
+interface World {
+  at: Where;
+  /** Accepted transfers (to a desk, to a person, the cap's escalation); a return from a person is not one. */
+  count: number;
+  cap: number;
+  /** A human number is configured. */
+  humanNumber: boolean;
+  /** A transfer to a person failed in this call: there is no second try. */
+  personFailed: boolean;
+  /** Where the caller was before the last accepted move (a chain must not go straight back there). */
+  left: Where | null;
+}
+
+type Verdict =
+  | { kind: 'moved'; from: Where; to: Desk | 'human'; escalated: boolean }
+  | { kind: 'returned'; from: 'human'; to: Desk }
+  /** `reason`: what the caller is told; null when the desk has no such tool (the machine never hears of it). */
+  | { kind: 'refused'; from: Where; to: string; reason: RegExp | null }
+  | { kind: 'ended' };
+
+const personReachable = (w: World) => w.humanNumber && !w.personFailed;
+
+/** The transfer tools the desk on the line offers: its routes, and a person while one can be reached. */
+function offered(w: World): string[] {
+  if (!isDesk(w.at)) return [];
+  return [...MAY_REACH[w.at], ...(personReachable(w) ? ['human'] : [])];
+}
+
+const transfersWord = (n: number) => `${n} transfers?`;
+
+/** A transfer request, judged: the first rule that applies decides. */
+const TRANSFER_RULES: {
+  rule: string;
+  applies: (w: World, to: string, chained: boolean) => boolean;
+  verdict: (w: World, to: string) => Verdict;
+}[] = [
+  {
+    rule: 'while a person is being connected, nothing else',
+    applies: (w) => w.at === 'human',
+    verdict: (w, to) => ({ kind: 'refused', from: w.at, to, reason: /being connected to a person/ }),
+  },
+  {
+    rule: 'a target the desk has no tool for: never reaches the machine',
+    applies: (w, to) => !offered(w).includes(to),
+    verdict: (w, to) => ({ kind: 'refused', from: w.at, to, reason: null }),
+  },
+  {
+    rule: 'a person, while one can be reached: accepted (also at the cap)',
+    applies: (_w, to) => to === 'human',
+    verdict: (w) => ({ kind: 'moved', from: w.at, to: 'human', escalated: false }),
+  },
+  {
+    rule: 'a chained transfer straight back where the caller just came from, under the cap: refused',
+    applies: (w, to, chained) => chained && to === w.left && w.count < w.cap,
+    verdict: (w, to) => ({ kind: 'refused', from: w.at, to, reason: new RegExp(`just come from ${to}`) }),
+  },
+  {
+    rule: 'under the cap: accepted',
+    applies: (w) => w.count < w.cap,
+    verdict: (w, to) => ({ kind: 'moved', from: w.at, to: to as Desk, escalated: false }),
+  },
+  {
+    rule: 'at the cap, with a person reachable: escalated to the person',
+    applies: (w) => personReachable(w),
+    verdict: (w) => ({ kind: 'moved', from: w.at, to: 'human', escalated: true }),
+  },
+  {
+    rule: 'at the cap, nobody to escalate to: refused',
+    applies: () => true,
+    verdict: (w, to) => ({ kind: 'refused', from: w.at, to, reason: new RegExp(`limit of ${transfersWord(w.cap)}`) }),
+  },
+];
+
+/** The oracle's answer to one event, and the world after it. */
+function judge(w: World, e: ModelEvent): { verdict: Verdict; next: World; rule: string } {
+  switch (e.type) {
     case 'TRANSFER': {
-      if (!event.to) return []; // bare event from the model's defaults: refused, tested elsewhere
-      const name = event.to === 'human' ? 'transfer_to_human' : `pass_control_to_${event.to}`;
-      await say(call, callTools({ name, arguments: { reason: event.reason } }));
-      break;
+      const chained = e.chained === true;
+      const { rule, verdict } = TRANSFER_RULES.map((r) => ({ rule: r.rule, verdict: r.applies(w, e.to, chained) ? r.verdict(w, e.to) : null })).find(
+        (r) => r.verdict,
+      ) as { rule: string; verdict: Verdict };
+      const next = verdict.kind === 'moved' ? { ...w, at: verdict.to, count: w.count + 1, left: w.at } : w;
+      return { verdict, next, rule };
+    }
+    case 'HUMAN_TRANSFER_FAILED': {
+      if (w.at !== 'human' || !isDesk(w.left)) throw new Error('the model sent HUMAN_TRANSFER_FAILED outside a person transfer');
+      const verdict: Verdict = { kind: 'returned', from: 'human', to: w.left };
+      return { verdict, next: { ...w, at: w.left, personFailed: true, left: 'human' }, rule: 'a failed person transfer: back where the caller came from, no second try' };
     }
     case 'END_CALL':
-      await say(call, callTools({ name: 'end_call', arguments: { reason: event.reason ?? 'done' } }));
+    case 'HANGUP':
+      return { verdict: { kind: 'ended' }, next: { ...w, at: 'ended' }, rule: 'ending the call, from any live state' };
+    default:
+      throw new Error(`the model sent an event the oracle does not know: ${JSON.stringify(e)}`);
+  }
+}
+
+const world0 = (cap: number, humanNumber: boolean): World => ({ at: 'triage', count: 0, cap, humanNumber, personFailed: false, left: null });
+
+const describeEvent = (e: ModelEvent) =>
+  e.type === 'TRANSFER' ? `${e.chained ? '⇢' : '→'}${e.to}` : e.type === 'HUMAN_TRANSFER_FAILED' ? 'person-failed' : e.type;
+
+// ---- Driving the real call -------------------------------------------------------------------------
+
+const TITLE_TO_ROLE = Object.fromEntries(Object.values(DEPARTMENT_TABLE).map((d) => [d.title, d.id]));
+const toolOf = (to: string) => (to === 'human' ? 'transfer_to_human' : `pass_control_to_${to}`);
+const TAKEOVER = /You have just taken over this call from/;
+
+/** The chain planned for the current turn of a call: what each desk's entry reply passes the caller on to. */
+interface ChainPlan {
+  call: Call;
+  /** Route length before the turn: the desk taking the line with route length base+1+i replies with `hops[i]`. */
+  base: number;
+  hops: string[];
+}
+const plans = new Map<string, ChainPlan>();
+const callIdOf = (rec: RecordedRequest) => rec.authorization?.replace(/^Bearer /, '') ?? '';
+
+/**
+ * Entry replies (a desk that has just taken the call over): the planned chain hop, one short line and
+ * the transfer tool; with no hop planned, one line that continues the call. (Left to the directive
+ * script, the entry reply would repeat the caller's last `@call` line.)
+ */
+function entryReply(req: ChatRequest, rec: RecordedRequest): ScriptedReply | undefined {
+  if (!TAKEOVER.test(systemText(req)) || req.messages.at(-1)?.role === 'tool') return undefined;
+  const plan = plans.get(callIdOf(rec));
+  if (plan) {
+    const hop = plan.hops[plan.call.actor.getSnapshot().context.route.length - plan.base - 1];
+    if (hop) return { text: `Let me pass you on to ${hop}.`, toolCalls: [{ name: toolOf(hop), arguments: { reason: `passing the caller on to ${hop}` } }] };
+  }
+  return { text: `${deskOf(req)} here, carrying on with what you need.` };
+}
+
+/** One caller turn: a caller-driven step and the chained hops its transfer sets off. */
+interface Turn {
+  steps: ModelEvent[];
+}
+
+function turnsOf(path: ModelPath): Turn[] {
+  const turns: Turn[] = [];
+  for (const { event } of path.steps.slice(1)) {
+    const e = event as ModelEvent;
+    if (e.type === 'TRANSFER' && e.chained) turns.at(-1)!.steps.push(e);
+    else turns.push({ steps: [e] });
+  }
+  return turns;
+}
+
+/** Drives one turn through the real call; returns the call events it produced. */
+async function drive(call: Call, turn: Turn, saidLines: string[]): Promise<CallEvent[]> {
+  const from = call.events.length;
+  const [first, ...chain] = turn.steps;
+  switch (first!.type) {
+    case 'TRANSFER': {
+      plans.set(call.callId, { call, base: call.actor.getSnapshot().context.route.length, hops: chain.map((e) => (e as { to: string }).to) });
+      const line = callTools({ name: toolOf(first.to), arguments: { reason: first.reason } });
+      saidLines.push(line);
+      await say(call, line);
+      break;
+    }
+    case 'END_CALL': {
+      const line = callTools({ name: 'end_call', arguments: { reason: first.reason } });
+      saidLines.push(line);
+      await say(call, line);
       await call.finished;
       break;
+    }
     case 'HANGUP':
       call.hangup();
       await call.finished;
       break;
     case 'HUMAN_TRANSFER_FAILED': {
       const entered = waitForEvent(call, (e) => e.type === 'agent' && e.agent !== 'human');
-      call.send({ type: 'HUMAN_TRANSFER_FAILED', reason: event.reason ?? 'failed' });
+      call.send({ type: 'HUMAN_TRANSFER_FAILED', reason: first.reason });
       await entered;
       break;
     }
     default:
-      return [];
+      throw new Error(`no way to drive ${first!.type}`);
   }
   return call.events.slice(from);
 }
 
-function checkStep(server: ScriptedServer, call: Call, snap: Snap, stepEvents: CallEvent[], userLines: string[]) {
-  const state = snap.value as CallState;
-  expect(call.machineState).toBe(state);
-  expect(call.actor.getSnapshot().context.handoffCount).toBe(snap.context.handoffCount);
-  expect(call.events.filter((e) => e.type === 'error')).toEqual([]);
-  const reqs = requestsOf(server, call);
-  expect(reqs.filter((r) => r.invalid).map((r) => r.invalid)).toEqual([]);
-  if (state === 'ended') {
-    expect(call.events.at(-1)).toMatchObject({ type: 'end', state: 'ended' });
-    return;
-  }
-  expect(call.activeRole).toBe(state);
-
-  const handoff = stepEvents.find((e) => e.type === 'handoff');
-  if (handoff && handoff.type === 'handoff') {
-    expect(handoff.to).toBe(state);
-    const after = stepEvents.slice(stepEvents.indexOf(handoff) + 1);
-    // Exactly one reply from the new agent, nothing more from the old one.
-    expect(after.filter((e) => e.type === 'agent').map((e) => (e as { agent: string }).agent)).toEqual([state]);
-    expect(handoff.latencyMs).toBeGreaterThanOrEqual(0);
-  }
-
-  // The newest request comes from the agent on the line, carries the conversation, no old instructions.
-  const last = reqs.at(-1)!;
-  expect(TITLE_TO_ROLE[deskOf(last.body)]).toBe(state);
-  const sys = systemText(last.body);
-  for (const d of [...DEPARTMENTS, 'human' as const]) {
-    if (d !== state) expect(sys).not.toContain(`You are the ${DEPARTMENT_TABLE[d].title} desk`);
-  }
-  expect(last.body.messages.filter((m) => m.role === 'system' || m.role === 'developer')).toHaveLength(1);
-  const said = last.body.messages.filter((m) => m.role === 'user').map(textOf);
-  for (const line of userLines) expect(said).toContain(line);
-  expect(historyProblem(last.body.messages)).toBeUndefined();
+/** Waits (briefly) for the line that closes the turn, so nothing of this turn spills into the next. */
+async function settle(call: Call, expectLineFrom: Where | null): Promise<void> {
+  if (expectLineFrom === null || expectLineFrom === 'ended') return;
+  const last = call.events.at(-1);
+  if (last?.type === 'agent' && last.agent === expectLineFrom) return;
+  await waitForEvent(call, (e) => e.type === 'agent' && e.agent === expectLineFrom, 3000).catch(() => undefined);
 }
 
-const suites = [
-  { name: `every simple path, cap 2, human available`, cap: 2, human: true, paths: 'simple' as const },
-  { name: `every simple path, cap 1, no human number`, cap: 1, human: false, paths: 'simple' as const },
-  { name: `shortest paths, default cap ${DEFAULT_MAX_HANDOFFS}, human available`, cap: DEFAULT_MAX_HANDOFFS, human: true, paths: 'shortest' as const },
-  { name: `shortest paths, default cap ${DEFAULT_MAX_HANDOFFS}, no human number`, cap: DEFAULT_MAX_HANDOFFS, human: false, paths: 'shortest' as const },
-];
+const agentLines = (events: CallEvent[]) => events.filter((e): e is CallEvent & { type: 'agent' } => e.type === 'agent');
+
+/** The turn's events against the oracle's verdicts: moves, refusals, who spoke, and in what order. */
+function checkTurn(label: string, before: World, judged: { verdict: Verdict; rule: string }[], events: CallEvent[]) {
+  const verdicts = judged.map((j) => j.verdict);
+  expect(events.filter((e) => e.type === 'error'), `${label}: errors`).toEqual([]);
+  const moves = verdicts.filter((v) => v.kind === 'moved' || v.kind === 'returned');
+  const handoffs = events.filter((e): e is CallEvent & { type: 'handoff' } => e.type === 'handoff');
+  expect(
+    handoffs.map((h) => ({ from: h.from, to: h.to, escalated: h.escalated })),
+    `${label}: transfers (rules: ${judged.map((j) => j.rule).join('; ')})`,
+  ).toEqual(moves.map((v) => ({ from: v.from, to: v.to, escalated: v.kind === 'moved' && v.escalated })));
+  for (const h of handoffs) expect(h.latencyMs, `${label}: handoff timing`).not.toBeNull();
+
+  const machineRefusals = verdicts.filter((v): v is Verdict & { kind: 'refused' } => v.kind === 'refused' && v.reason !== null);
+  const rejected = events.filter((e): e is CallEvent & { type: 'rejected' } => e.type === 'rejected');
+  expect(rejected.map((r) => ({ from: r.from, to: r.to })), `${label}: refusals`).toEqual(machineRefusals.map((v) => ({ from: v.from, to: v.to })));
+  rejected.forEach((r, i) => expect(r.reason, `${label}: refusal reason`).toMatch(machineRefusals[i]!.reason!));
+
+  if (verdicts.at(-1)?.kind === 'ended') {
+    expect(events.at(-1), `${label}: the call ends`).toMatchObject({ type: 'end', state: 'ended' });
+    return;
+  }
+  // Hearing order: every line comes from the desk on the line when it is said; a desk the chain passes
+  // through says at most one line; the desk the turn ends with speaks last.
+  let desk: Where = before.at;
+  const linesOf = new Map<Where, number>();
+  const visited: Where[] = [desk];
+  for (const e of events) {
+    if (e.type === 'handoff') visited.push((desk = e.to));
+    if (e.type === 'agent') {
+      expect(e.agent, `${label}: "${e.text}" said while the call was with ${desk}`).toBe(desk);
+      linesOf.set(e.agent, (linesOf.get(e.agent) ?? 0) + 1);
+    }
+  }
+  for (const d of visited.slice(1, -1)) expect(linesOf.get(d) ?? 0, `${label}: ${d} passing the caller on`).toBeLessThanOrEqual(1);
+  const lines = agentLines(events);
+  expect(lines.at(-1)?.agent, `${label}: who speaks last`).toBe(desk);
+  const last = verdicts.at(-1)!;
+  if (last.kind === 'moved' || last.kind === 'returned') {
+    // The desk that took the line last speaks exactly once; nobody speaks after it.
+    const lastHandoff = events.lastIndexOf(handoffs.at(-1)!);
+    expect(agentLines(events.slice(lastHandoff + 1)).map((e) => e.agent), `${label}: after the last transfer`).toEqual([last.to]);
+  } else if (last.kind === 'refused' && last.reason) {
+    // Refused by the machine: explained once, by the same desk, after the refusal (hearing order).
+    const at = events.indexOf(rejected.at(-1)!);
+    const after = agentLines(events.slice(at + 1));
+    expect(after.map((e) => e.agent), `${label}: after the refusal`).toEqual([last.from]);
+    expect(after[0]!.text, `${label}: the refusal is explained`).toContain(rejected.at(-1)!.reason);
+    expect(lines.filter((l) => l.text.includes(rejected.at(-1)!.reason)), `${label}: explained once`).toHaveLength(1);
+  } else if (last.kind === 'refused') {
+    // No such tool at this desk: the same desk answers, once (after its one passing-on line, in a chain).
+    const i = Math.max(events.findIndex((e) => e.type === 'user'), events.lastIndexOf(handoffs.at(-1)!));
+    const after = agentLines(events.slice(i + 1));
+    const chained = judged.length > 1;
+    expect(after.map((e) => e.agent), `${label}: the desk answers`).toEqual(chained ? [last.from, last.from] : [last.from]);
+    if (chained) expect(after[0]!.text, `${label}: its passing-on line`).toBe(`Let me pass you on to ${last.to}.`);
+  }
+}
+
+/** The call as it stands against the oracle's world, and the newest request against the desk on the line. */
+function checkCall(label: string, server: ScriptedServer, call: Call, w: World, saidLines: string[]) {
+  expect(call.machineState, `${label}: where the caller is`).toBe(w.at);
+  expect(call.actor.getSnapshot().context.handoffCount, `${label}: transfers counted`).toBe(w.count);
+  const reqs = requestsOf(server, call);
+  expect(reqs.filter((r) => r.invalid).map((r) => r.invalid), `${label}: requests OpenAI would refuse`).toEqual([]);
+  if (w.at === 'ended') return;
+  expect(call.activeRole, `${label}: the agent on the line`).toBe(w.at);
+  const last = reqs.at(-1)!;
+  expect(TITLE_TO_ROLE[deskOf(last.body)], `${label}: the newest request's desk`).toBe(w.at);
+  const sys = systemText(last.body);
+  for (const d of [...DESKS, 'human' as const]) {
+    if (d !== w.at) expect(sys, `${label}: ${d}'s instructions`).not.toContain(`You are the ${DEPARTMENT_TABLE[d].title} desk`);
+  }
+  expect(last.body.messages.filter((m) => m.role === 'system' || m.role === 'developer'), `${label}: one system message`).toHaveLength(1);
+  const said = last.body.messages.filter((m) => m.role === 'user').map(textOf);
+  for (const line of saidLines) expect(said, `${label}: the caller's lines are carried`).toContain(line);
+  expect(historyProblem(last.body.messages), `${label}: history`).toBeUndefined();
+  // The desk offers exactly the transfers the rules allow from here.
+  const tools = (last.body.tools ?? []).map((t) => t.function.name).filter((n) => n === 'transfer_to_human' || n.startsWith('pass_control_to_'));
+  expect(tools.sort(), `${label}: transfer tools offered`).toEqual(offered(w).map(toolOf).sort());
+}
+
+// ---- The suites ------------------------------------------------------------------------------------
+
+interface Suite {
+  name: string;
+  cap: number;
+  human: boolean;
+  chained: boolean;
+  kind: PathKind;
+}
+
+const DEFAULT_CAP = 6; // MAX_HANDOFFS' default, written down here rather than read from the machine
+const kindName = { simple: 'every simple path', shortest: 'the shortest path to every state', transitions: 'every transition' };
+const SUITES: Suite[] = [
+  { cap: 1, human: false, chained: false, kind: 'simple' },
+  { cap: 2, human: true, chained: false, kind: 'transitions' },
+  { cap: DEFAULT_CAP, human: true, chained: false, kind: 'shortest' },
+  { cap: DEFAULT_CAP, human: false, chained: false, kind: 'transitions' },
+  { cap: 1, human: false, chained: true, kind: 'simple' },
+  { cap: 2, human: true, chained: true, kind: 'transitions' },
+  { cap: 2, human: false, chained: true, kind: 'transitions' },
+  { cap: DEFAULT_CAP, human: true, chained: true, kind: 'shortest' },
+  { cap: DEFAULT_CAP, human: false, chained: true, kind: 'shortest' },
+].map((s) => ({ ...s, name: `${kindName[s.kind as PathKind]}, cap ${s.cap}, ${s.human ? 'human number' : 'no human number'}${s.chained ? ', chained transfers' : ''}` })) as Suite[];
+
+/** Bounds on generation: a routing model that grows past them fails here, with a message, instead of running out of memory. */
+const BOUNDS = { maxStates: 5_000, maxSearchSteps: 1_000_000, maxPaths: 5_000, maxPathLength: 3 * DEFAULT_CAP + 6 };
 
 let server: ScriptedServer;
 beforeAll(async () => {
-  server = await startServer();
+  server = await startServer(directiveScript(entryReply));
 });
 afterAll(async () => {
   await server.close();
 });
 
-for (const suite of suites) {
-  const model = modelFor(suite.cap, suite.human);
-  const paths = suite.paths === 'simple' ? model.getSimplePaths() : model.getShortestPaths();
+describe('path generation is bounded', () => {
+  it('a path search past its bound stops with a clear error', () => {
+    expect(() => modelFor(2, true, { chained: true, bounds: { maxSearchSteps: 500 } }).paths('simple')).toThrow(
+      new PathBudgetExceeded('path generation (cap 2, human number, chained) stopped after 500 search steps: the model has more paths than the bounds allow'),
+    );
+  });
+  it('a state space past its bound stops with a clear error', () => {
+    expect(() => modelFor(6, true, { bounds: { maxStates: 50 } }).paths('shortest')).toThrow(/explored more than 50 model states/);
+  });
+  it('too many paths, or too long a path, stops with a clear error', () => {
+    expect(() => modelFor(2, true, { bounds: { maxPaths: 10 } }).paths('simple')).toThrow(/more than the bound of 10/);
+    expect(() => modelFor(6, true, { bounds: { maxPathLength: 3 } }).paths('shortest')).toThrow(/longer than the bound of 3/);
+  });
+});
+
+const counts: Record<string, number> = {};
+
+for (const suite of SUITES) {
+  let paths: ModelPath[] = [];
+  let failure: Error | null = null;
+  try {
+    paths = modelFor(suite.cap, suite.human, { chained: suite.chained, refusals: true, routes: MAY_REACH, bounds: BOUNDS }).paths(suite.kind);
+  } catch (err) {
+    failure = err as Error;
+  }
+  counts[suite.name] = paths.length;
   describe(`${suite.name} (${paths.length} paths)`, () => {
-    it('generates paths that reach every state the configuration allows', () => {
-      const reached = new Set(paths.flatMap((p) => [p.state, ...p.steps.map((s) => s.state)].map((s) => s.value as string)));
-      const expected = suite.human ? [...DEPARTMENTS, 'human', 'ended'] : [...DEPARTMENTS, 'ended'];
+    it('generates its paths within bounds, reaching every state the rules allow', () => {
+      if (failure) throw failure;
+      const reached = new Set(paths.flatMap((p) => p.steps.map((s) => String(s.state.machine.value))));
+      const expected = suite.human ? [...DESKS, 'human', 'ended'] : [...DESKS, 'ended'];
       expect([...reached].sort()).toEqual([...expected].sort());
+      if (suite.chained) {
+        // Chains are generated: onward, straight back, and at the cap.
+        const chained = paths.flatMap((p) => p.steps.map((s) => s.event as ModelEvent).filter((e) => e.type === 'TRANSFER' && e.chained));
+        expect(chained.length).toBeGreaterThan(0);
+      }
     });
     for (const path of paths) {
-      const name = path.steps
-        .slice(1)
-        .map(({ event }) => {
-          const e = event as RouterEvent;
-          return e.type === 'TRANSFER' ? `→${e.to}` : e.type;
-        })
-        .join(' ');
-      it(`${name} ⇒ ${String(path.state.value)}`, async () => {
-        const call = await startCall(server, { maxHandoffs: suite.cap, humanAvailable: suite.human });
-        const userLines: string[] = [];
-        let stepEvents: CallEvent[] = [];
-        try {
-          await path.test({
-            events: {
-              TRANSFER: async ({ event }) => {
-                const e = event as RouterEvent & { type: 'TRANSFER' };
-                if (e.to) userLines.push(callTools({ name: e.to === 'human' ? 'transfer_to_human' : `pass_control_to_${e.to}`, arguments: { reason: e.reason } }));
-                stepEvents = await drive(call, e);
-              },
-              END_CALL: async ({ event }) => {
-                stepEvents = await drive(call, event as RouterEvent);
-              },
-              HANGUP: async ({ event }) => {
-                stepEvents = await drive(call, event as RouterEvent);
-              },
-              HUMAN_TRANSFER_FAILED: async ({ event }) => {
-                stepEvents = await drive(call, event as RouterEvent);
-              },
-            },
-            states: {
-              '*': (snap) => checkStep(server, call, snap as Snap, stepEvents, userLines),
-            },
+      const events = path.steps.slice(1).map((s) => s.event as ModelEvent);
+      it(`${events.map(describeEvent).join(' ')} ⇒ ${String(path.state.machine.value)}`, async () => {
+        // First the machine's own answers (the path as generated) against the oracle: a wrong rule
+        // shows here at once, with the rule that was expected.
+        let w = world0(suite.cap, suite.human);
+        for (const [i, step] of path.steps.slice(1).entries()) {
+          const { next, rule } = judge(w, step.event as ModelEvent);
+          const label = `step ${i + 1} (${describeEvent(step.event as ModelEvent)} from ${w.at}, ${w.count}/${w.cap}): rule "${rule}"`;
+          expect({ state: step.state.machine.value, handoffCount: step.state.machine.context.handoffCount }, `the machine, ${label}`).toEqual({
+            state: next.at,
+            handoffCount: next.count,
           });
+          w = next;
+        }
+
+        // Then the real call, turn by turn.
+        const call = await startCall(server, { maxHandoffs: suite.cap, humanAvailable: suite.human });
+        const saidLines: string[] = [];
+        try {
+          w = world0(suite.cap, suite.human);
+          checkCall('at the start', server, call, w, saidLines);
+          for (const [t, turn] of turnsOf(path).entries()) {
+            const before = w;
+            const judged = turn.steps.map((e) => {
+              const j = judge(w, e);
+              w = j.next;
+              return j;
+            });
+            const label = `turn ${t + 1} (${turn.steps.map(describeEvent).join(' ')} from ${before.at}, ${before.count}/${before.cap})`;
+            const last = judged.at(-1)!.verdict;
+            const closer = last.kind === 'moved' || last.kind === 'returned' ? last.to : last.kind === 'refused' ? last.from : null;
+            const from = call.events.length;
+            await drive(call, turn, saidLines);
+            await settle(call, closer);
+            const events = call.events.slice(from);
+            if (turn.steps[0]!.type !== 'HUMAN_TRANSFER_FAILED' && turn.steps[0]!.type !== 'HANGUP') {
+              // Nothing of an earlier turn spills into this one: it starts with the caller's line.
+              expect(events[0], `${label}: the turn starts with the caller`).toMatchObject({ type: 'user' });
+            }
+            checkTurn(label, before, judged, events);
+            checkCall(label, server, call, w, saidLines);
+          }
+          // Nobody speaks after the last turn.
+          const n = call.events.length;
+          await sleep(50);
+          expect(agentLines(call.events.slice(n)), 'lines after the last turn').toEqual([]);
         } finally {
+          plans.delete(call.callId);
           await call.close('test over');
         }
       });
     }
   });
 }
+
+describe('path counts', () => {
+  it('plain and chained paths are both generated', () => {
+    const plain = SUITES.filter((s) => !s.chained).reduce((n, s) => n + counts[s.name]!, 0);
+    const chained = SUITES.filter((s) => s.chained).reduce((n, s) => n + counts[s.name]!, 0);
+    console.log(`model-based paths: ${plain} plain, ${chained} chained\n${SUITES.map((s) => `  ${s.name}: ${counts[s.name]}`).join('\n')}`);
+    expect(plain).toBeGreaterThan(0);
+    expect(chained).toBeGreaterThan(0);
+  });
+});
