@@ -6,16 +6,27 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Call } from '../src/call/call.js';
 import type { CallEvent } from '../src/call/events.js';
-import { type ScriptedReply, type ScriptedServer, deskOf, historyProblem, systemText, textOf } from '../dev/scripted-llm.js';
+import {
+  type ChatRequest,
+  type RecordedRequest,
+  type ScriptedReply,
+  type ScriptedServer,
+  deskOf,
+  historyProblem,
+  systemText,
+  textOf,
+} from '../dev/scripted-llm.js';
 import { callTools, directiveScript, requestsOf, say, sleep, startCall, startServer, waitForEvent } from './support/harness.js';
 
 let server: ScriptedServer;
 let timing: ScriptedReply = {};
+/** A test's own answer to some requests (the chain tests script entry replies); undefined: the default script. */
+let scripted: ((req: ChatRequest, rec: RecordedRequest) => ScriptedReply | undefined) | undefined;
 const calls: Call[] = [];
 
 beforeAll(async () => {
   // Every reply gets the current test's timing (slow model, streamed in pieces).
-  const base = directiveScript();
+  const base = directiveScript((req, rec) => scripted?.(req, rec));
   server = await startServer(async (req, rec) => ({ ...(await base(req, rec)), ...timing }));
 });
 afterAll(async () => {
@@ -23,6 +34,7 @@ afterAll(async () => {
 });
 afterEach(async () => {
   timing = {};
+  scripted = undefined;
   await Promise.all(calls.splice(0).map((c) => c.close('test over')));
 });
 
@@ -120,6 +132,9 @@ describe('a transfer, as the caller hears it', () => {
     const back = await say(call, 'I also want to upgrade my plan');
     expectChain(back, ['billing', 'triage', 'sales']);
     expect(call.machineState).toBe('sales');
+    // Each hop's first reply was prepared while the line before it played, and used: the chained hop's
+    // prepared reply (a transfer) answered triage's own turn, so no request was made twice.
+    expect(call.prepared).toMatchObject({ requests: 3, used: 3, thrownAway: 0 });
     expectValidHistories(call);
   });
 
@@ -314,5 +329,252 @@ describe('refusals: the caller stays and hears why', () => {
     const rejected = call.events.filter((e) => e.type === 'rejected');
     expect(rejected.map((e) => (e as { source: string }).source)).toEqual(['keypad', 'supervisor', 'supervisor', 'supervisor']);
     expect(call.machineState).toBe('billing');
+  });
+});
+
+// ---- chained transfers at the seam ------------------------------------------------------------------
+
+const TAKEOVER = /You have just taken over this call from ([\w -]+?);/;
+/** Entry requests (a desk taking the call over) the server received in this test, in order. */
+let entryRequests: string[] = [];
+
+/**
+ * Entry replies of desks taking the call over: `hops[desk]` is where that desk's entry reply passes the
+ * caller on (one short line and the transfer tool, after `ttftMs`); any other takeover continues the
+ * call with one line. Requests that answer a tool result, and every later turn, are the default script's.
+ */
+function scriptEntries(hops: Partial<Record<string, string>>, ttftMs = 0) {
+  entryRequests = [];
+  scripted = (req) => {
+    if (!TAKEOVER.test(systemText(req)) || req.messages.at(-1)?.role === 'tool') return undefined;
+    const desk = deskOf(req).toLowerCase();
+    entryRequests.push(desk);
+    const to = hops[desk];
+    if (!to) return { text: `${deskOf(req)} here, carrying on with what you need.` };
+    const name = to === 'human' ? 'transfer_to_human' : `pass_control_to_${to}`;
+    return { text: `Let me pass you on to ${to}.`, toolCalls: [{ name, arguments: { reason: `passing the caller on to ${to}` } }], ttftMs };
+  };
+}
+
+/**
+ * The moments, in a slow middle desk's taking of the line, when the caller (or the keypad, or a
+ * supervisor) cuts in: while its prepared entry reply is still being made (the first entry request,
+ * sent at the transfer), or while its own entry request is under way (the second one: the prepared
+ * reply routed onward, so it was not used).
+ */
+const MOMENTS = [
+  ['while its prepared entry reply is being made', 1],
+  ['while its entry reply is under way', 2],
+] as const;
+
+async function entryRequest(desk: string, nth: number, timeoutMs = 5000) {
+  const until = Date.now() + timeoutMs;
+  while (entryRequests.filter((d) => d === desk).length < nth) {
+    if (Date.now() > until) throw new Error(`no entry request #${nth} from ${desk}; saw ${JSON.stringify(entryRequests)}`);
+    await sleep(5);
+  }
+}
+
+/**
+ * The whole call as the caller heard it: every line from the desk on the line when it was said, no
+ * line said twice, every request a valid history.
+ */
+function expectHearingOrder(call: Call) {
+  let desk: string = 'triage';
+  for (const e of call.events) {
+    if (e.type === 'handoff') desk = e.to;
+    if (e.type === 'agent') expect(e.agent, `"${e.text}" said while the call was with ${desk}`).toBe(desk);
+  }
+  const texts = agentLines(call.events).map((e) => e.text.trim()).filter(Boolean);
+  expect(texts.filter((t, i) => texts.indexOf(t) !== i), 'lines said twice').toEqual([]);
+  expect(call.events.filter((e) => e.type === 'error')).toEqual([]);
+  expect(call.machineState).toBe(call.activeRole);
+  expectValidHistories(call);
+}
+
+/** Lets a turn's last lines land (a chain's end, a reply to an interjection). */
+async function quiet(call: Call, ms = 300) {
+  let n = -1;
+  while (n !== call.events.length) {
+    n = call.events.length;
+    await sleep(ms);
+  }
+}
+
+const transcript = (call: Call) =>
+  call.events
+    .map((e) =>
+      e.type === 'agent' ? `${e.agent}${e.interrupted ? '(cut)' : ''}: ${e.text}`
+      : e.type === 'user' ? `caller: ${e.text}`
+      : e.type === 'handoff' ? `[${e.from}→${e.to}${e.escalated ? ' escalated' : ''}]`
+      : e.type === 'rejected' ? `[refused ${e.from}→${e.to}: ${e.reason}]`
+      : `[${e.type}]`,
+    )
+    .join('\n');
+
+/** The caller talks over the desk on the line (voice cuts the speech, then the line is heard). */
+async function callerSays(call: Call, text: string) {
+  try {
+    await call.session.interrupt().await;
+  } catch {
+    /* nothing to interrupt, or uninterruptible: either way the caller has spoken */
+  }
+  return call.session.generateReply({ userInput: text });
+}
+
+describe('chained transfers at the seam', () => {
+  it('a ping-pong entry reply (straight back where the caller came from) is refused with the reason; the desk keeps helping', async () => {
+    scriptEntries({ billing: 'triage' });
+    const call = await newCall();
+    const events = await say(call, 'I was charged twice on my card');
+    await quiet(call);
+    const all = call.events.slice(call.events.indexOf(events[0]!));
+    expect(all.map((e) => e.type)).toEqual(['user', 'agent', 'handoff', 'agent', 'rejected', 'agent']);
+    expect(all[2]).toMatchObject({ from: 'triage', to: 'billing' });
+    expect(all[3]).toMatchObject({ agent: 'billing', text: 'Let me pass you on to triage.' });
+    // The caller-facing reason, and nothing meant for the agent alone.
+    expect(all[4]).toEqual({ type: 'rejected', from: 'billing', to: 'triage', reason: 'The caller has just come from triage.', source: 'agent', at: expect.any(Number) });
+    expect(all[5]).toMatchObject({ agent: 'billing' });
+    expect((all[5] as { text: string }).text).toContain('The caller has just come from triage.');
+    expect(call.machineState).toBe('billing');
+    expect(call.actor.getSnapshot().context.handoffCount).toBe(1);
+    // The model was told why and what to do instead (guidance for it alone).
+    const toolOut = requestsOf(server, call).at(-1)!.body.messages.at(-1)!;
+    expect(toolOut.role).toBe('tool');
+    expect(textOf(toolOut)).toMatch(/The caller has just come from triage\..*not to be read out: Do not send them straight back to triage/);
+    // The desk keeps helping; once it has heard the caller, sending them to the front desk is no chain.
+    const next = await say(call, 'hmm, can you check my last invoice?');
+    expect(agentLines(next).map((e) => e.agent)).toEqual(['billing']);
+    expect(next.filter((e) => e.type === 'handoff' || e.type === 'rejected')).toEqual([]);
+    const back = await say(call, callTools({ name: 'pass_control_to_triage', arguments: { reason: 'caller wants the front desk' } }));
+    expectCleanSeam(back, 'billing', 'triage');
+    expectHearingOrder(call);
+  });
+
+  it('a chain that reaches the cap with no human number: refused, explained once, in hearing order', async () => {
+    const call = await newCall({ maxHandoffs: 2 });
+    await say(call, 'I was charged twice on my card');
+    // Billing → Triage is the 2nd transfer; Triage's entry reply chains on to Sales: past the cap.
+    const events = await say(call, 'I also want to upgrade my plan');
+    await quiet(call);
+    const turn = call.events.slice(call.events.indexOf(events[0]!));
+    expect(turn.map((e) => e.type)).toEqual(['user', 'agent', 'handoff', 'agent', 'rejected', 'agent']);
+    expect(turn[2]).toMatchObject({ from: 'billing', to: 'triage', handoffCount: 2 });
+    expect(turn[3]).toMatchObject({ agent: 'triage' });
+    const rejected = turn[4] as CallEvent & { type: 'rejected' };
+    expect(rejected).toMatchObject({ from: 'triage', to: 'sales', source: 'agent' });
+    expect(rejected.reason).toBe('This call has reached its limit of 2 transfers.');
+    expect(turn[5]).toMatchObject({ agent: 'triage' });
+    expect(agentLines(call.events).filter((e) => e.text.includes(rejected.reason))).toHaveLength(1);
+    expect(call.machineState).toBe('triage');
+    expect(call.actor.getSnapshot().context.handoffCount).toBe(2);
+    expectHearingOrder(call);
+  });
+
+  it('a chain that reaches the cap with a human number: escalated to a person, announced once, in hearing order', async () => {
+    const call = await newCall({ maxHandoffs: 2, humanAvailable: true });
+    await say(call, 'I was charged twice on my card');
+    const events = await say(call, 'I also want to upgrade my plan');
+    await quiet(call);
+    const turn = call.events.slice(call.events.indexOf(events[0]!));
+    expect(turn.map((e) => e.type)).toEqual(['user', 'agent', 'handoff', 'agent', 'handoff', 'agent']);
+    expect(turn[2]).toMatchObject({ from: 'billing', to: 'triage', handoffCount: 2, escalated: false });
+    expect(turn[3]).toMatchObject({ agent: 'triage' });
+    expect(turn[4]).toMatchObject({ from: 'triage', to: 'human', handoffCount: 3, escalated: true });
+    expect(turn[5]).toMatchObject({ agent: 'human' });
+    expect(call.events.filter((e) => e.type === 'rejected')).toEqual([]);
+    expect(call.machineState).toBe('human');
+    expect(call.actor.getSnapshot().context.route.at(-1)).toMatchObject({ from: 'triage', to: 'human', escalated: true });
+    expectHearingOrder(call);
+  });
+
+  it.each(MOMENTS)('the caller speaking to the middle desk %s: the chain stops or goes on, consistently, one answer', async (_moment, nth) => {
+    // Billing → Triage from the caller's line; Triage's entry reply (slow) passes them on to Sales.
+    scriptEntries({ triage: 'sales' }, 400);
+    const call = await newCall();
+    await say(call, callTools({ name: 'pass_control_to_billing', arguments: { reason: 'double charge' } }));
+    const turn = say(call, callTools({ name: 'pass_control_to_triage', arguments: { reason: 'caller needs sales: upgrade' } }));
+    await entryRequest('triage', nth);
+    const interjection = 'sorry, who am I talking to now?';
+    const answered = await callerSays(call, interjection);
+    await turn;
+    await answered.waitForPlayout().catch(() => undefined);
+    await quiet(call);
+    const story = transcript(call);
+
+    expectHearingOrder(call);
+    const all = call.events;
+    const spoke = all.findIndex((e) => e.type === 'user' && e.text === interjection);
+    expect(spoke, story).toBeGreaterThan(0);
+    const handoffs = all.filter((e): e is CallEvent & { type: 'handoff' } => e.type === 'handoff').map((h) => `${h.from}→${h.to}`);
+    // Either the chain went on (once) or it stopped with Triage; never back, never twice.
+    expect([['triage→billing', 'billing→triage'], ['triage→billing', 'billing→triage', 'triage→sales']], story).toContainEqual(handoffs);
+    expect(all.filter((e) => e.type === 'rejected'), story).toEqual([]);
+    const final = call.activeRole!;
+    const after = agentLines(all.slice(spoke + 1));
+    if (final === 'triage') {
+      // The chain stopped: Triage heard the caller and answers them once; it passes nobody on.
+      expect(after.map((e) => e.agent), story).toEqual(['triage']);
+    } else {
+      // The chain went on: the caller's line is answered once, by Sales; Triage said at most its
+      // passing-on line, and it did not also answer the caller as if it were staying.
+      expect(after.filter((e) => e.agent === 'sales'), story).toHaveLength(1);
+      expect(after.filter((e) => e.agent === 'triage' && e.text !== 'Let me pass you on to sales.'), story).toEqual([]);
+    }
+    expect(after.at(-1)?.agent, story).toBe(final);
+    // Whoever has the call heard the interjection.
+    const lastReq = requestsOf(server, call).at(-1)!.body;
+    expect(lastReq.messages.filter((m) => m.role === 'user').map(textOf), story).toContain(interjection);
+    expect(deskOf(lastReq).toLowerCase(), story).toBe(final);
+  });
+
+  it.each(MOMENTS)('a ping-pong entry reply stays refused when the caller speaks %s: no second answer, not sent back', async (_moment, nth) => {
+    scriptEntries({ billing: 'triage' }, 400);
+    const call = await newCall();
+    const turn = say(call, callTools({ name: 'pass_control_to_billing', arguments: { reason: 'double charge' } }));
+    await entryRequest('billing', nth);
+    const interjection = 'sorry, who am I talking to now?';
+    const answered = await callerSays(call, interjection);
+    await turn;
+    await answered.waitForPlayout().catch(() => undefined);
+    await quiet(call);
+    const story = transcript(call);
+    expectHearingOrder(call);
+    // Billing answers the caller once and keeps them: its entry reply, made to send them straight
+    // back, is either cut by the caller or refused — never carried out after the caller was answered.
+    expect(call.machineState, story).toBe('billing');
+    expect(call.actor.getSnapshot().context.route.map((r) => `${r.from}→${r.to}`), story).toEqual(['triage→billing']);
+    const spoke = call.events.findIndex((e) => e.type === 'user' && e.text === interjection);
+    const answers = agentLines(call.events.slice(spoke + 1)).filter((e) => !/The caller has just come from triage/.test(e.text));
+    expect(answers.map((e) => e.agent), story).toEqual(['billing']);
+  });
+
+  it.each(MOMENTS.flatMap(([moment, nth]) => [
+    ['the keypad', moment, nth, (call: Call) => call.pressKey('3')],
+    ['a supervisor', moment, nth, (call: Call) => call.requestTransfer('support', 'supervisor moved the call', 'supervisor')],
+  ] as const))('%s overtaking a chain %s: the call goes where it was sent, the chained request refused or never made, one reply', async (who, _moment, nth, overtake) => {
+    scriptEntries({ triage: 'sales' }, 400);
+    const call = await newCall({ dtmfMap: { '3': 'support' } });
+    await say(call, callTools({ name: 'pass_control_to_billing', arguments: { reason: 'double charge' } }));
+    const turn = say(call, callTools({ name: 'pass_control_to_triage', arguments: { reason: 'caller needs sales: upgrade' } }));
+    await entryRequest('triage', nth);
+    const answer = overtake(call);
+    expect(answer, who).toMatchObject({ accepted: true, to: 'support' });
+    await turn;
+    await quiet(call);
+    const story = transcript(call);
+
+    expect(call.machineState, story).toBe('support');
+    expect(call.activeRole, story).toBe('support');
+    const handoffs = call.events.filter((e): e is CallEvent & { type: 'handoff' } => e.type === 'handoff');
+    expect(handoffs.map((h) => `${h.from}→${h.to}`), story).toEqual(['triage→billing', 'billing→triage', 'triage→support']);
+    expect(handoffs[2]!.source).toBe(who === 'the keypad' ? 'keypad' : 'supervisor');
+    // The chain's request to Sales: never carried out (refused, or never reached the machine).
+    expect(call.actor.getSnapshot().context.route.map((r) => r.to), story).toEqual(['billing', 'triage', 'support']);
+    for (const r of call.events.filter((e) => e.type === 'rejected')) expect(r, story).toMatchObject({ to: 'sales' });
+    // One reply from Support, nothing from Triage after the overtaking transfer.
+    const at = call.events.indexOf(handoffs[2]!);
+    expect(agentLines(call.events.slice(at + 1)).map((e) => e.agent), story).toEqual(['support']);
+    expectHearingOrder(call);
   });
 });

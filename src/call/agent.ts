@@ -8,7 +8,7 @@ import { llm, voice } from '@livekit/agents';
 import type { CallerInfo, Target } from '../../machines/router.js';
 import { boundedForModel, carriedHistory } from './context.js';
 import type { AudioFrame } from '@livekit/rtc-node';
-import { type PreparedReply, audioStream } from './prepared-reply.js';
+import { type PreparedReply, type Ready, audioStream, responseStream } from './prepared-reply.js';
 
 /** Per-call data in the session's `userData`: what every department sees. */
 export interface CallData {
@@ -48,6 +48,8 @@ export class DepartmentAgent extends voice.Agent<CallData> {
   /** The text of the reply being generated now (what it says before a tool call, if any). */
   private replyText = '';
   private firstLlmRequestSeen = false;
+  /** A prepared response to serve in place of the next LLM request. */
+  private served: Ready | null = null;
   /** Instructions this agent had before the latest `updateInstructions` (newest last). */
   private formerInstructions: string[] = [];
 
@@ -65,6 +67,10 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     return this.replyText;
   }
 
+  get entryToolChoice(): llm.ToolChoice {
+    return this.entry.toolChoice;
+  }
+
   /** The entry reply's instructions, whole: the system prompt and the one-off opening. */
   get entryInstructions(): string {
     return `${this.instructions}\n${this.entry.opening}`;
@@ -79,11 +85,13 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     if (this.retired) return;
     const ready = await this.prepared?.take(this.session.history, this.entryInstructions);
     if (this.retired) return;
-    if (ready) {
+    if (ready && !ready.toolCalls.length) {
       const audio = ready.frames ? audioStream(ready.frames) : undefined;
       this.hooks.onEntryReply(this.session.say(ready.text, { audio }));
       return;
     }
+    // A prepared reply that routes onward answers this turn's LLM request (no second request).
+    this.served = ready ?? null;
     const { opening, toolChoice } = this.entry;
     this.hooks.onEntryReply(this.session.generateReply({ instructions: opening, toolChoice }));
   }
@@ -134,6 +142,9 @@ export class DepartmentAgent extends voice.Agent<CallData> {
       this.firstLlmRequestSeen = true;
       this.hooks.onFirstLlmRequest();
     }
+    const served = this.served;
+    this.served = null;
+    if (served) return this.noteText(responseStream(served) as unknown as ReadableStream<llm.ChatChunk | string>);
     const ctx = boundedForModel(this.withCurrentInstructions(chatCtx));
     const out = await voice.Agent.default.llmNode(this, ctx, ...rest);
     return out ? this.noteText(out) : out;

@@ -9,8 +9,10 @@
  *
  * - the caller spoke (a user message the preparation did not see), or the old line committed differs;
  * - the agent's instructions changed (caller details saved meanwhile);
- * - the model's reply routes onward (a chained transfer: its tool must run in the agent's own turn);
  * - the call moved on (keypad, supervisor, another transfer) or ended: the call aborts it.
+ *
+ * A reply that routes onward (a chained hop) is not thrown away: it is served to the agent's own turn in
+ * place of that turn's first LLM request, so its transfer tool runs there as usual.
  *
  * It is taken once (`take`), so it can never play twice. At most one extra LLM request per transfer.
  */
@@ -37,9 +39,11 @@ export const emptyPreparedStats = (): PreparedStats => ({ requests: 0, used: 0, 
 /** One attempt, bounded: a preparation that is late is worth nothing. */
 const PREPARE_CONN = { maxRetry: 0, retryIntervalMs: 0, timeoutMs: 10_000 };
 
-interface Ready {
+export interface Ready {
   text: string;
   frames: AudioFrame[] | null;
+  /** The reply routes onward (a chained hop): served to the agent's own turn (see `DepartmentAgent.llmNode`). */
+  toolCalls: llm.FunctionCall[];
 }
 
 /** The user and assistant lines of a context, in order: what a preparation is valid for. */
@@ -71,6 +75,8 @@ export class PreparedReply {
       instructions: string;
       model: llm.LLM;
       toolCtx: llm.ToolContext;
+      /** The entry reply's tool choice: a desk that may route onward gets 'auto'. */
+      toolChoice: llm.ToolChoice;
       tts?: ttsNs.TTS;
       stats: PreparedStats;
     },
@@ -83,9 +89,9 @@ export class PreparedReply {
   }
 
   private async prepare(ctx: llm.ChatContext): Promise<Ready | null> {
-    const { model, toolCtx, stats } = this.opts;
+    const { model, toolCtx, toolChoice, stats } = this.opts;
     stats.requests++;
-    const stream = model.chat({ chatCtx: ctx, toolCtx, toolChoice: 'auto', connOptions: PREPARE_CONN });
+    const stream = model.chat({ chatCtx: ctx, toolCtx, toolChoice, connOptions: PREPARE_CONN });
     // A failed preparation is not a failed turn: the desk then replies live (and a failure there is
     // reported and apologised for as usual). The stream would otherwise report it on the model's
     // `error` event, which the session turns into an llm_error of the call.
@@ -95,10 +101,12 @@ export class PreparedReply {
     const reply = await stream.collect();
     if (failed) return null;
     stats.tokens += (reply.usage?.promptTokens ?? 0) + (reply.usage?.completionTokens ?? 0);
-    // A reply that routes onward must run as the agent's own turn (its tool call executed there).
-    if (this.abort.signal.aborted || reply.toolCalls.length > 0 || !reply.text.trim()) return null;
+    if (this.abort.signal.aborted) return null;
+    // A reply that routes onward runs as the agent's own turn; its speech is synthesized there.
+    if (reply.toolCalls.length > 0) return { text: reply.text, frames: null, toolCalls: reply.toolCalls };
+    if (!reply.text.trim()) return null;
     const frames = this.opts.tts ? await this.synthesize(reply.text) : null;
-    return this.abort.signal.aborted ? null : { text: reply.text, frames };
+    return this.abort.signal.aborted ? null : { text: reply.text, frames, toolCalls: [] };
   }
 
   private async synthesize(text: string): Promise<AudioFrame[]> {
@@ -182,8 +190,21 @@ export function prepareReply(
     instructions: agent.entryInstructions,
     model,
     toolCtx: agent.toolCtx as unknown as llm.ToolContext,
+    toolChoice: agent.entryToolChoice,
     tts: agent.tts,
     stats,
   });
   return true;
+}
+
+/** A prepared response as the stream an LLM node returns: its text, then its tool calls. */
+export function responseStream(ready: Ready): ReadableStream<llm.ChatChunk> {
+  return new ReadableStream({
+    start(controller) {
+      const id = `prepared-${Date.now()}`;
+      if (ready.text) controller.enqueue({ id, delta: { role: 'assistant', content: ready.text } });
+      if (ready.toolCalls.length) controller.enqueue({ id, delta: { role: 'assistant', toolCalls: ready.toolCalls } });
+      controller.close();
+    },
+  });
 }
