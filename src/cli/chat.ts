@@ -10,17 +10,17 @@
  * the whole call (e.g. nothing listens at OPENAI_BASE_URL) — the one line on stderr names the URL.
  */
 import { randomUUID } from 'node:crypto';
-import { createInterface, clearLine, cursorTo } from 'node:readline';
-import { loadSettings, settingsOrExit } from '../config.js';
-import { harmlessInTextCalls, initLogging } from '../logging.js';
-import { buildLLM, llmConnOptions } from '../models.js';
+import { type Interface, createInterface, clearLine, cursorTo } from 'node:readline';
+import { type Settings, loadSettings, settingsOrExit } from '../config.js';
+import { llmConnOptions } from '../models.js';
 import { attachInspector } from '../inspector/client.js';
-import { inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
+import { type InspectorServer as Inspector, inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
 import type { CallEvent } from '../call/events.js';
-import { Call } from '../call/call.js';
+import type { Call } from '../call/call.js';
 import { DEFAULT_APOLOGY } from '../call/options.js';
-import { type Records, openRecords } from '../records/index.js';
-import { connectHumanInText, describeError, modelServer } from './text-calls.js';
+import type { Records } from '../records/index.js';
+import type { Recorder } from '../records/recorder.js';
+import { describeError, logToStderr, modelServer, newTextCall, onCtrlC, openRecordsOrSay, sayLine } from './text-calls.js';
 
 const USAGE = `usage: npm run chat [-- --json] [--inspect]
 
@@ -44,8 +44,13 @@ const NO_MODEL_HINT = `No key? Try a call against the scripted model (a keyword 
   OPENAI_BASE_URL=http://127.0.0.1:8787/v1 npm run chat  # in another
 (npm run demo plays scripted calls with the live inspector, no settings at all.)`;
 
-function parseArgs(argv: string[]) {
-  const opts = { json: false, inspect: false };
+interface Args {
+  json: boolean;
+  inspect: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const opts: Args = { json: false, inspect: false };
   for (const a of argv) {
     if (a === '--json') opts.json = true;
     else if (a === '--inspect') opts.inspect = true;
@@ -127,25 +132,33 @@ function backFromPerson(call: Call): Promise<void> {
   });
 }
 
-async function main() {
-  const args = parseArgs(process.argv.slice(2));
+/** The chat's settings (exit 2 with the key-free way in when there is no model to talk to), and its log on stderr. */
+function chatSettings(): Settings {
   const settings = settingsOrExit('chat', () => loadSettings(), (problems) =>
     problems.some((p) => p.startsWith('OPENAI_API_KEY')) ? NO_MODEL_HINT : undefined,
   );
-  // stdout carries the transcript (or JSON lines); the framework's log goes to stderr, without the
-  // lines a text call always causes or reports itself (see harmlessInTextCalls).
-  initLogging({ level: settings.LOG_LEVEL ?? 'warn', toStderr: true, drop: harmlessInTextCalls });
-  const server = modelServer(settings);
+  logToStderr(settings);
+  return settings;
+}
 
-  // Typing at a terminal: a prompt, the typed line stands as the caller's line (no second copy).
-  const interactive = !args.json && Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY);
-  const prompt = `${'caller'.padStart(7)} │ `;
-  const rl = createInterface({ input: process.stdin, output: interactive ? process.stdout : undefined, terminal: interactive, prompt });
-  // Read from now on (lines piped in arrive at once): the iterator keeps them until each turn takes one.
-  const lines = rl[Symbol.asyncIterator]();
-  let prompting = false;
-  const out = (line: string) => {
-    if (!prompting) {
+/** The caller's side: stdin, one line per turn, and stdout, which carries the transcript (or JSON lines). */
+class Terminal {
+  /** Typing at a terminal: a prompt, the typed line stands as the caller's line (no second copy). */
+  readonly interactive: boolean;
+  readonly rl: Interface;
+  /** Read from now on (lines piped in arrive at once): the iterator keeps them until each turn takes one. */
+  private readonly lines: AsyncIterator<string>;
+  private prompting = false;
+
+  constructor(json: boolean) {
+    this.interactive = !json && Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY);
+    const prompt = `${'caller'.padStart(7)} │ `;
+    this.rl = createInterface({ input: process.stdin, output: this.interactive ? process.stdout : undefined, terminal: this.interactive, prompt });
+    this.lines = this.rl[Symbol.asyncIterator]();
+  }
+
+  out(line: string): void {
+    if (!this.prompting) {
       process.stdout.write(`${line}\n`);
       return;
     }
@@ -153,98 +166,115 @@ async function main() {
     clearLine(process.stdout, 0);
     cursorTo(process.stdout, 0);
     process.stdout.write(`${line}\n`);
-    rl.prompt(true);
-  };
-
-  const call = new Call({
-    callId: `chat-${randomUUID().slice(0, 8)}`,
-    llm: buildLLM(settings),
-    company: settings.COMPANY_NAME,
-    maxHandoffs: settings.MAX_HANDOFFS,
-    humanAvailable: Boolean(settings.HUMAN_TRANSFER_TO),
-    sessionOptions: {
-      vad: null,
-      turnHandling: { turnDetection: 'manual' },
-      userAwayTimeout: null,
-      connOptions: llmConnOptions(settings),
-    },
-    // No line to pass the caller on: the hand-off to a person fails, the caller returns (see text-calls.ts).
-    connectHuman: connectHumanInText,
-  });
-
-  // Did the model ever answer? A call in which every LLM request failed ends with exit status 1.
-  let modelAnswered = false;
-  let lastModelFailure: string | null = null;
-  call.on('event', (e) => {
-    if (e.type === 'agent' && e.text !== DEFAULT_APOLOGY) modelAnswered = true;
-    if (e.type === 'handoff') modelAnswered = true;
-    if (e.type === 'error' && e.message.startsWith('llm_error')) lastModelFailure = describeError(e.message, server);
-    if (interactive && e.type === 'user') return; // the typed line is already on the screen
-    const json = args.json ? toJson(e, server) : null;
-    const line = args.json ? json && JSON.stringify(json) : toText(e, server);
-    if (line) out(line);
-  });
-
-  // Call records (CALLS_DB / DATABASE_URL) and webhooks: silent on stdout, problems on stderr.
-  const recordsProblem = (m: string) => process.stderr.write(`chat: ${m}\n`);
-  let records: Records | null = null;
-  try {
-    records = await openRecords(settings, { onError: recordsProblem });
-  } catch (err) {
-    recordsProblem(`this call is not recorded: ${(err as Error).message}`);
+    this.rl.prompt(true);
   }
-  const recorder = records?.attach(call, 'chat');
 
-  let inspector: Awaited<ReturnType<typeof startInspectorServer>> | undefined;
+  /** The caller's next line (after a prompt at a terminal); null at the end of input. */
+  async ask(): Promise<string | null> {
+    if (this.interactive) {
+      this.prompting = true;
+      this.rl.prompt();
+    }
+    const next = await this.lines.next();
+    this.prompting = false;
+    return next.done ? null : next.value;
+  }
+
+  /** Ctrl-C while the prompt waits: end the prompt's line, print nothing above it any more. */
+  leavePrompt(): void {
+    if (this.prompting) process.stdout.write('\n');
+    this.prompting = false;
+  }
+
+  close(): void {
+    this.rl.close();
+  }
+}
+
+/** Did the model ever answer? A call in which every LLM request failed ends with exit status 1. */
+function watchModel(call: Call, server: string): { answered: boolean; lastFailure: string | null } {
+  const model = { answered: false, lastFailure: null as string | null };
+  call.on('event', (e) => {
+    if (e.type === 'agent' && e.text !== DEFAULT_APOLOGY) model.answered = true;
+    if (e.type === 'handoff') model.answered = true;
+    if (e.type === 'error' && e.message.startsWith('llm_error')) model.lastFailure = describeError(e.message, server);
+  });
+  return model;
+}
+
+/** Each call event on stdout: a transcript line, or a JSON object with --json. */
+function showEvents(call: Call, term: Terminal, json: boolean, server: string): void {
+  call.on('event', (e) => {
+    if (term.interactive && e.type === 'user') return; // the typed line is already on the screen
+    const object = json ? toJson(e, server) : null;
+    const line = json ? object && JSON.stringify(object) : toText(e, server);
+    if (line) term.out(line);
+  });
+}
+
+/**
+ * --inspect: a live inspector page for this call, its address printed (returned, to be closed at the
+ * end). A running inspector (`npm run inspector`, a worker's, at INSPECTOR_URL) sees this call too.
+ */
+async function showInspector(
+  call: Call,
+  settings: Settings,
+  records: Records | null,
+  args: Args,
+  term: Terminal,
+): Promise<Inspector | undefined> {
+  let inspector: Inspector | undefined;
   if (args.inspect) {
     inspector = await startInspectorServer({ ...inspectorOptionsFrom(settings, { freePort: true }), records: records?.inspector });
     attachInspector(call, { url: new URL(inspector.url).origin, token: settings.INSPECTOR_TOKEN, worker: 'chat' });
-    out(args.json ? JSON.stringify({ type: 'inspector', url: inspector.url }) : `Inspector: ${inspector.url}`);
+    term.out(args.json ? JSON.stringify({ type: 'inspector', url: inspector.url }) : `Inspector: ${inspector.url}`);
   }
-  // A running inspector (`npm run inspector`, a worker's) sees this call too.
   if (settings.INSPECTOR_URL) attachInspector(call, { url: settings.INSPECTOR_URL, token: settings.INSPECTOR_TOKEN, worker: 'chat' });
+  return inspector;
+}
 
-  // Ctrl-C: the caller hangs up. The call ends the way a phone call does (recorded `hangup`), not
-  // killed mid-way (which the records would mark `interrupted`). A second Ctrl-C a moment later quits.
-  let hungUp = 0;
-  const hangUp = () => {
-    if (hungUp && Date.now() - hungUp > 1000) process.exit(130);
-    if (hungUp) return; // the same Ctrl-C, relayed by npm / tsx
-    hungUp = Date.now();
-    if (prompting) process.stdout.write('\n');
-    prompting = false;
+/**
+ * Ctrl-C: the caller hangs up. The call ends the way a phone call does (recorded `hangup`), not
+ * killed mid-way (which the records would mark `interrupted`). A second Ctrl-C a moment later quits.
+ * Returns whether the caller has hung up.
+ */
+function hangUpOnCtrlC(call: Call, term: Terminal): () => boolean {
+  let hungUp = false;
+  const hangUp = onCtrlC(() => {
+    hungUp = true;
+    term.leavePrompt();
     if (call.machineState !== 'ended') call.hangup();
-    rl.close();
-  };
-  rl.on('SIGINT', hangUp);
+    term.close();
+  });
+  term.rl.on('SIGINT', hangUp);
   process.on('SIGINT', hangUp);
+  return () => hungUp;
+}
 
-  if (interactive) out('Type what the caller says and press Enter. Ctrl-D ends the call; Ctrl-C hangs up.');
-  await call.start();
-  await call.greeted;
-
-  while (!hungUp && call.machineState !== 'ended') {
-    if (interactive) {
-      prompting = true;
-      rl.prompt();
-    }
-    const next = await lines.next();
-    prompting = false;
-    if (next.done || hungUp) break;
-    const line = next.value.trim();
+/** The turns: each line the caller types (or pipes in) until the end of input, a hang-up or the call's end. */
+async function talk(call: Call, term: Terminal, hungUp: () => boolean): Promise<void> {
+  while (!hungUp() && call.machineState !== 'ended') {
+    const typed = await term.ask();
+    if (typed === null || hungUp()) break;
+    const line = typed.trim();
     if (!line) continue;
     if ((call.machineState as string) === 'ended') break; // ended while the line was being typed
-    try {
-      await call.session.run({ userInput: line }).wait();
-    } catch (err) {
-      if (!hungUp) call.reportError(`turn failed: ${(err as Error).message}`);
-    }
+    await sayLine(call, line, hungUp);
     // Handed to a person: that fails in a text call, and the department the caller returns to says
     // so; the next line waits for that, so it reads in the order it happened.
     if (call.machineState === 'human') await backFromPerson(call);
   }
-  rl.close();
-  await call.close(hungUp ? 'hangup' : 'end of input');
+}
+
+/** The end of the chat: the call closed and recorded, the page told, the records (and webhooks) given their moment. */
+async function endChat(
+  call: Call,
+  reason: string,
+  recorder: Recorder | undefined,
+  inspector: Inspector | undefined,
+  records: Records | null,
+): Promise<void> {
+  await call.close(reason);
   await recorder?.done;
   // Let the page receive the end of the call before the server goes away.
   if (inspector) {
@@ -253,15 +283,43 @@ async function main() {
   }
   // Webhooks get a moment to go out; whatever is left is sent by the next process that opens the records.
   await records?.close({ drainMs: 2000 });
-  if (!modelAnswered && lastModelFailure) {
-    process.stderr.write(
-      `chat: the model never answered in this call: ${lastModelFailure}. ` +
-        (settings.OPENAI_BASE_URL
-          ? 'Is that server running? Check OPENAI_BASE_URL (npm run scripted-llm serves one without a key).\n'
-          : 'Check OPENAI_API_KEY (or set OPENAI_BASE_URL to another server).\n'),
-    );
-    process.exitCode = 1;
-  }
+}
+
+/** A call in which the model never answered: one line on stderr naming where it was asked, and exit status 1. */
+function modelNeverAnswered(settings: Settings, failure: string): void {
+  process.stderr.write(
+    `chat: the model never answered in this call: ${failure}. ` +
+      (settings.OPENAI_BASE_URL
+        ? 'Is that server running? Check OPENAI_BASE_URL (npm run scripted-llm serves one without a key).\n'
+        : 'Check OPENAI_API_KEY (or set OPENAI_BASE_URL to another server).\n'),
+  );
+  process.exitCode = 1;
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const settings = chatSettings();
+  const server = modelServer(settings);
+  const term = new Terminal(args.json);
+  const call = newTextCall(settings, {
+    callId: `chat-${randomUUID().slice(0, 8)}`,
+    humanAvailable: Boolean(settings.HUMAN_TRANSFER_TO),
+    sessionOptions: { connOptions: llmConnOptions(settings) },
+  });
+  const model = watchModel(call, server);
+  showEvents(call, term, args.json, server);
+  const records = await openRecordsOrSay(settings, 'chat', 'this call is not recorded');
+  const recorder = records?.attach(call, 'chat');
+  const inspector = await showInspector(call, settings, records, args, term);
+  const hungUp = hangUpOnCtrlC(call, term);
+
+  if (term.interactive) term.out('Type what the caller says and press Enter. Ctrl-D ends the call; Ctrl-C hangs up.');
+  await call.start();
+  await call.greeted;
+  await talk(call, term, hungUp);
+  term.close();
+  await endChat(call, hungUp() ? 'hangup' : 'end of input', recorder, inspector, records);
+  if (!model.answered && model.lastFailure) modelNeverAnswered(settings, model.lastFailure);
 }
 
 main().then(

@@ -10,15 +10,13 @@
  * demo serves no page of its own.
  */
 import { randomUUID } from 'node:crypto';
-import { exitOnConfigError, loadEnvFile, loadSettings } from '../config.js';
+import { type Settings, exitOnConfigError, loadEnvFile, loadSettings } from '../config.js';
 import { attachInspector } from '../inspector/client.js';
-import { inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
-import { harmlessInTextCalls, initLogging } from '../logging.js';
-import { buildLLM } from '../models.js';
-import { Call } from '../call/call.js';
-import { type Records, openRecords } from '../records/index.js';
-import { startScriptedServer } from '../../dev/scripted-llm.js';
-import { connectHumanInText, describeError, modelServer } from './text-calls.js';
+import { type InspectorServer, inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
+import type { Call } from '../call/call.js';
+import type { Records } from '../records/index.js';
+import { type ScriptedServer, startScriptedServer } from '../../dev/scripted-llm.js';
+import { describeError, logToStderr, modelServer, newTextCall, onCtrlC, openRecordsOrSay, sayLine } from './text-calls.js';
 
 const SCRIPT = [
   'Hi, my name is Maya',
@@ -64,9 +62,17 @@ async function inspectorAnswers(url: string, token?: string): Promise<boolean> {
   }
 }
 
-async function main() {
-  const once = process.argv.includes('--once');
-  const pauseMs = Number(process.env.DEMO_PAUSE_MS ?? 2500);
+/** What the demo runs on: its settings, and the scripted model answering (unless OPENAI_API_KEY is set). */
+interface Setup {
+  settings: Settings;
+  /** OPENAI_API_KEY is set: the real model answers the scripted caller. */
+  realModel: boolean;
+  /** The scripted OpenAI-compatible server, stopped at the end; undefined when the real model answers. */
+  scripted: ScriptedServer | undefined;
+}
+
+/** The settings, with the scripted model started and put in for the real one when there is no key; the log on stderr. */
+async function demoSettings(): Promise<Setup> {
   try {
     loadEnvFile();
   } catch (err) {
@@ -80,17 +86,20 @@ async function main() {
   } catch (err) {
     exitOnConfigError(err, 'demo');
   }
-  initLogging({ level: settings.LOG_LEVEL ?? 'warn', toStderr: true, drop: harmlessInTextCalls });
-  const server = modelServer(settings);
-  // Demo calls are recorded like any other (`npm run calls`, the inspector's past calls).
-  let records: Records | null = null;
-  try {
-    records = await openRecords(settings, { onError: (m) => process.stderr.write(`demo: ${m}\n`) });
-  } catch (err) {
-    process.stderr.write(`demo: calls are not recorded: ${(err as Error).message}\n`);
-  }
+  logToStderr(settings);
+  return { settings, realModel, scripted };
+}
 
-  // The page: a running inspector's (INSPECTOR_URL), or one of the demo's own.
+/** Where the demo's calls are shown: the page of a running inspector (INSPECTOR_URL), or of the demo's own. */
+interface Page {
+  /** The demo's own inspector, closed at the end; null when the calls report to INSPECTOR_URL. */
+  inspector: InspectorServer | null;
+  /** Where each call reports (attachInspector's url). */
+  ingest: string;
+}
+
+/** Starts the demo's own inspector (unless INSPECTOR_URL is set) and says where to look and who answers. */
+async function openPage({ settings, realModel }: Setup, records: Records | null): Promise<Page> {
   const reportTo = settings.INSPECTOR_URL;
   const inspector = reportTo
     ? null
@@ -99,7 +108,6 @@ async function main() {
         process.exit(2);
       });
   const page = inspector ? inspector.url : pageOf(reportTo!, settings.INSPECTOR_TOKEN);
-  const ingest = inspector ? new URL(inspector.url).origin : reportTo!;
   process.stdout.write(
     `Switchboard demo — open ${page}\n` +
       (reportTo ? `(calls report to the inspector at INSPECTOR_URL; this demo serves no page of its own)\n` : '') +
@@ -113,88 +121,113 @@ async function main() {
         'for a page of the demo\'s own. The calls go on and reach it once it is up.\n',
     );
   }
+  return { inspector, ingest: inspector ? new URL(inspector.url).origin : reportTo! };
+}
 
-  const live = new Set<Call>();
-  let n = 0;
-  const playCall = async () => {
-    // Each call keeps its own number: calls overlap, and a later one must not relabel an earlier one's lines.
-    const id = ++n;
-    const call = new Call({
-      // Unique across runs: every run records into the same call records.
-      callId: `demo-${id}-${randomUUID().slice(0, 8)}`,
-      llm: buildLLM(settings),
-      company: settings.COMPANY_NAME,
-      maxHandoffs: settings.MAX_HANDOFFS,
-      humanAvailable: false,
-      caller: { phoneNumber: CALLERS[(id - 1) % CALLERS.length] },
-      sessionOptions: { vad: null, turnHandling: { turnDetection: 'manual' }, userAwayTimeout: null },
-      connectHuman: connectHumanInText,
-    });
-    live.add(call);
-    attachInspector(call, { url: ingest, token: settings.INSPECTOR_TOKEN, worker: 'demo' });
-    const recorder = records?.attach(call, 'demo');
-    call.on('event', (e) => {
-      if (e.type === 'handoff') process.stdout.write(`  call ${id}: ${e.from} → ${e.to} (${e.reason})\n`);
-      if (e.type === 'error') process.stderr.write(`demo: call ${id}: ${describeError(e.message, server)}\n`);
-    });
-    try {
-      await call.start();
-      await call.greeted;
-      for (const line of SCRIPT) {
-        await sleep(pauseMs);
-        if (stop.signal.aborted || call.machineState === 'ended') break;
-        try {
-          await call.session.run({ userInput: line }).wait();
-        } catch (err) {
-          if (!stop.signal.aborted) call.reportError(`turn failed: ${(err as Error).message}`);
-        }
-      }
-      await call.close(stop.signal.aborted ? 'hangup' : 'demo over');
-      await recorder?.done;
-    } finally {
-      live.delete(call);
+/** What every demo call needs: settings, where it reports and is recorded, the pause between lines, the calls still live. */
+interface Demo {
+  settings: Settings;
+  server: string;
+  ingest: string;
+  records: Records | null;
+  pauseMs: number;
+  live: Set<Call>;
+}
+
+/** Call number `id`: the scripted caller's lines, one every pause, until the script, the call or the demo ends. */
+async function playCall(demo: Demo, id: number): Promise<void> {
+  const { settings, server } = demo;
+  const call = newTextCall(settings, {
+    // Unique across runs: every run records into the same call records.
+    callId: `demo-${id}-${randomUUID().slice(0, 8)}`,
+    humanAvailable: false,
+    caller: { phoneNumber: CALLERS[(id - 1) % CALLERS.length] },
+  });
+  demo.live.add(call);
+  attachInspector(call, { url: demo.ingest, token: settings.INSPECTOR_TOKEN, worker: 'demo' });
+  const recorder = demo.records?.attach(call, 'demo');
+  call.on('event', (e) => {
+    if (e.type === 'handoff') process.stdout.write(`  call ${id}: ${e.from} → ${e.to} (${e.reason})\n`);
+    if (e.type === 'error') process.stderr.write(`demo: call ${id}: ${describeError(e.message, server)}\n`);
+  });
+  try {
+    await call.start();
+    await call.greeted;
+    for (const line of SCRIPT) {
+      await sleep(demo.pauseMs);
+      if (stop.signal.aborted || call.machineState === 'ended') break;
+      await sayLine(call, line, () => stop.signal.aborted);
     }
-  };
+    await call.close(stop.signal.aborted ? 'hangup' : 'demo over');
+    await recorder?.done;
+  } finally {
+    demo.live.delete(call);
+  }
+}
 
+/** Ctrl-C: the demo stops, and every live call is hung up. */
+function hangUpOnCtrlC(live: Set<Call>): void {
+  process.on(
+    'SIGINT',
+    onCtrlC(() => {
+      process.stdout.write(`\nStopping: hanging up ${live.size} live call(s)…\n`);
+      stop.abort();
+      for (const call of live) if (call.machineState !== 'ended') call.hangup();
+    }),
+  );
+}
+
+/**
+ * The calls: one with --once, else a new one every few seconds until Ctrl-C (calls overlap).
+ * Resolves once every call started is over, with how many were started.
+ */
+async function playCalls(demo: Demo, once: boolean, ownPage: boolean): Promise<number> {
   const calls = new Set<Promise<void>>();
-  const started = (p: Promise<void>) => {
-    const q = p.catch((err: Error) => {
+  // Each call keeps its own number: calls overlap, and a later one must not relabel an earlier one's lines.
+  let n = 0;
+  const start = () => {
+    const q = playCall(demo, ++n).catch((err: Error) => {
       process.stderr.write(`demo call failed: ${err.message}\n`);
     });
     calls.add(q);
     void q.finally(() => calls.delete(q));
   };
-  let stoppedAt = 0;
-  process.on('SIGINT', () => {
-    if (stoppedAt && Date.now() - stoppedAt > 1000) process.exit(130); // a second Ctrl-C: quit at once
-    if (stoppedAt) return; // the same Ctrl-C, relayed by npm / tsx
-    stoppedAt = Date.now();
-    process.stdout.write(`\nStopping: hanging up ${live.size} live call(s)…\n`);
-    stop.abort();
-    for (const call of live) if (call.machineState !== 'ended') call.hangup();
-  });
-
   if (once) {
-    if (inspector) {
-      const about = Math.round((SCRIPT.length * pauseMs) / 1000) + 2;
+    if (ownPage) {
+      const about = Math.round((SCRIPT.length * demo.pauseMs) / 1000) + 2;
       process.stdout.write(`One call (--once): the page's server stops when the call is over, in about ${about} s.\n`);
     }
-    started(playCall());
+    start();
   } else {
     process.stdout.write('A new call starts every few seconds; Ctrl-C hangs up the calls and stops.\n');
     while (!stop.signal.aborted) {
-      started(playCall());
-      await sleep(pauseMs * 3);
+      start();
+      await sleep(demo.pauseMs * 3);
     }
   }
   while (calls.size) await Promise.all([...calls]);
+  return n;
+}
+
+async function main() {
+  const once = process.argv.includes('--once');
+  const pauseMs = Number(process.env.DEMO_PAUSE_MS ?? 2500);
+  const setup = await demoSettings();
+  const { settings } = setup;
+  // Demo calls are recorded like any other (`npm run calls`, the inspector's past calls).
+  const records = await openRecordsOrSay(settings, 'demo', 'calls are not recorded');
+  const { inspector, ingest } = await openPage(setup, records);
+
+  const live = new Set<Call>();
+  hangUpOnCtrlC(live);
+  const n = await playCalls({ settings, server: modelServer(settings), ingest, records, pauseMs, live }, once, Boolean(inspector));
   if (stop.signal.aborted) process.stdout.write(`Stopped after ${n} call(s); every call is recorded as it ended (npm run calls).\n`);
   else if (inspector) process.stdout.write('The call is over; the inspector stops now (its page goes offline). `npm run demo` keeps it open.\n');
   // Let the page receive the end of the last call before its server goes away.
   await sleep(500);
   await inspector?.close();
   await records?.close({ drainMs: 2000 });
-  await scripted?.close();
+  await setup.scripted?.close();
 }
 
 main().then(

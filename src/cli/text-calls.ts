@@ -1,8 +1,15 @@
 /**
- * What the two text-call commands (`npm run chat`, `npm run demo`) share: how a call with no phone line
- * answers the machine's hand-off to a person, and how a failed LLM turn is put into words.
+ * What the two text-call commands (`npm run chat`, `npm run demo`) share: a call with no phone line and
+ * no audio, how it answers the machine's hand-off to a person, how a caller's line becomes a turn, how a
+ * failed LLM turn is put into words, where the log and the call records go, and what Ctrl-C does.
  */
+import type { Call } from '../call/call.js';
+import { textCall } from '../call/text-call.js';
+import type { CallOptions } from '../call/options.js';
 import type { Settings } from '../config.js';
+import { harmlessInTextCalls, initLogging } from '../logging.js';
+import { callOptionsFrom } from '../models.js';
+import { type Records, openRecords } from '../records/index.js';
 
 /** Why the hand-off to a person fails in a text call (said as the call's `error`, then the caller returns). */
 export const NO_PERSON_IN_TEXT = 'a text call cannot reach a person';
@@ -15,6 +22,72 @@ export const NO_PERSON_IN_TEXT = 'a text call cannot reach a person';
  */
 export async function connectHumanInText(): Promise<void> {
   throw new Error(NO_PERSON_IN_TEXT);
+}
+
+/** What a text command says about its own call, on top of what every text call takes from settings. */
+export type TextCallOptions = Pick<CallOptions, 'callId' | 'humanAvailable' | 'caller' | 'sessionOptions'>;
+
+/**
+ * A call with no audio: the model, company and transfer cap from settings, no voice activity detection,
+ * turns taken by hand (one per caller line), never "away", and no person to hand the caller to.
+ */
+export function newTextCall(settings: Settings, { sessionOptions, ...own }: TextCallOptions): Call {
+  return textCall({
+    ...callOptionsFrom(settings),
+    ...own,
+    sessionOptions,
+    connectHuman: connectHumanInText,
+  });
+}
+
+/**
+ * One caller line as one turn of the call. A turn that fails is reported as the call's `error`,
+ * unless the call is being stopped (`stopping()`), when a failed turn is expected and says nothing.
+ */
+export async function sayLine(call: Call, line: string, stopping: () => boolean): Promise<void> {
+  try {
+    await call.session.run({ userInput: line }).wait();
+  } catch (err) {
+    if (!stopping()) call.reportError(`turn failed: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * stdout carries what the command shows; the framework's log goes to stderr, without the lines a text
+ * call always causes or reports itself (see harmlessInTextCalls).
+ */
+export function logToStderr(settings: Settings): void {
+  initLogging({ level: settings.LOG_LEVEL ?? 'warn', toStderr: true, drop: harmlessInTextCalls });
+}
+
+/**
+ * The call records (CALLS_DB / DATABASE_URL) and webhooks: silent on stdout, problems on stderr as
+ * `<program>: …`. Records that cannot be opened are said once (`<program>: <notRecorded>: why`) and
+ * the calls go on unrecorded (null).
+ */
+export async function openRecordsOrSay(settings: Settings, program: string, notRecorded: string): Promise<Records | null> {
+  try {
+    return await openRecords(settings, { onError: (m) => process.stderr.write(`${program}: ${m}\n`) });
+  } catch (err) {
+    process.stderr.write(`${program}: ${notRecorded}: ${(err as Error).message}\n`);
+    return null;
+  }
+}
+
+/**
+ * A SIGINT handler: the first Ctrl-C runs `first` (which ends the calls the way a hang-up does); the
+ * same Ctrl-C relayed by npm / tsx is ignored; a second Ctrl-C more than a second later quits at once (130).
+ */
+export function onCtrlC(first: () => void): () => void {
+  let at = 0;
+  return () => {
+    // A second Ctrl-C quits at once. Copies relayed by npm / tsx can arrive well after the first on a
+    // busy machine, so only a press 3 s later counts as a second one.
+    if (at && Date.now() - at > 3000) process.exit(130);
+    if (at) return; // the same Ctrl-C, relayed by npm / tsx
+    at = Date.now();
+    first();
+  };
 }
 
 /** Where the LLM requests go, as a person would look for it. */
