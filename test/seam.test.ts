@@ -358,13 +358,14 @@ function scriptEntries(hops: Partial<Record<string, string>>, ttftMs = 0) {
 
 /**
  * The moments, in a slow middle desk's taking of the line, when the caller (or the keypad, or a
- * supervisor) cuts in: while its prepared entry reply is still being made (the first entry request,
- * sent at the transfer), or while its own entry request is under way (the second one: the prepared
- * reply routed onward, so it was not used).
+ * supervisor) cuts in — both on the desk's entry request (its first request, whatever answers it):
+ * with prepared replies on (the product's default), while the reply prepared at the transfer is still
+ * being made (a reply that routes onward is then served to the desk's own turn); with prepared
+ * replies off (PREPARE_REPLIES=false), while the desk's own entry reply is under way.
  */
 const MOMENTS = [
-  ['while its prepared entry reply is being made', 1],
-  ['while its entry reply is under way', 2],
+  ['while its prepared entry reply is being made', true],
+  ['while its entry reply is under way (prepared replies off)', false],
 ] as const;
 
 async function entryRequest(desk: string, nth: number, timeoutMs = 5000) {
@@ -488,13 +489,13 @@ describe('chained transfers at the seam', () => {
     expectHearingOrder(call);
   });
 
-  it.each(MOMENTS)('the caller speaking to the middle desk %s: the chain stops or goes on, consistently, one answer', async (_moment, nth) => {
+  it.each(MOMENTS)('the caller speaking to the middle desk %s: the chain stops or goes on, consistently, one answer', async (_moment, prepareReplies) => {
     // Billing → Triage from the caller's line; Triage's entry reply (slow) passes them on to Sales.
     scriptEntries({ triage: 'sales' }, 400);
-    const call = await newCall();
+    const call = await newCall({ prepareReplies });
     await say(call, callTools({ name: 'pass_control_to_billing', arguments: { reason: 'double charge' } }));
     const turn = say(call, callTools({ name: 'pass_control_to_triage', arguments: { reason: 'caller needs sales: upgrade' } }));
-    await entryRequest('triage', nth);
+    await entryRequest('triage', 1);
     const interjection = 'sorry, who am I talking to now?';
     const answered = await callerSays(call, interjection);
     await turn;
@@ -528,11 +529,11 @@ describe('chained transfers at the seam', () => {
     expect(deskOf(lastReq).toLowerCase(), story).toBe(final);
   });
 
-  it.each(MOMENTS)('a ping-pong entry reply stays refused when the caller speaks %s: no second answer, not sent back', async (_moment, nth) => {
+  it.each(MOMENTS)('a ping-pong entry reply stays refused when the caller speaks %s: no second answer, not sent back', async (_moment, prepareReplies) => {
     scriptEntries({ billing: 'triage' }, 400);
-    const call = await newCall();
+    const call = await newCall({ prepareReplies });
     const turn = say(call, callTools({ name: 'pass_control_to_billing', arguments: { reason: 'double charge' } }));
-    await entryRequest('billing', nth);
+    await entryRequest('billing', 1);
     const interjection = 'sorry, who am I talking to now?';
     const answered = await callerSays(call, interjection);
     await turn;
@@ -549,15 +550,15 @@ describe('chained transfers at the seam', () => {
     expect(answers.map((e) => e.agent), story).toEqual(['billing']);
   });
 
-  it.each(MOMENTS.flatMap(([moment, nth]) => [
-    ['the keypad', moment, nth, (call: Call) => call.pressKey('3')],
-    ['a supervisor', moment, nth, (call: Call) => call.requestTransfer('support', 'supervisor moved the call', 'supervisor')],
-  ] as const))('%s overtaking a chain %s: the call goes where it was sent, the chained request refused or never made, one reply', async (who, _moment, nth, overtake) => {
+  it.each(MOMENTS.flatMap(([moment, prepareReplies]) => [
+    ['the keypad', moment, prepareReplies, (call: Call) => call.pressKey('3')],
+    ['a supervisor', moment, prepareReplies, (call: Call) => call.requestTransfer('support', 'supervisor moved the call', 'supervisor')],
+  ] as const))('%s overtaking a chain %s: the call goes where it was sent, the chained request refused or never made, one reply', async (who, _moment, prepareReplies, overtake) => {
     scriptEntries({ triage: 'sales' }, 400);
-    const call = await newCall({ dtmfMap: { '3': 'support' } });
+    const call = await newCall({ dtmfMap: { '3': 'support' }, prepareReplies });
     await say(call, callTools({ name: 'pass_control_to_billing', arguments: { reason: 'double charge' } }));
     const turn = say(call, callTools({ name: 'pass_control_to_triage', arguments: { reason: 'caller needs sales: upgrade' } }));
-    await entryRequest('triage', nth);
+    await entryRequest('triage', 1);
     const answer = overtake(call);
     expect(answer, who).toMatchObject({ accepted: true, to: 'support' });
     await turn;

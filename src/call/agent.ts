@@ -85,6 +85,9 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     if (this.retired) return;
     const ready = await this.prepared?.take(this.session.history, this.entryInstructions);
     if (this.retired) return;
+    // The caller spoke while the reply was being prepared, and this desk already answered that turn:
+    // an entry reply now would be a second answer to one line.
+    if (this.heardCaller && this.firstLlmRequestSeen && this.role !== 'human') return;
     if (ready && !ready.toolCalls.length) {
       const audio = ready.frames ? audioStream(ready.frames) : undefined;
       this.hooks.onEntryReply(this.session.say(ready.text, { audio }));
