@@ -13,6 +13,7 @@ import {
   type ScriptedServer,
   keywordBrain,
   startScriptedServer,
+  systemText,
   textOf,
 } from '../../dev/scripted-llm.js';
 
@@ -29,13 +30,21 @@ export const callTools = (...calls: { name: string; arguments: Record<string, un
 
 export const DIRECTIVE = /^@call (.*)$/s;
 
-/** keywordBrain, plus `@call [...]` caller lines that script the model's tool calls exactly. */
+/** The first reply of a desk that has just taken the call over (its one-off entry instruction). */
+const TAKEOVER = /You have just taken over this call from/;
+
+/**
+ * keywordBrain, plus `@call [...]` caller lines that script the model's tool calls exactly. A directive
+ * scripts the desk that heard the line: a desk taking the call over afterwards (whose last user message
+ * is still that line) answers as a model would, from what it was handed, not by replaying it.
+ */
 export function directiveScript(extra?: (req: ChatRequest, rec: RecordedRequest) => ScriptedReply | undefined): Script {
   return (req, rec) => {
     const fromExtra = extra?.(req, rec);
     if (fromExtra) return fromExtra;
     const last = req.messages.at(-1);
-    const m = last?.role === 'user' && req.tool_choice !== 'none' ? DIRECTIVE.exec(textOf(last)) : null;
+    const hearsTheLine = last?.role === 'user' && req.tool_choice !== 'none' && !TAKEOVER.test(systemText(req));
+    const m = hearsTheLine ? DIRECTIVE.exec(textOf(last)) : null;
     if (m) return { toolCalls: JSON.parse(m[1]!) };
     return keywordBrain(req, rec);
   };
