@@ -52,7 +52,7 @@ async function recordedCall(store: CallStore) {
   const recorder = attachRecorder(call, store, { worker: 'records-test' });
   await say(call, 'Hi, my name is Maya');
   await say(call, transfer('billing', 'charged twice on my card'));
-  await say(call, transfer('triage', 'also wants to upgrade'));
+  await say(call, transfer('triage', 'caller has another question'));
   await say(call, transfer('support', 'router keeps dropping'));
   expect(call.requestTransfer('sales', 'supervisor wants sales', 'supervisor')).toMatchObject({ accepted: false });
   await say(call, callTools({ name: 'end_call', arguments: { reason: 'caller is done' } }));
@@ -97,7 +97,7 @@ async function expectReadBack(store: CallStore, callId: string, events: CallEven
   expect(d.route.map((l) => [l.state, l.via?.from, l.via?.reason])).toEqual([
     ['triage', undefined, undefined],
     ['billing', 'triage', 'charged twice on my card'],
-    ['triage', 'billing', 'also wants to upgrade'],
+    ['triage', 'billing', 'caller has another question'],
     ['support', 'triage', 'router keeps dropping'],
   ]);
   for (const leg of d.route.slice(1)) {

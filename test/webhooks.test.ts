@@ -115,7 +115,7 @@ async function callWithTransfers(records: Records) {
   const started = Date.now();
   await say(call, 'Hi, my name is Maya');
   await say(call, transfer('billing', 'charged twice on my card'));
-  await say(call, transfer('triage', 'also wants to upgrade'));
+  await say(call, transfer('triage', 'caller has another question'));
   await say(call, callTools({ name: 'end_call', arguments: { reason: 'caller is done' } }));
   const end = await call.finished;
   await recorder.done;
@@ -219,7 +219,7 @@ describe('webhooks: delivered, signed, with the route and the summary', () => {
       const [started, t1, t2, ended] = mine.map(parse);
       expect(started!.data).toMatchObject({ callId: call.callId, worker: 'webhooks-test', state: 'triage', caller: { phoneNumber: '+15550100999' } });
       expect(t1!.data).toMatchObject({ from: 'triage', to: 'billing', reason: 'charged twice on my card', handoffCount: 1 });
-      expect(t2!.data).toMatchObject({ from: 'billing', to: 'triage', reason: 'also wants to upgrade', handoffCount: 2 });
+      expect(t2!.data).toMatchObject({ from: 'billing', to: 'triage', reason: 'caller has another question', handoffCount: 2 });
       for (const t of [t1!, t2!]) expect(t.data.latencyMs).toBeGreaterThanOrEqual(0);
       expect(ended!.data).toMatchObject({
         callId: call.callId,
