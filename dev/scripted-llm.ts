@@ -429,7 +429,8 @@ export const keywordBrain: Script = (req) => {
   }
 
   if (/The call has just connected/.test(sys)) {
-    return { text: 'Thank you for calling Acme, this is the front desk. How can I help you today?' };
+    const company = /desk at (.+?)'s call center/.exec(sys)?.[1] ?? 'us';
+    return { text: `Thank you for calling ${company}, this is the front desk. How can I help you today?` };
   }
   if (/did not go through/.test(sys)) {
     return { text: "I'm sorry, I couldn't reach a colleague just now. I'm still here with you." };
@@ -464,7 +465,12 @@ export const keywordBrain: Script = (req) => {
 const isMain = process.argv[1] !== undefined && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href;
 if (isMain) {
   const port = Number(process.env.PORT ?? 8787);
-  const server = await startScriptedServer({ port, host: process.env.HOST ?? '127.0.0.1' });
+  const host = process.env.HOST ?? '127.0.0.1';
+  const server = await startScriptedServer({ port, host }).catch((err: NodeJS.ErrnoException) => {
+    const why = err.code === 'EADDRINUSE' ? `${host}:${port} is already in use (is another one running?)` : err.message;
+    process.stderr.write(`scripted-llm: cannot listen: ${why}. Set PORT to use another port.\n`);
+    process.exit(2);
+  });
   process.stdout.write(
     `Scripted OpenAI-compatible server (keyword script, no real model) at ${server.url}\n` +
       `Try: OPENAI_BASE_URL=${server.url} npm run chat\n`,

@@ -33,6 +33,16 @@ function run(args: string[], env: Record<string, string>): { child: ChildProcess
   return { child, lines };
 }
 
+const exited = (child: ChildProcessWithoutNullStreams) =>
+  new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.on('close', (code) => r(code))));
+const collect = (child: ChildProcessWithoutNullStreams) => {
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  return { out: () => out, err: () => err };
+};
+
 async function nextMatching(lines: AsyncIterableIterator<string>, pred: (l: string) => boolean): Promise<string> {
   for (;;) {
     const { value, done } = await lines.next();
@@ -141,15 +151,6 @@ describe('npm run inspector', () => {
 // ---- the first ten minutes: what a newcomer sees ---------------------------------------------------
 
 describe('npm run demo and npm run inspector, as a newcomer runs them', () => {
-  const exited = (child: ChildProcessWithoutNullStreams) =>
-    new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.on('close', (code) => r(code))));
-  const collect = (child: ChildProcessWithoutNullStreams) => {
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    return { out: () => out, err: () => err };
-  };
   const until = async (pred: () => boolean, what: string, ms = 30_000) => {
     const deadline = Date.now() + ms;
     while (!pred()) {
@@ -244,6 +245,32 @@ describe('npm run demo and npm run inspector, as a newcomer runs them', () => {
     } finally {
       first.child.kill('SIGTERM');
       await exited(first.child);
+    }
+  }, 60_000);
+});
+
+describe('npm run scripted-llm', () => {
+  it('a busy port: one line naming it and PORT, exit 2, no stack trace', async () => {
+    const port = new URL(llm.url).port;
+    const second = run(['dev/scripted-llm.ts'], { PORT: port });
+    const io = collect(second.child);
+    expect(await exited(second.child)).toBe(2);
+    const lines = io.err().trim().split('\n');
+    expect(lines, io.err()).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^scripted-llm: cannot listen: 127\\.0\\.0\\.1:${port} is already in use`));
+    expect(lines[0]).toContain('PORT');
+    expect(io.err()).not.toContain('    at ');
+  }, 60_000);
+
+  it("greets for the call's COMPANY_NAME, not a fixed company", async () => {
+    const { child, lines } = run(['src/cli/chat.ts', '--json'], { OPENAI_BASE_URL: llm.url, COMPANY_NAME: 'Zenith Telecom' });
+    try {
+      const first = JSON.parse((await lines.next()).value as string);
+      expect(first).toMatchObject({ type: 'agent', agent: 'triage' });
+      expect(first.text).toContain('Thank you for calling Zenith Telecom');
+    } finally {
+      child.stdin.end();
+      await exited(child);
     }
   }, 60_000);
 });
