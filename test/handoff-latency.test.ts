@@ -6,22 +6,19 @@
  *
  * Real call (scripted LLM server over HTTP), real SQLite file, real HTTP webhook receiver, the real CLI.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallEvent } from '../src/call/events.js';
 import { openRecords } from '../src/records/index.js';
 import { seededRandom } from '../src/records/webhooks.js';
 import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, say, sleep, startCall, startServer, waitForEvent } from './support/harness.js';
+import { runCallsCli } from './support/calls-cli.js';
 
-const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 
 let tmp: string;
 let llm: ScriptedServer;
@@ -52,24 +49,7 @@ async function receiver() {
   };
 }
 
-function callsCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const emptyEnv = join(tmp, 'empty.env');
-  writeFileSync(emptyEnv, '');
-  return new Promise((res, rej) => {
-    const child = spawn(TSX, ['src/cli/calls.ts', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnv, TZ: 'UTC', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const t = setTimeout(() => (child.kill('SIGKILL'), rej(new Error(`calls CLI did not exit\n${stderr}`))), 30_000);
-    child.on('error', rej);
-    child.on('close', (code) => (clearTimeout(t), res({ code, stdout, stderr })));
-  });
-}
+const callsCli = (args: string[], env: Record<string, string>) => runCallsCli(tmp, args, env);
 
 type Handoff = CallEvent & { type: 'handoff' };
 

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,10 +21,10 @@ import type { CallStore } from '../src/records/types.js';
 import type { Call } from '../src/call/call.js';
 import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, say, startCall, startServer } from './support/harness.js';
+import { runCallsCli } from './support/calls-cli.js';
 import { PG_SKIP_REASON, TEST_DATABASE_URL, dropSchema, uniqueSchema } from './support/pg.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 
 let tmp: string;
 let server: ScriptedServer;
@@ -274,30 +274,7 @@ describe.skipIf(!TEST_DATABASE_URL)(`PostgreSQL records${PG_SKIP_REASON ? ` (ski
 
 // ---- npm run calls ---------------------------------------------------------------------------------
 
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const emptyEnv = join(tmp, 'empty.env');
-  writeFileSync(emptyEnv, '');
-  return new Promise((res, rej) => {
-    const child = spawn(TSX, ['src/cli/calls.ts', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnv, TZ: 'UTC', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const t = setTimeout(() => {
-      child.kill('SIGKILL');
-      rej(new Error(`calls CLI did not exit\n${stderr}`));
-    }, 30_000);
-    child.on('error', rej);
-    child.on('close', (code) => {
-      clearTimeout(t);
-      res({ code, stdout, stderr });
-    });
-  });
-}
+const runCli = (args: string[], env: Record<string, string>) => runCallsCli(tmp, args, env);
 
 describe('npm run calls', () => {
   let file: string;
