@@ -316,6 +316,9 @@ export function introOf(req: ChatRequest): string {
   return /\bsay you are (.+?) and continue\b/.exec(sys)?.[1] ?? /\bTo the caller you are (.+?);/.exec(sys)?.[1] ?? deskOf(req);
 }
 
+/** The first reply of a desk that has just taken the call over (its one-off entry instruction says so). */
+export const isTakeover = (req: ChatRequest) => /You have just taken over this call from ([\w -]+?);/.test(systemText(req));
+
 const offered = (req: ChatRequest, name: string) =>
   req.tool_choice !== 'none' && (req.tools ?? []).some((t) => t.function.name === name);
 
@@ -440,7 +443,7 @@ export const keywordBrain: Script = (req) => {
   if (handOff > 0 && (req.tool_choice === 'none' || handOff > 1)) {
     return { text: "I'm connecting you to a colleague now; please stay on the line." };
   }
-  if (/You have just taken over this call from ([\w -]+?);/.test(sys)) return takeoverReply(req);
+  if (isTakeover(req)) return takeoverReply(req);
 
   const user = lastText;
   if (/\b(bye|goodbye|that's all|that is all|nothing else|dhanyavaad|shukriya|bas itna hi)\b/i.test(user) && offered(req, 'end_call')) {

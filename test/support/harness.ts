@@ -11,9 +11,9 @@ import {
   type Script,
   type ScriptedReply,
   type ScriptedServer,
+  isTakeover,
   keywordBrain,
   startScriptedServer,
-  systemText,
   textOf,
 } from '../../dev/scripted-llm.js';
 
@@ -30,9 +30,6 @@ export const callTools = (...calls: { name: string; arguments: Record<string, un
 
 export const DIRECTIVE = /^@call (.*)$/s;
 
-/** The first reply of a desk that has just taken the call over (its one-off entry instruction). */
-const TAKEOVER = /You have just taken over this call from/;
-
 /**
  * keywordBrain, plus `@call [...]` caller lines that script the model's tool calls exactly. A directive
  * scripts the desk that heard the line: a desk taking the call over afterwards (whose last user message
@@ -43,7 +40,7 @@ export function directiveScript(extra?: (req: ChatRequest, rec: RecordedRequest)
     const fromExtra = extra?.(req, rec);
     if (fromExtra) return fromExtra;
     const last = req.messages.at(-1);
-    const hearsTheLine = last?.role === 'user' && req.tool_choice !== 'none' && !TAKEOVER.test(systemText(req));
+    const hearsTheLine = last?.role === 'user' && req.tool_choice !== 'none' && !isTakeover(req);
     const m = hearsTheLine ? DIRECTIVE.exec(textOf(last)) : null;
     if (m) return { toolCalls: JSON.parse(m[1]!) };
     return keywordBrain(req, rec);
