@@ -332,15 +332,56 @@ const callerWords = (text: string) => (text.startsWith('@call ') ? '' : text);
 
 export type Topic = 'billing' | 'sales' | 'support';
 
-/** What callers say about each department's business (English, and a little Hinglish). */
+/** What callers say about each department's business: English, Hinglish, and Hindi in Devanagari. */
 const TOPICS: [Topic, RegExp][] = [
-  ['billing', /\b(bills?|billing|billed|charges?|charged|double[- ]charged?|refunds?|invoices?|payments?|paid|overcharged|paise kat gaye)\b/i],
-  ['sales', /\b(buy|sales|upgrade|upgrading|plans?|prices?|pricing|purchase|quote|subscribe|naya plan)\b/i],
+  [
+    'billing',
+    /\b(bills?|billing|billed|charges?|charged|double[- ]charged?|refunds?|invoices?|payments?|paid|overcharged|paise kat gaye|kat gaya|kat gaye|do baar|bhugtan)\b|बिल|पैसे|कट ग|रिफंड|भुगतान|चार्ज|दो बार|इनवॉइस/i,
+  ],
+  ['sales', /\b(buy|sales|upgrade|upgrading|plans?|prices?|pricing|purchase|quote|subscribe|naya plan|kharid\w*|kitne ka)\b|प्लान|अपग्रेड|खरीद|कीमत|नया कनेक्शन/i],
   [
     'support',
-    /\b(support|broken|not working|doesn't work|does not work|errors?|crash(?:es|ed)?|outage|fix|technical|internet|router|modem|wi-?fi|down|slow|not connecting|can't connect|cannot connect|no signal|disconnect(?:s|ed|ing)?|kaam nahi|nahi chal)\b/i,
+    /\b(support|broken|not working|doesn't work|does not work|errors?|crash(?:es|ed)?|outage|fix|technical|internet|router|modem|wi-?fi|down|slow|not connecting|can't connect|cannot connect|no signal|disconnect(?:s|ed|ing)?|kaam nahi|nahi chal\w*|band ho\w*|net nahi)\b|इंटरनेट|नेटवर्क|राउटर|नहीं चल|काम नहीं|बंद हो|धीमा|सिग्नल/i,
   ],
 ];
+
+/** The language a desk is told to answer in ("The caller speaks Hindi; reply in Hindi"), or English. */
+export function replyLanguageOf(req: ChatRequest): 'en' | 'hi' | 'hinglish' {
+  const named = /The caller speaks (\w+)[ ;(]/.exec(systemText(req))?.[1]?.toLowerCase();
+  return named === 'hindi' ? 'hi' : named === 'hinglish' ? 'hinglish' : 'en';
+}
+
+/** The scripted model's stock lines in each language it answers in. */
+const LINES = {
+  en: {
+    thisIs: (me: string) => `This is ${me}.`,
+    transfer: (t: string) => `Let me transfer you to ${t}.`,
+    back: (t: string) => `Let me send you back to the front desk so they can get you to ${t}.`,
+    intro: (me: string, said: string) => `This is ${me}. I understand: "${said}". Let's sort that out.`,
+    greet: (company: string) => `Thank you for calling ${company}, this is the front desk. How can I help you today?`,
+    help: (me: string) => `${capitalized(me)} here: I can help with that.`,
+    bye: 'Thank you for calling. Goodbye!',
+  },
+  hi: {
+    thisIs: (me: string) => `मैं ${me} से हूँ।`,
+    transfer: (t: string) => `मैं आपको ${t} से जोड़ रहा हूँ।`,
+    back: (t: string) => `मैं आपको फ्रंट डेस्क पर वापस भेज रहा हूँ, वे आपको ${t} से जोड़ देंगे।`,
+    intro: (me: string, said: string) => `नमस्ते, मैं ${me} से हूँ। मैं समझ गया: "${said}"। आइए इसे ठीक करते हैं।`,
+    greet: (company: string) => `${company} को कॉल करने के लिए धन्यवाद, यह फ्रंट डेस्क है। मैं आपकी क्या मदद कर सकता हूँ?`,
+    help: (me: string) => `मैं ${me} से हूँ, मैं इसमें आपकी मदद कर सकता हूँ।`,
+    bye: 'कॉल करने के लिए धन्यवाद। नमस्ते!',
+  },
+  hinglish: {
+    thisIs: (me: string) => `Main ${me} se hoon.`,
+    transfer: (t: string) => `Main aapko ${t} se connect kar raha hoon.`,
+    back: (t: string) => `Main aapko front desk pe wapas bhej raha hoon, woh aapko ${t} se jod denge.`,
+    intro: (me: string, said: string) => `Namaste, main ${me} se hoon. Samajh gaya: "${said}". Chaliye isko theek karte hain.`,
+    greet: (company: string) => `${company} ko call karne ke liye dhanyavaad, yeh front desk hai. Main aapki kya madad kar sakta hoon?`,
+    help: (me: string) => `Main ${me} se hoon, main isme aapki madad kar sakta hoon.`,
+    bye: 'Call karne ke liye dhanyavaad. Bye!',
+  },
+};
+const linesFor = (req: ChatRequest) => LINES[replyLanguageOf(req)];
 
 /** The departments a line asks for, in the order it names them. */
 export function topicsIn(text: string): Topic[] {
@@ -352,7 +393,8 @@ export function topicsIn(text: string): Topic[] {
 
 /** What a caller line tells about the caller: "my name is Maya and my account is 4411". */
 export function callerInfoIn(text: string): { name?: string; accountId?: string } {
-  const name = /\b(?:my name is|mera naam)\s+([A-Za-z][A-Za-z'-]*)/i.exec(text)?.[1];
+  const name =
+    /\b(?:my name is|mera naam)\s+([A-Za-z][A-Za-z'-]*)/i.exec(text)?.[1] ?? /मेरा नाम\s+([\u0900-\u097F]+)/.exec(text)?.[1];
   const accountId = /\baccount(?:\s+(?:number|no\.?|id|#))?(?:\s+is)?\s*[:#]?\s*([A-Za-z]{0,4}-?\d[\w-]*)/i
     .exec(text)?.[1]
     ?.replace(/-+$/, '');
@@ -370,11 +412,11 @@ function routeFor(req: ChatRequest, topics: Topic[], words: string): ScriptedRep
   const topic = topics[0];
   if (!topic) return undefined;
   if (offered(req, `pass_control_to_${topic}`)) {
-    return { text: `Let me transfer you to ${topic}.`, toolCalls: [{ name: `pass_control_to_${topic}`, arguments: { reason: words } }] };
+    return { text: linesFor(req).transfer(topic), toolCalls: [{ name: `pass_control_to_${topic}`, arguments: { reason: words } }] };
   }
   if (offered(req, 'pass_control_to_triage')) {
     return {
-      text: `Let me send you back to the front desk so they can get you to ${topic}.`,
+      text: linesFor(req).back(topic),
       toolCalls: [{ name: 'pass_control_to_triage', arguments: { reason: `caller needs ${topic}: ${words}` } }],
     };
   }
@@ -399,9 +441,9 @@ function takeoverReply(req: ChatRequest): ScriptedReply {
     if (!topics.length && !/^caller pressed\b/i.test(reason)) topics = topicsIn(callerWords(lastUser));
     const words = named?.[2]?.trim() || callerWords(lastUser) || reason;
     const route = routeFor(req, topics, words);
-    if (route) return { ...route, text: `This is ${me}. ${route.text}` };
+    if (route) return { ...route, text: `${linesFor(req).thisIs(me)} ${route.text}` };
   }
-  return { text: `This is ${me}. I understand: "${lastUser}". Let's sort that out.` };
+  return { text: linesFor(req).intro(me, lastUser) };
 }
 
 /**
@@ -415,7 +457,7 @@ export const keywordBrain: Script = (req) => {
   const lastText = textOf(last);
 
   if (last?.role === 'tool') {
-    if (/call is ending/i.test(lastText)) return { text: 'Thank you for calling. Goodbye!' };
+    if (/call is ending/i.test(lastText)) return { text: linesFor(req).bye };
     if (/refused|error|invalid|cannot|under way|unknown/i.test(lastText) && !/saved/.test(lastText)) {
       return { text: `I'm sorry, I can't do that: ${lastText.replace(/^"|"$/g, '')} What else can I help with?` };
     }
@@ -433,7 +475,10 @@ export const keywordBrain: Script = (req) => {
 
   if (/The call has just connected/.test(sys)) {
     const company = /desk at (.+?)'s call center/.exec(sys)?.[1] ?? 'us';
-    return { text: `Thank you for calling ${company}, this is the front desk. How can I help you today?` };
+    // A greeting in another language is asked for by name ("Greet them in Hindi").
+    const greetIn = /Greet them in (Hindi|Hinglish)\./.exec(sys)?.[1]?.toLowerCase() as 'hindi' | 'hinglish' | undefined;
+    const lines = greetIn ? LINES[greetIn === 'hindi' ? 'hi' : 'hinglish'] : linesFor(req);
+    return { text: lines.greet(company) };
   }
   if (/did not go through/.test(sys)) {
     return { text: "I'm sorry, I couldn't reach a colleague just now. I'm still here with you." };
@@ -446,14 +491,14 @@ export const keywordBrain: Script = (req) => {
   if (isTakeover(req)) return takeoverReply(req);
 
   const user = lastText;
-  if (/\b(bye|goodbye|that's all|that is all|nothing else|dhanyavaad|shukriya|bas itna hi)\b/i.test(user) && offered(req, 'end_call')) {
+  if (/\b(bye|goodbye|that's all|that is all|nothing else|dhanyavaad|dhanyawad|shukriya|bas itna hi)\b|धन्यवाद|शुक्रिया|बस इतना ही/i.test(user) && offered(req, 'end_call')) {
     return { toolCalls: [{ name: 'end_call', arguments: { reason: 'caller is done' } }] };
   }
   const info = callerInfoIn(user);
   if (Object.keys(info).length && offered(req, 'update_caller_info')) {
     return { toolCalls: [{ name: 'update_caller_info', arguments: info }] };
   }
-  if (/\b(human|person|real agent|operator|someone real)\b/i.test(user)) {
+  if (/\b(human|person|real agent|operator|someone real|insaan|kisi aadmi)\b|इंसान|व्यक्ति|किसी आदमी|असली/i.test(user)) {
     if (offered(req, 'transfer_to_human')) {
       return { text: 'Let me get you to a colleague.', toolCalls: [{ name: 'transfer_to_human', arguments: { reason: user } }] };
     }
@@ -461,7 +506,7 @@ export const keywordBrain: Script = (req) => {
   }
   const route = routeFor(req, topicsIn(user), user);
   if (route) return route;
-  return { text: `${capitalized(introOf(req))} here: I can help with that.` };
+  return { text: linesFor(req).help(introOf(req)) };
 };
 
 // `npm run scripted-llm`: serve the keyword script on 127.0.0.1 for a key-free `npm run chat`.

@@ -42,6 +42,8 @@ export interface CallerInfo {
   accountId?: string;
   /** What the caller wants, in a sentence. */
   need?: string;
+  /** The language the caller speaks: `en`, `hi`, `hinglish`, or another ISO 639-1 code (see src/language.ts). */
+  language?: string;
   /** The number the caller dialled (SIP `sip.trunkPhoneNumber`). */
   dialedNumber?: string;
   /** SIP call ids: LiveKit's and the provider's (`sip.callIDFull`, Vobiz's CDR `bridge_uuid`). */

@@ -15,6 +15,8 @@ import {
   type VoiceSetting,
 } from './departments.js';
 import { parseDtmfMap } from './telephony/phone-line.js';
+import { toE164 } from './telephony/numbers.js';
+import { parseLanguage } from './language.js';
 
 export class ConfigError extends Error {
   constructor(public readonly problems: string[]) {
@@ -74,9 +76,10 @@ const humanTarget = z
   .optional()
   .transform((s, ctx) => {
     if (!s) return undefined;
-    if (/^\+[1-9]\d{6,14}$/.test(s)) return `tel:${s}`;
-    if (/^tel:\+[1-9]\d{6,14}$/.test(s)) return s;
     if (/^sips?:[^@\s]+@[^@\s]+$/.test(s)) return s;
+    // As people write numbers: `+91 98765 43210`, `098765-43210`, `tel:+91-98765-43210`.
+    const e164 = toE164(s);
+    if (e164) return `tel:${e164}`;
     ctx.addIssue({
       code: z.ZodIssueCode.custom,
       message: 'must be an E.164 number (+919876543210), tel:+919876543210, or a sip: URI (sip:+91...@xxxx.sip.vobiz.ai)',
@@ -125,6 +128,18 @@ const baseSchema = z.object({
   MAX_HANDOFFS: int(1, 100, DEFAULT_MAX_HANDOFFS),
   HUMAN_TRANSFER_TO: humanTarget,
   COMPANY_NAME: z.string().trim().min(1).default('Acme'),
+  /** The greeting's language until the caller's is known: English, Hindi, Hinglish or an ISO 639-1 code. */
+  GREETING_LANGUAGE: z
+    .string()
+    .trim()
+    .optional()
+    .transform((s, ctx) => {
+      if (!s) return 'en';
+      const lang = parseLanguage(s);
+      if (lang) return lang;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a language: English, Hindi, Hinglish, or a code like hi' });
+      return z.NEVER;
+    }),
   AGENT_NAME: z.string().trim().min(1).default('switchboard'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).optional(),
   TURN_DETECTION: z.enum(['model', 'cloud', 'vad', 'stt']).default('model'),

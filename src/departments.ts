@@ -4,6 +4,7 @@
  * tests follow from those two.
  */
 import type { CallerInfo, Target } from '../machines/router.js';
+import { languageInstruction, languageName } from './language.js';
 
 export interface DepartmentSpec {
   id: Target;
@@ -113,6 +114,9 @@ export interface PromptContext {
   names?: DeskNames;
 }
 
+/** The line that names the caller's language, from the moment it is known (empty until then). */
+const languageLine = (caller: CallerInfo) => (caller.language ? [languageInstruction(caller.language)] : []);
+
 /** The system prompt of one department's agent. */
 export function instructionsFor(role: Target, opts: PromptContext): string {
   const spec = DEPARTMENT_TABLE[role];
@@ -128,11 +132,13 @@ export function instructionsFor(role: Target, opts: PromptContext): string {
       'If a transfer is refused, tell the caller the reason in one sentence and follow the guidance given with it.',
     'When the caller is done, say nothing more yourself and call end_call.',
     `What we know about the caller: ${describeCaller(opts.caller)}.`,
+    ...languageLine(opts.caller),
   ].join('\n');
 }
 
 export type Opening =
-  | { kind: 'start' }
+  /** `language`: the greeting's language (`GREETING_LANGUAGE`) when the caller's is not known yet. */
+  | { kind: 'start'; language?: string }
   /** `bridged`: the desk has already said its bridging line (`bridgeLine`) because the old one said nothing. */
   | { kind: 'transfer'; from: Target; reason: string; bridged?: boolean }
   | { kind: 'returned'; reason: string };
@@ -150,7 +156,8 @@ export function bridgeLine(role: Target, names: DeskNames = {}): string {
 /** The one-off instructions of the first reply an agent gives when it takes the line. */
 export function openingFor(role: Target, how: Opening, names: DeskNames = {}): string {
   if (how.kind === 'start') {
-    return 'The call has just connected. Greet the caller, say which company they reached, and ask how you can help.';
+    const greet = how.language && how.language !== 'en' ? ` Greet them in ${languageName(how.language)}.` : '';
+    return `The call has just connected. Greet the caller, say which company they reached, and ask how you can help.${greet}`;
   }
   if (how.kind === 'returned') {
     return (

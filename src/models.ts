@@ -2,6 +2,7 @@
 import { llm, type voice } from '@livekit/agents';
 import * as openai from '@livekit/agents-plugin-openai';
 import type { Settings } from './config.js';
+import { sttLanguageOf } from './language.js';
 import type { Target } from '../machines/router.js';
 import type { CallOptions } from './call/options.js';
 import { DEPARTMENT_TABLE, type DeskNames, TARGETS, deskNameSetting, voiceSetting } from './departments.js';
@@ -28,10 +29,20 @@ export function buildLLM(s: Settings): llm.LLM {
   });
 }
 
-export function buildSTT(s: Settings): openai.STT {
-  // HTTP transcription (not the realtime WebSocket) so any OpenAI-compatible server works; the
-  // session's VAD cuts the audio into utterances.
-  return new openai.STT({ model: s.STT_MODEL, apiKey: apiKey(s), baseURL: s.OPENAI_BASE_URL, useRealtime: false });
+/**
+ * HTTP transcription (not the realtime WebSocket) so any OpenAI-compatible server works; the
+ * session's VAD cuts the audio into utterances. With the caller's language known it is told that
+ * language (Hinglish as Hindi), and reports it back, so the end-of-turn model uses its Hindi
+ * thresholds; before that it detects the language itself.
+ */
+export function buildSTT(s: Settings, language?: string): openai.STT {
+  const lang = language ? { language: sttLanguageOf(language) } : { detectLanguage: true };
+  return new openai.STT({ model: s.STT_MODEL, apiKey: apiKey(s), baseURL: s.OPENAI_BASE_URL, useRealtime: false, ...lang });
+}
+
+/** Follows the caller's language on a phone call: the speech-to-text is told it from the next turn. */
+export function sttFollower(stt: openai.STT): (language: string) => void {
+  return (language) => stt.updateOptions({ language: sttLanguageOf(language) });
 }
 
 export function voiceFor(s: Settings, role: Target): string {
@@ -66,7 +77,7 @@ export function llmConnOptions(s: Settings): NonNullable<voice.AgentSessionOptio
 /** What every call takes from settings, whatever runs it (worker, text chat, demo). */
 export function callOptionsFrom(
   s: Settings,
-): Pick<CallOptions, 'llm' | 'company' | 'maxHandoffs' | 'humanAvailable' | 'deskNames' | 'prepareReplies'> {
+): Pick<CallOptions, 'llm' | 'company' | 'maxHandoffs' | 'humanAvailable' | 'deskNames' | 'prepareReplies' | 'greetingLanguage'> {
   const deskNames: DeskNames = Object.fromEntries(
     TARGETS.flatMap((t) => (s[deskNameSetting(t)] ? [[t, s[deskNameSetting(t)]]] : [])),
   );
@@ -77,5 +88,6 @@ export function callOptionsFrom(
     humanAvailable: Boolean(s.HUMAN_TRANSFER_TO),
     deskNames,
     prepareReplies: s.PREPARE_REPLIES,
+    greetingLanguage: s.GREETING_LANGUAGE,
   };
 }

@@ -24,6 +24,8 @@ export interface AgentHooks {
   onEntryReply(speech: voice.SpeechHandle): void;
   /** The agent's first LLM request (the end of a handoff's timing). */
   onFirstLlmRequest(): void;
+  /** A reply to this caller line is about to be asked for (the call follows the caller's language). */
+  beforeReplyTo(callerLine: string): void;
 }
 
 export interface EntryOptions {
@@ -145,6 +147,9 @@ export class DepartmentAgent extends voice.Agent<CallData> {
       this.firstLlmRequestSeen = true;
       this.hooks.onFirstLlmRequest();
     }
+    const last = chatCtx.items.at(-1);
+    // The instructions name the language of the line being answered (updated synchronously).
+    if (last?.type === 'message' && last.role === 'user') this.hooks.beforeReplyTo(last.textContent ?? '');
     const served = this.served;
     this.served = null;
     if (served) return this.noteText(responseStream(served) as unknown as ReadableStream<llm.ChatChunk | string>);

@@ -32,6 +32,8 @@ import { connectPerson } from './person.js';
 import { type PreparedStats, emptyPreparedStats, prepareReply } from './prepared-reply.js';
 import { followSession } from './session-events.js';
 import { errorText, waitForQuiet } from './session.js';
+import { detectLanguage, parseLanguage } from '../language.js';
+import { toE164 } from '../telephony/numbers.js';
 
 type EndEvent = CallEvent & { type: 'end' };
 
@@ -120,7 +122,8 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     this.actor.start();
     const snap = this.actor.getSnapshot();
     // The agent exists before anyone hears of the call: machine and agent agree from the first event.
-    this.agent = this.buildAgent('triage', { kind: 'start' });
+    const language = snap.context.caller.language ?? this.opts.greetingLanguage;
+    this.agent = this.buildAgent('triage', { kind: 'start', language });
     this.emitEvent({
       type: 'started',
       callId: this.callId,
@@ -168,8 +171,17 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     const clean = Object.fromEntries(
       Object.entries(info).map(([k, v]) => [k, typeof v === 'string' ? bounded(v, MAX_CALLER_FIELD_CHARS) : v]),
     ) as Partial<CallerInfo>;
+    // A number as the caller said it ("098765 43210") is kept in E.164; a language by its code ("Hindi" → hi).
+    if (clean.phoneNumber) clean.phoneNumber = toE164(clean.phoneNumber) ?? clean.phoneNumber;
+    if (clean.language !== undefined) clean.language = parseLanguage(clean.language) ?? undefined;
     this.actor.send({ type: 'CALLER_INFO', info: clean });
     return this.actor.getSnapshot().context.caller;
+  }
+
+  /** The language of the caller's latest line, when it tells one, becomes the call's (a switch is followed). */
+  private followLanguage(text: string): void {
+    const language = detectLanguage(text);
+    if (language && language !== this.actor.getSnapshot().context.caller.language) this.updateCaller({ language });
   }
 
   /** The caller hung up (or the room went away). */
@@ -192,9 +204,12 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     this.actor.on('transferred', ({ entry, handoffCount }) => this.onTransferred(entry, handoffCount));
     this.actor.on('refused', ({ refusal }) => this.onRefused(refusal));
     this.actor.on('callerUpdated', ({ caller }) => {
+      const before = this.session.userData.caller.language;
       this.session.userData.caller = { ...caller };
+      if (caller.language && caller.language !== before) this.opts.languageChanged?.(caller.language);
       this.emitEvent({ type: 'caller', caller: { ...caller }, at: Date.now() });
       // The agent on the line knows what was just saved, from its next word.
+      // (`updateInstructions` takes effect at once, so a reply about to be asked for hears it too.)
       const agent = this.agent;
       if (agent && !agent.retired) void agent.updateInstructions(deskInstructions(agent.role, this.deskPort)).catch(() => undefined);
     });
@@ -380,6 +395,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       onTakeLine: () => this.onTakeLine(agent),
       onEntryReply: (speech) => this.onEntryReply(agent, speech),
       onFirstLlmRequest: () => this.onFirstLlmRequest(agent),
+      beforeReplyTo: (line) => this.followLanguage(line),
     }),
     };
   }

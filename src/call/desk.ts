@@ -54,6 +54,7 @@ export function buildDesk(role: Target, how: Opening, port: DeskPort): Departmen
     onTakeLine: () => port.hooks(agent).onTakeLine(),
     onEntryReply: (speech) => port.hooks(agent).onEntryReply(speech),
     onFirstLlmRequest: () => port.hooks(agent).onFirstLlmRequest(),
+    beforeReplyTo: (line) => port.hooks(agent).beforeReplyTo(line),
   };
   agent = new DepartmentAgent(role, entry, hooks, {
     instructions: deskInstructions(role, port),

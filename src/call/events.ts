@@ -20,6 +20,7 @@ export const callerInfoSchema = z
     phoneNumber: z.string().optional(),
     accountId: z.string().optional(),
     need: z.string().optional(),
+    language: z.string().optional(),
     dialedNumber: z.string().optional(),
     sipCallId: z.string().optional(),
     sipCallIdFull: z.string().optional(),

@@ -58,6 +58,13 @@ export interface CallOptions {
    * default on): one extra LLM request per transfer at most, no dead air when it can be used.
    */
   prepareReplies?: boolean;
+  /** The greeting's language while the caller's is unknown (GREETING_LANGUAGE; English by default). */
+  greetingLanguage?: string;
+  /**
+   * The caller's language became known or changed (detected, or saved by an agent): the worker tells
+   * the speech-to-text and the voices.
+   */
+  languageChanged?: (language: string) => void;
 }
 
 /** What the agent says when its LLM turn failed for good. */

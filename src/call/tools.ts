@@ -27,6 +27,7 @@ export const callerInfoParam = z.object({
   phoneNumber: z.string().describe('A phone number to reach them, or null').nullish(),
   accountId: z.string().describe('Their account or customer id, or null').nullish(),
   need: z.string().describe('What they want, in one sentence, or null').nullish(),
+  language: z.string().describe('The language they speak (English, Hindi, Hinglish, …), or null').nullish(),
 });
 
 /** Only the fields that were given: `null` and absent both mean "not given". */

@@ -25,7 +25,7 @@ import {
 import { ParticipantKind, type RemoteParticipant, RoomEvent } from '@livekit/rtc-node';
 import { type Settings, loadEnvFile, loadWorkerSettings, settingsOrExit } from '../config.js';
 import { type LogEntry, errorMessageOf, filterStdoutForFrameworkLogger, initLogging } from '../logging.js';
-import { buildSTT, buildTTSFor, callOptionsFrom, llmConnOptions } from '../models.js';
+import { buildSTT, buildTTSFor, callOptionsFrom, llmConnOptions, sttFollower } from '../models.js';
 import { Call } from '../call/call.js';
 import { attachInspector } from '../inspector/client.js';
 import { inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
@@ -60,17 +60,20 @@ async function callFor(ctx: JobContext, settings: WorkerSettings, participant: R
     participantIdentity: participant.identity,
     transferTo: settings.HUMAN_TRANSFER_TO,
   });
+  const known = await enrichCaller(settings.CALLER_LOOKUP, caller, (err) => logger.warn({ err }, 'caller lookup failed'));
+  const stt = buildSTT(settings, known.language);
   return new Call({
     // The room name says where the call is; the job id makes it unique even when a room name is
     // reused (a fixed test room), so call records never merge two calls.
     callId: ctx.room.name ? `${ctx.room.name}_${ctx.job.id}` : ctx.job.id,
     ...callOptionsFrom(settings),
-    caller: await enrichCaller(settings.CALLER_LOOKUP, caller, (err) => logger.warn({ err }, 'caller lookup failed')),
+    caller: known,
+    languageChanged: sttFollower(stt),
     ttsFor: buildTTSFor(settings),
     apologyOnLlmError: "I'm sorry, I didn't catch that. Could you say it again?",
     dtmfMap: settings.DTMF_MAP,
     sessionOptions: {
-      stt: buildSTT(settings),
+      stt,
       vad: ctx.proc.userData.vad as inference.VAD,
       turnHandling: turnDetection(settings),
       connOptions: llmConnOptions(settings),

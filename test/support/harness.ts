@@ -66,6 +66,8 @@ export interface TestCallOptions {
   callId?: string;
   /** Prepare the new desk's reply while the old line plays (default on, as in the product). */
   prepareReplies?: boolean;
+  /** GREETING_LANGUAGE: the greeting's language while the caller's is unknown. */
+  greetingLanguage?: string;
 }
 
 /** A room-less call through the real orchestrator, the real OpenAI plugin and the scripted server. */
@@ -83,6 +85,7 @@ export async function startCall(server: ScriptedServer, o: TestCallOptions = {})
     hangUp: o.hangUp,
     dtmfMap: o.dtmfMap,
     prepareReplies: o.prepareReplies,
+    greetingLanguage: o.greetingLanguage,
     sessionOptions: {
       connOptions: { llmConnOptions: { maxRetry: o.maxRetry ?? 0, timeoutMs: o.timeoutMs ?? 5000, retryIntervalMs: 50 } },
     },

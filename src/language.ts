@@ -1,0 +1,84 @@
+/**
+ * The caller's language: English, Hindi (Devanagari) or Hinglish (romanised Hindi mixed with English),
+ * detected in-process from what the caller says, and put into words for the agents' instructions.
+ * Any other language an agent or the speech-to-text names is kept as its ISO 639-1 code.
+ */
+
+export type Language = 'en' | 'hi' | 'hinglish' | (string & {});
+
+const NAMES: Record<string, string> = { en: 'English', hi: 'Hindi', hinglish: 'Hinglish' };
+
+/** The language's name for people and prompts: "Hindi"; another code by `Intl.DisplayNames`. */
+export function languageName(lang: Language): string {
+  if (NAMES[lang]) return NAMES[lang]!;
+  try {
+    return new Intl.DisplayNames(['en'], { type: 'language' }).of(lang) ?? lang;
+  } catch {
+    return lang;
+  }
+}
+
+const ALIASES: Record<string, Language> = {
+  english: 'en', en: 'en', 'en-in': 'en', 'en-us': 'en', 'en-gb': 'en',
+  hindi: 'hi', hi: 'hi', 'hi-in': 'hi', 'हिंदी': 'hi', 'हिन्दी': 'hi',
+  hinglish: 'hinglish', 'hi-latn': 'hinglish', 'romanised hindi': 'hinglish', 'romanized hindi': 'hinglish',
+};
+
+/** What an agent or a setting calls a language ("Hindi", "hi-IN", "Hinglish") as a `Language`, or null. */
+export function parseLanguage(input: string | null | undefined): Language | null {
+  const key = (input ?? '').trim().toLowerCase();
+  if (!key) return null;
+  if (ALIASES[key]) return ALIASES[key]!;
+  if (/^[a-z]{2}(-[a-z]{2,4})?$/.test(key)) return key.slice(0, 2);
+  const byName = ['en', 'hi', 'bn', 'ta', 'te', 'mr', 'gu', 'kn', 'ml', 'pa', 'ur'].find((c) => languageName(c).toLowerCase() === key);
+  return byName ?? null;
+}
+
+/** Romanised Hindi function words and verbs that English does not use (no "do", "to", "me", "main"). */
+const HINDI_WORDS = new Set(
+  ('hai hain mera meri mere mujhe muje humko hamara hamari aap aapka aapki apna apni kya kyun kyon kaise kab kahan ' +
+    'nahi nahin nhi karna karo karke kar raha rahi rahe gaya gayi gaye ho hoga hogi chahiye chahte chahti ' +
+    'bhi aur se ko ka ki ke liye tha thi the kuch koi abhi jaldi wala wali baat batao bataiye bataye dijiye ' +
+    'chal chala chalega kaam band paise baar kat kata theek thik accha acha haan ji bhai yaar samajh ' +
+    'naya nayi purana lena dena milega kitna kitne kitni sakta sakti sakte hua hui dobara phir lekin magar ' +
+    'kripya shukriya dhanyavaad dhanyawad namaste').split(/\s+/),
+);
+
+const DEVANAGARI = /[\u0900-\u097F]/g;
+const LATIN_WORD = /[a-z]+(?:'[a-z]+)?/gi;
+
+/**
+ * The language of one caller line, or null when the line is too short to tell ("ok", "yes"): a line
+ * with Devanagari is Hindi; Latin words with at least two romanised Hindi words (one in a line of at
+ * most three words) are Hinglish; three or more Latin words without any are English.
+ */
+export function detectLanguage(text: string): Language | null {
+  const devanagari = text.match(DEVANAGARI)?.length ?? 0;
+  const words = (text.match(LATIN_WORD) ?? []).map((w) => w.toLowerCase());
+  if (devanagari > 0 && devanagari >= words.join('').length / 2) return 'hi';
+  const hindi = words.filter((w) => HINDI_WORDS.has(w)).length;
+  if (hindi >= 2 || (hindi === 1 && words.length <= 3)) return 'hinglish';
+  if (devanagari > 0) return 'hi';
+  return words.length >= 3 ? 'en' : null;
+}
+
+/** The instruction that makes every desk answer in the caller's language. */
+export function languageInstruction(lang: Language): string {
+  if (lang === 'hinglish') {
+    return (
+      'The caller speaks Hinglish (Hindi and English mixed, in Latin script); reply in Hinglish the same ' +
+      'way, in Latin script, even right after a transfer.'
+    );
+  }
+  if (lang === 'hi') return 'The caller speaks Hindi; reply in Hindi (Devanagari script), even right after a transfer.';
+  const name = languageName(lang);
+  return `The caller speaks ${name}; reply in ${name}, even right after a transfer.`;
+}
+
+/**
+ * The language code to tell a speech-to-text model: Hinglish is transcribed as Hindi (whose
+ * end-of-turn thresholds also fit its sentence shape), and the turn detector reads that code back.
+ */
+export function sttLanguageOf(lang: Language): string {
+  return lang === 'hinglish' ? 'hi' : lang;
+}

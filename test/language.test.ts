@@ -1,0 +1,138 @@
+/**
+ * Callers who speak Hindi or Hinglish: the call's language is detected from what they say, kept in
+ * the caller's details, and named in every desk's instructions — above all the first reply of a desk
+ * that takes the line after a transfer. The scripted model answers in the language its instructions
+ * name, and in English when they name none, as a real model told to "continue" in English often does.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Call } from '../src/call/call.js';
+import { type ScriptedServer, deskOf, systemText } from '../dev/scripted-llm.js';
+import { detectLanguage, parseLanguage } from '../src/language.js';
+import { toE164 } from '../src/telephony/numbers.js';
+import { loadSettings as load } from '../src/config.js';
+import { callTools, requestsOf, say, startCall, startServer } from './support/harness.js';
+
+let server: ScriptedServer;
+const calls: Call[] = [];
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+afterEach(async () => {
+  await Promise.all(calls.splice(0).map((c) => c.close('test over')));
+});
+
+async function call(o: Parameters<typeof startCall>[1] = {}): Promise<Call> {
+  const c = await startCall(server, o);
+  calls.push(c);
+  return c;
+}
+
+const DEVANAGARI = /[\u0900-\u097F]/;
+const agentLines = (c: Call, agent: string) =>
+  c.events.flatMap((e) => (e.type === 'agent' && e.agent === agent ? [e.text] : []));
+const transfers = (c: Call) => c.events.flatMap((e) => (e.type === 'handoff' ? [`${e.from}→${e.to}`] : []));
+/** The system prompts of the requests one desk made. */
+const promptsOf = (c: Call, desk: string) =>
+  requestsOf(server, c).filter((r) => deskOf(r.body) === desk).map((r) => systemText(r.body));
+
+describe('detecting the caller language', () => {
+  it.each([
+    ['मेरा बिल दो बार कट गया है', 'hi'],
+    ['mera bill do baar kat gaya hai', 'hinglish'],
+    ['internet kaam nahi kar raha', 'hinglish'],
+    ['I was charged twice this month', 'en'],
+    ['ok', null],
+    ['yes please', null],
+  ])('%s → %s', (line, lang) => {
+    expect(detectLanguage(line)).toBe(lang);
+  });
+
+  it('reads the names agents and settings give a language', () => {
+    expect(parseLanguage('Hindi')).toBe('hi');
+    expect(parseLanguage('hi-IN')).toBe('hi');
+    expect(parseLanguage('Hinglish')).toBe('hinglish');
+    expect(parseLanguage('English')).toBe('en');
+    expect(parseLanguage('Tamil')).toBe('ta');
+    expect(parseLanguage('Klingonese')).toBeNull();
+  });
+});
+
+describe('a Hindi or Hinglish call, routed like its English twin', () => {
+  it.each([
+    ['Hindi', 'मेरा बिल दो बार कट गया है', 'hi', DEVANAGARI],
+    ['Hinglish', 'mera bill do baar kat gaya hai', 'hinglish', /\b(main|aap\w*|hoon|hai)\b/i],
+  ])('%s: reaches Billing, and Billing answers in the caller language', async (name, line, code, script) => {
+    const english = await call();
+    await say(english, 'I was charged twice on my bill');
+    const c = await call();
+    await say(c, line);
+    expect(transfers(c)).toEqual(transfers(english));
+    expect(transfers(c)).toEqual(['triage→billing']);
+    expect(c.actor.getSnapshot().context.caller.language).toBe(code);
+    // Every prompt of the desk that took the line names the language, its first reply's included.
+    const prompts = promptsOf(c, 'Billing');
+    expect(prompts.length).toBeGreaterThan(0);
+    for (const p of prompts) expect(p).toContain(`The caller speaks ${name}`);
+    const [first] = agentLines(c, 'billing');
+    expect(first).toMatch(script);
+    // Triage's own transfer line already followed the caller's line.
+    expect(agentLines(c, 'triage').at(-1)).toMatch(script);
+    // The English twin is answered in English.
+    expect(agentLines(english, 'billing')[0]).not.toMatch(DEVANAGARI);
+  });
+
+  it('follows a caller who switches language mid-call', async () => {
+    const c = await call();
+    await say(c, 'I was charged twice on my bill');
+    expect(c.actor.getSnapshot().context.caller.language).toBe('en');
+    await say(c, 'मुझे यह समझ नहीं आया, कृपया हिंदी में बताइए');
+    expect(c.actor.getSnapshot().context.caller.language).toBe('hi');
+    expect(agentLines(c, 'billing').at(-1)).toMatch(DEVANAGARI);
+  });
+
+  it('keeps the language an agent saves with update_caller_info ("Hindi" → hi)', async () => {
+    const c = await call();
+    await say(c, callTools({ name: 'update_caller_info', arguments: { language: 'Hindi' } }));
+    expect(c.actor.getSnapshot().context.caller.language).toBe('hi');
+    expect(c.events.some((e) => e.type === 'caller' && e.caller.language === 'hi')).toBe(true);
+  });
+
+  it('greets in GREETING_LANGUAGE while the caller language is unknown', async () => {
+    const c = await call({ greetingLanguage: 'hi' });
+    expect(agentLines(c, 'triage')[0]).toMatch(DEVANAGARI);
+    const d = await call({ greetingLanguage: 'hi', caller: { language: 'en' } });
+    expect(agentLines(d, 'triage')[0]).not.toMatch(DEVANAGARI);
+  });
+});
+
+describe('numbers as people write them', () => {
+  it.each([
+    ['+91 98765 43210', '+919876543210'],
+    ['098765-43210', '+919876543210'],
+    ['98765 43210', '+919876543210'],
+    ['0091 98765 43210', '+919876543210'],
+    ['tel:+91-98765-43210', '+919876543210'],
+    ['+1 (415) 555-0100', '+14155550100'],
+    ['12345', null],
+    ['call me maybe', null],
+  ])('%s → %s', (raw, e164) => {
+    expect(toE164(raw)).toBe(e164);
+  });
+
+  it('HUMAN_TRANSFER_TO and GREETING_LANGUAGE accept what people write, and name what they refuse', () => {
+    const loadSettings = (env: Record<string, string>) => load({ OPENAI_API_KEY: 'sk-test', ...env });
+    expect(loadSettings({ HUMAN_TRANSFER_TO: '+91 98765 43210' }).HUMAN_TRANSFER_TO).toBe('tel:+919876543210');
+    expect(loadSettings({ HUMAN_TRANSFER_TO: '098765-43210' }).HUMAN_TRANSFER_TO).toBe('tel:+919876543210');
+    expect(loadSettings({ GREETING_LANGUAGE: 'Hindi' }).GREETING_LANGUAGE).toBe('hi');
+    expect(() => loadSettings({ GREETING_LANGUAGE: 'Klingonese' })).toThrow(/GREETING_LANGUAGE/);
+  });
+
+  it('a caller number saved by an agent is kept in E.164', async () => {
+    const c = await call();
+    await say(c, callTools({ name: 'update_caller_info', arguments: { phoneNumber: '098765 43210' } }));
+    expect(c.actor.getSnapshot().context.caller.phoneNumber).toBe('+919876543210');
+  });
+});
