@@ -48,15 +48,16 @@ const DEVANAGARI = /[\u0900-\u097F]/g;
 const LATIN_WORD = /[a-z]+(?:'[a-z]+)?/gi;
 
 /**
- * The language of one caller line, or null when the line is too short to tell ("ok", "yes"): a line
- * with Devanagari is Hindi; Latin words with at least two romanised Hindi words (one in a line of at
- * most three words) are Hinglish; three or more Latin words without any are English.
+ * The language of one caller line, or null when the line is too short to tell ("ok", "haan", "yes
+ * please"): a line with Devanagari is Hindi; Latin words with at least two romanised Hindi words (one
+ * in a line of two or three words) are Hinglish; three or more Latin words without any are English.
  */
 export function detectLanguage(text: string): Language | null {
   const devanagari = text.match(DEVANAGARI)?.length ?? 0;
   const words = (text.match(LATIN_WORD) ?? []).map((w) => w.toLowerCase());
   if (devanagari > 0 && devanagari >= words.join('').length / 2) return 'hi';
   const hindi = words.filter((w) => HINDI_WORDS.has(w)).length;
+  if (devanagari === 0 && words.length < 2) return null;
   if (hindi >= 2 || (hindi === 1 && words.length <= 3)) return 'hinglish';
   if (devanagari > 0) return 'hi';
   return words.length >= 3 ? 'en' : null;

@@ -61,10 +61,10 @@ describe('the offered schema (as the OpenAI plugin sends it)', () => {
     const params = (name: string) => tools.find((t) => t.function.name === name)?.function.parameters;
     expect(params('update_caller_info')).toMatchObject({
       type: 'object',
-      required: ['name', 'phoneNumber', 'accountId', 'need'],
+      required: ['name', 'phoneNumber', 'accountId', 'need', 'language'],
       additionalProperties: false,
     });
-    for (const p of ['name', 'phoneNumber', 'accountId', 'need']) {
+    for (const p of ['name', 'phoneNumber', 'accountId', 'need', 'language']) {
       expect(params('update_caller_info')!.properties![p]!.type).toEqual(['string', 'null']);
     }
     expect(params('end_call')).toMatchObject({ required: ['reason'] });
@@ -76,7 +76,7 @@ describe('the offered schema (as the OpenAI plugin sends it)', () => {
 describe('each tool with schema-true arguments', () => {
   it('update_caller_info with nulls for the unknown fields saves the name and the account', async () => {
     const call = await newCall();
-    const args = { name: 'Maya', accountId: '4411', phoneNumber: null, need: null };
+    const args = { name: 'Maya', accountId: '4411', phoneNumber: null, need: null, language: null };
     const events = await say(call, callTools({ name: 'update_caller_info', arguments: args }));
     noErrors(call);
     expect(sent(call)).toEqual([{ name: 'update_caller_info', arguments: args }]);
@@ -103,7 +103,7 @@ describe('each tool with schema-true arguments', () => {
 
   it('update_caller_info: the very next request (the reply to the tool) already has the saved details in its prompt', async () => {
     const call = await newCall();
-    const args = { name: 'Maya', accountId: '4411', phoneNumber: null, need: null };
+    const args = { name: 'Maya', accountId: '4411', phoneNumber: null, need: null, language: null };
     await say(call, callTools({ name: 'update_caller_info', arguments: args }));
     const reqs = requestsOf(server, call);
     const asked = reqs.findIndex((r) => r.reply?.toolCalls?.some((c) => c.name === 'update_caller_info'));
@@ -117,7 +117,7 @@ describe('each tool with schema-true arguments', () => {
     const events = await say(call, 'my name is Maya and my account is 4411');
     noErrors(call);
     expect(sent(call)).toEqual([
-      { name: 'update_caller_info', arguments: { name: 'Maya', phoneNumber: null, accountId: '4411', need: null } },
+      { name: 'update_caller_info', arguments: { name: 'Maya', phoneNumber: null, accountId: '4411', need: null, language: null } },
     ]);
     expect(ofType(events, 'caller')[0]!.caller).toEqual({ name: 'Maya', accountId: '4411' });
   });

@@ -323,7 +323,7 @@ describe('what the caller says', () => {
     ['a turn of newlines', '\n\n\n'],
     ['a 20 KB turn', `I have a question. ${'Please listen carefully to all of this. '.repeat(520)}`.slice(0, 20 * 1024)],
     ['Hindi in Devanagari', 'नमस्ते, मेरा नाम प्रिया है। मुझे अपने खाते के बारे में जानकारी चाहिए।'],
-    ['Devanagari with emoji', 'मेरा बिल दो बार कट गया है 😡💳'],
+    ['Devanagari with emoji', 'नमस्ते 🙏😊 आप कैसे हैं?'],
     ['emoji only', '🙂🙂🙂 👨‍👩‍👧 🇮🇳'],
     ['Arabic, right to left', 'مرحبا، أريد التحدث مع شخص ما'],
     ['control characters', 'hello\u0000\u0007\u001b[31m there'],

@@ -106,7 +106,15 @@ describe('HUMAN_TRANSFER_TO', () => {
     expect(target('   ')).toBeUndefined();
   });
 
-  it.each(['12345', '14155550100', '+0123456789', 'tel:14155550100', 'hello', 'sip:nobody', 'sip:a@b@c', '+1 415 555 0100'])(
+  it.each([
+    ['+1 415 555 0100', 'tel:+14155550100'],
+    ['+91 98765 43210', 'tel:+919876543210'],
+    ['098765-43210', 'tel:+919876543210'],
+  ])('accepts %j as people write it, normalised to %s', (v, e164) => {
+    expect(loadSettings({ OPENAI_API_KEY: 'k', HUMAN_TRANSFER_TO: v }).HUMAN_TRANSFER_TO).toBe(e164);
+  });
+
+  it.each(['12345', '14155550100', '+0123456789', 'tel:14155550100', 'hello', 'sip:nobody', 'sip:a@b@c'])(
     'rejects %j, naming the setting',
     (v) => {
       const err = configError(() => loadSettings({ OPENAI_API_KEY: 'k', HUMAN_TRANSFER_TO: v }));

@@ -96,6 +96,18 @@ describe('npm run demo', () => {
   });
 });
 
+describe('npm run demo in Hindi and Hinglish', () => {
+  it('its second call speaks Hindi and reaches Support, its third Hinglish and reaches Billing', async () => {
+    const { child, lines } = run(['src/cli/demo.ts'], { DEMO_PAUSE_MS: '300', INSPECTOR_PORT: '0', CALLS_DB: 'off' });
+    try {
+      await nextMatching(lines, (l) => /call 2: triage → support \(.*इंटरनेट/.test(l));
+      await nextMatching(lines, (l) => /call 3: triage → billing \(.*kat gaya/.test(l));
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
+
 describe('npm run inspector', () => {
   const exitOf = (child: ChildProcessWithoutNullStreams) =>
     new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.on('exit', (code) => r(code))));

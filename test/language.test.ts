@@ -45,6 +45,8 @@ describe('detecting the caller language', () => {
     ['internet kaam nahi kar raha', 'hinglish'],
     ['I was charged twice this month', 'en'],
     ['ok', null],
+    ['haan', null],
+    ['haan ji', 'hinglish'],
     ['yes please', null],
   ])('%s → %s', (line, lang) => {
     expect(detectLanguage(line)).toBe(lang);
@@ -84,10 +86,30 @@ describe('a Hindi or Hinglish call, routed like its English twin', () => {
     expect(agentLines(english, 'billing')[0]).not.toMatch(DEVANAGARI);
   });
 
+  it('a Hinglish caller with two needs is chained on, and every desk on the way answers in Hinglish', async () => {
+    const c = await call();
+    await say(c, 'mera bill do baar kat gaya hai');
+    await say(c, 'aur mujhe naya plan bhi chahiye');
+    expect(transfers(c)).toEqual(['triage→billing', 'billing→triage', 'triage→sales']);
+    for (const desk of ['Billing', 'Triage', 'Sales']) {
+      for (const p of promptsOf(c, desk).slice(desk === 'Triage' ? 1 : 0)) expect(p).toContain('The caller speaks Hinglish');
+    }
+    for (const line of [...agentLines(c, 'billing'), ...agentLines(c, 'sales')]) expect(line).toMatch(/\b(main|aap\w*|hoon)\b/i);
+    // Nobody asked the caller to say it again: each need was said once.
+    expect(c.events.filter((e) => e.type === 'user')).toHaveLength(2);
+  });
+
   it('follows a caller who switches language mid-call', async () => {
     const c = await call();
     await say(c, 'I was charged twice on my bill');
+    // English is what a call is taken to be in until a line says otherwise.
+    expect(c.actor.getSnapshot().context.caller.language).toBeUndefined();
+    await say(c, 'मुझे यह समझ नहीं आया, कृपया हिंदी में बताइए');
+    expect(c.actor.getSnapshot().context.caller.language).toBe('hi');
+    expect(agentLines(c, 'billing').at(-1)).toMatch(DEVANAGARI);
+    await say(c, 'Sorry, can we go back to English please?');
     expect(c.actor.getSnapshot().context.caller.language).toBe('en');
+    expect(agentLines(c, 'billing').at(-1)).not.toMatch(DEVANAGARI);
     await say(c, 'मुझे यह समझ नहीं आया, कृपया हिंदी में बताइए');
     expect(c.actor.getSnapshot().context.caller.language).toBe('hi');
     expect(agentLines(c, 'billing').at(-1)).toMatch(DEVANAGARI);

@@ -21,12 +21,25 @@ export function renderDetails() {
   renderTranscript(c);
 }
 
+/** The caller's language in words (the call keeps a code: en, hi, hinglish, or another ISO 639-1 code). */
+const LANGUAGE_NAMES = { en: 'English', hi: 'Hindi', hinglish: 'Hinglish' };
+function languageLabel(code) {
+  if (!code) return undefined;
+  if (LANGUAGE_NAMES[code]) return LANGUAGE_NAMES[code];
+  try {
+    return new Intl.DisplayNames(['en'], { type: 'language' }).of(code) ?? code;
+  } catch {
+    return code;
+  }
+}
+
 function renderCaller(c) {
   const info = [];
   const add = (label, value) => value && info.push(h('div', { class: 'kv' }, h('span', { class: 'k' }, label), h('span', { class: 'v' }, value)));
   add('Phone', c.caller?.phoneNumber);
   add('Account', c.caller?.accountId);
   add('Need', c.caller?.need);
+  add('Language', languageLabel(c.caller?.language));
   add('Dialled', c.caller?.dialedNumber);
   add('SIP call', c.caller?.sipCallIdFull ?? c.caller?.sipCallId);
   add('Worker', c.worker);

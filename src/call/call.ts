@@ -178,10 +178,15 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     return this.actor.getSnapshot().context.caller;
   }
 
-  /** The language of the caller's latest line, when it tells one, becomes the call's (a switch is followed). */
+  /**
+   * The language of the caller's latest line, when it tells one, becomes the call's (a switch is
+   * followed). Until a line says otherwise the call is taken to be in its greeting's language
+   * (English by default): an English caller on an English line changes nothing.
+   */
   private followLanguage(text: string): void {
     const language = detectLanguage(text);
-    if (language && language !== this.actor.getSnapshot().context.caller.language) this.updateCaller({ language });
+    const now = this.actor.getSnapshot().context.caller.language ?? this.opts.greetingLanguage ?? 'en';
+    if (language && language !== now) this.updateCaller({ language });
   }
 
   /** The caller hung up (or the room went away). */

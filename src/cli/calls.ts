@@ -6,6 +6,7 @@
  *   npm run calls -- --json [...]       the same as JSON
  *   npm run calls -- --limit 50         how many recent calls (default 20)
  */
+import { languageName } from '../language.js';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
@@ -81,7 +82,8 @@ export function formatDuration(ms: number | null): string {
   return `${Math.floor(m / 60)}h${pad2(m % 60)}m`;
 }
 
-const callerText = (c: CallRow['caller']) => [c.name, c.phoneNumber].filter(Boolean).join(' ') || '—';
+const callerText = (c: CallRow['caller']) =>
+  [c.name, c.phoneNumber, c.language ? `(${languageName(c.language)})` : ''].filter(Boolean).join(' ') || '—';
 const durationOf = (r: CallRow, now = Date.now()) => (r.endedAt ?? (r.status === 'live' ? now : null)) === null ? null : (r.endedAt ?? now) - r.startedAt;
 const outcomeOf = (r: CallRow) => (r.status === 'live' ? 'live' : (r.outcome ?? r.status));
 

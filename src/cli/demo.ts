@@ -18,12 +18,17 @@ import type { Records } from '../records/index.js';
 import { type ScriptedServer, startScriptedServer } from '../../dev/scripted-llm.js';
 import { describeError, logToStderr, modelServer, newTextCall, onCtrlC, openRecordsOrSay, sayLine } from './text-calls.js';
 
-const SCRIPT = [
-  'Hi, my name is Maya',
-  'I was charged twice on my card this month',
-  'Thanks. Actually I also want to upgrade my plan',
-  'Yes, please upgrade my plan to the family plan',
-  "Great, that's all, bye",
+/** The callers' lines, one script per call in turn: English, then Hindi, then Hinglish. */
+const SCRIPTS = [
+  [
+    'Hi, my name is Maya',
+    'I was charged twice on my card this month',
+    'Thanks. Actually I also want to upgrade my plan',
+    'Yes, please upgrade my plan to the family plan',
+    "Great, that's all, bye",
+  ],
+  ['नमस्ते, मेरा नाम अमित है', 'मेरा इंटरनेट दो दिन से नहीं चल रहा है', 'ठीक है, धन्यवाद, बस इतना ही'],
+  ['Namaste, mera naam Priya hai', 'mera bill do baar kat gaya hai', 'aur mujhe naya plan bhi chahiye', 'bas itna hi, shukriya'],
 ];
 const CALLERS = ['+919876543210', '+14155550123', '+447700900123'];
 
@@ -153,7 +158,7 @@ async function playCall(demo: Demo, id: number): Promise<void> {
   try {
     await call.start();
     await call.greeted;
-    for (const line of SCRIPT) {
+    for (const line of SCRIPTS[(id - 1) % SCRIPTS.length]!) {
       await sleep(demo.pauseMs);
       if (stop.signal.aborted || call.machineState === 'ended') break;
       await sayLine(call, line, () => stop.signal.aborted);
@@ -194,7 +199,7 @@ async function playCalls(demo: Demo, once: boolean, ownPage: boolean): Promise<n
   };
   if (once) {
     if (ownPage) {
-      const about = Math.round((SCRIPT.length * demo.pauseMs) / 1000) + 2;
+      const about = Math.round((SCRIPTS[0]!.length * demo.pauseMs) / 1000) + 2;
       process.stdout.write(`One call (--once): the page's server stops when the call is over, in about ${about} s.\n`);
     }
     start();
