@@ -1,0 +1,143 @@
+/**
+ * `npm run eval`: routing accuracy against any OpenAI-compatible model. Plays every labelled
+ * conversation of `eval/cases.json` through the real orchestrator (text calls) against the configured
+ * model, and writes `results.json` and a self-contained `report.html`.
+ *
+ *   npm run eval -- [--cases FILE] [--out DIR] [--max-calls N] [--concurrency N]
+ *                   [--language en|hi|hinglish] [--min-accuracy 0.8]
+ *
+ * Exit 0; 1 when the first-transfer accuracy is under --min-accuracy; 2 for bad options or settings.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadSettings, settingsOrExit } from '../config.js';
+import { languageName } from '../language.js';
+import { type EvalCase, readCases } from '../eval/cases.js';
+import { playCase } from '../eval/play.js';
+import { htmlReport } from '../eval/report.js';
+import { type CaseResult, type Summary, scoreCase, summarizeByLanguage } from '../eval/score.js';
+import { logToStderr, modelServer } from './text-calls.js';
+
+const USAGE = `usage: npm run eval -- [--cases eval/cases.json] [--out reports/eval] [--max-calls N] [--concurrency 4]
+                       [--language en|hi|hinglish] [--min-accuracy 0.8]`;
+
+function fail(message: string): never {
+  process.stderr.write(`eval: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function options() {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      options: {
+        cases: { type: 'string', default: 'eval/cases.json' },
+        out: { type: 'string', default: 'reports/eval' },
+        'max-calls': { type: 'string' },
+        concurrency: { type: 'string', default: '4' },
+        language: { type: 'string' },
+        'min-accuracy': { type: 'string' },
+        help: { type: 'boolean' },
+      },
+    }).values;
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (parsed.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const whole = (name: string, v: string | undefined, min: number) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) fail(`--${name} must be a whole number of at least ${min}`);
+    return n;
+  };
+  const min = parsed['min-accuracy'] === undefined ? undefined : Number(parsed['min-accuracy']);
+  if (min !== undefined && !(min >= 0 && min <= 1)) fail('--min-accuracy must be a share from 0 to 1 (0.8 for 80 %)');
+  return {
+    cases: parsed.cases!,
+    out: parsed.out!,
+    maxCalls: whole('max-calls', parsed['max-calls'], 1),
+    concurrency: whole('concurrency', parsed.concurrency, 1)!,
+    language: parsed.language,
+    minAccuracy: min,
+  };
+}
+
+/** A progress bar on stderr: redrawn in place at a terminal, one line per tenth otherwise. */
+function progress(total: number): (done: number) => void {
+  let lastTenth = -1;
+  return (done) => {
+    const bar = `[${'#'.repeat(Math.round((done / total) * 30)).padEnd(30, '.')}] ${done}/${total}`;
+    if (process.stderr.isTTY) process.stderr.write(`\r${bar}${done === total ? '\n' : ''}`);
+    else if (Math.floor((done / total) * 10) > lastTenth) {
+      lastTenth = Math.floor((done / total) * 10);
+      process.stderr.write(`${bar}\n`);
+    }
+  };
+}
+
+/** Plays the cases, at most `concurrency` at once, in the file's order. */
+async function playAll(cases: EvalCase[], concurrency: number, play: (c: EvalCase) => Promise<CaseResult>): Promise<CaseResult[]> {
+  const results: CaseResult[] = new Array(cases.length);
+  const tick = progress(cases.length);
+  let next = 0;
+  let done = 0;
+  tick(0);
+  const worker = async () => {
+    while (next < cases.length) {
+      const i = next++;
+      results[i] = await play(cases[i]!);
+      tick(++done);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, cases.length) }, worker));
+  return results;
+}
+
+const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(1)} %`);
+const line = (name: string, s: Summary) =>
+  `${name.padEnd(9)} ${String(s.calls).padStart(4)} calls  first transfer ${pct(s.firstAccuracy).padStart(7)}  route ${pct(s.routeAccuracy).padStart(7)}  ` +
+  `wrong ${pct(s.wrongTransferRate).padStart(7)}  ping-pong ${pct(s.pingPongRate).padStart(6)}  language kept ${pct(s.languageKept).padStart(7)}  ` +
+  `${Math.round(s.meanTokens)} tokens, ${Math.round(s.meanMs)} ms per call`;
+
+async function main(): Promise<void> {
+  const o = options();
+  let cases: EvalCase[];
+  try {
+    cases = readCases(resolve(o.cases));
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (o.language) cases = cases.filter((c) => c.language === o.language);
+  if (o.maxCalls !== undefined) cases = cases.slice(0, o.maxCalls);
+  if (!cases.length) fail('no cases to play (check --cases and --language)');
+  const settings = settingsOrExit('eval', () => loadSettings());
+  logToStderr(settings);
+  process.stderr.write(`Playing ${cases.length} conversations against ${settings.LLM_MODEL} at ${modelServer(settings)}, ${o.concurrency} at a time.\n`);
+  const runId = randomUUID().slice(0, 8);
+  const results = await playAll(cases, o.concurrency, async (c) => scoreCase(c, await playCase(settings, c, runId)));
+  const { all, byLanguage } = summarizeByLanguage(results);
+  const run = { model: settings.LLM_MODEL, server: modelServer(settings), at: new Date().toISOString(), all, byLanguage, results };
+  mkdirSync(o.out, { recursive: true });
+  writeFileSync(join(o.out, 'results.json'), `${JSON.stringify(run, null, 2)}\n`);
+  writeFileSync(join(o.out, 'report.html'), htmlReport(run));
+  for (const [l, s] of Object.entries(byLanguage)) process.stdout.write(`${line(languageName(l), s)}\n`);
+  process.stdout.write(`${line('all', all)}\n`);
+  process.stdout.write(`Wrote ${join(o.out, 'results.json')} and ${join(o.out, 'report.html')}.\n`);
+  const unreachable = results.filter((r) => r.errors.some((e) => /llm_error/.test(e))).length;
+  if (unreachable === results.length) {
+    process.stderr.write(`eval: every call's model turns failed (is ${modelServer(settings)} reachable?)\n`);
+    process.exit(1);
+  }
+  if (o.minAccuracy !== undefined && all.firstAccuracy < o.minAccuracy) {
+    process.stderr.write(`eval: first-transfer accuracy ${pct(all.firstAccuracy)} is under --min-accuracy ${pct(o.minAccuracy)}\n`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
+
+await main();

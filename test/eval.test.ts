@@ -1,0 +1,103 @@
+/**
+ * `npm run eval` against the scripted server: the whole labelled set runs through the real
+ * orchestrator and the reports are written. This proves the harness and the report, not a model:
+ * the scripted server is a keyword script.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ScriptedServer } from '../dev/scripted-llm.js';
+import { readCases } from '../src/eval/cases.js';
+import { startServer } from './support/harness.js';
+
+const REPO = new URL('..', import.meta.url).pathname;
+const CHROMIUM = '/usr/bin/chromium';
+
+let server: ScriptedServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+function runEval(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('npx', ['tsx', 'src/cli/eval.ts', ...args], {
+      cwd: REPO,
+      env: { ...process.env, OPENAI_BASE_URL: server.url, OPENAI_API_KEY: '', LOG_LEVEL: 'fatal' },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('exit', (code) => resolve({ code, out, err }));
+  });
+}
+
+interface Run {
+  all: { calls: number; firstAccuracy: number; confusion: Record<string, Record<string, number>> };
+  byLanguage: Record<string, { calls: number }>;
+  results: { id: string; route: string[] }[];
+}
+
+describe('npm run eval', () => {
+  const cases = readCases(join(REPO, 'eval/cases.json'));
+
+  it('the labelled set has English, Hindi and Hinglish conversations', () => {
+    for (const lang of ['en', 'hi', 'hinglish']) expect(cases.filter((c) => c.language === lang).length, lang).toBeGreaterThan(0);
+  });
+
+  it('plays the whole set against the scripted server and writes the JSON and HTML reports (screenshot → docs/eval-report.png)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'eval-'));
+    const { code, out: stdout, err } = await runEval(['--out', out, '--concurrency', '8']);
+    expect(err).toMatch(/\[#{30}\] \d+\/\d+/); // the progress bar reached its end
+    expect(code, err).toBe(0);
+    const run = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Run;
+    expect(run.all.calls).toBe(cases.length);
+    expect(run.results.map((r) => r.id)).toEqual(cases.map((c) => c.id));
+    expect(Object.keys(run.byLanguage).sort()).toEqual(['en', 'hi', 'hinglish']);
+    const matrixTotal = Object.values(run.all.confusion).flatMap((row) => Object.values(row)).reduce((a, b) => a + b, 0);
+    expect(matrixTotal).toBe(cases.length);
+    // The scripted keyword model routes most clear cases right: a broken harness (no transfer seen) reads ~0.
+    expect(run.all.firstAccuracy).toBeGreaterThan(0.5);
+    expect(stdout).toMatch(/^Hindi\s+\d+ calls\s+first transfer/m);
+    expect(existsSync(join(out, 'report.html'))).toBe(true);
+
+    if (!existsSync(CHROMIUM)) {
+      if (process.env.CI) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+      return;
+    }
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      await page.goto(`file://${join(out, 'report.html')}`);
+      expect(await page.locator('table.heat').count()).toBe(4); // all, and one per language
+      expect(await page.locator('h2').allTextContents()).toContain('Confusion matrices');
+      await page.screenshot({ path: join(REPO, 'docs', 'eval-report.png'), fullPage: false });
+    } finally {
+      await browser.close();
+    }
+  }, 300_000);
+
+  it('exits 1 under --min-accuracy, and 2 with a bad option or a bad cases file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eval-cases-'));
+    const wrong = join(dir, 'wrong.json');
+    // Labelled wrong on purpose: a billing line expected at Sales.
+    writeFileSync(wrong, JSON.stringify([{ id: 'x', language: 'en', kind: 'clear', turns: ['I was charged twice on my bill'], expect: { route: ['sales'], language: 'en' } }]));
+    const low = await runEval(['--cases', wrong, '--out', dir, '--min-accuracy', '0.5']);
+    expect(low.code).toBe(1);
+    expect(low.err).toMatch(/under --min-accuracy/);
+    const bad = await runEval(['--min-accuracy', '80']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--min-accuracy must be/);
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify([{ id: 'y', language: 'en', kind: 'clear', turns: [], expect: { route: [], language: 'en' } }]));
+    const badFile = await runEval(['--cases', join(dir, 'bad.json')]);
+    expect(badFile.code).toBe(2);
+    expect(badFile.err).toMatch(/bad\.json: case 0\.turns/);
+    expect(badFile.err).not.toMatch(/\n\s+at /);
+  }, 120_000);
+});
