@@ -361,6 +361,8 @@ const LINES = {
     greet: (company: string) => `Thank you for calling ${company}, this is the front desk. How can I help you today?`,
     help: (me: string) => `${capitalized(me)} here: I can help with that.`,
     bye: 'Thank you for calling. Goodbye!',
+    connecting: "I'm connecting you to a colleague now; please stay on the line.",
+    notReached: "I'm sorry, I couldn't reach a colleague just now. I'm still here with you.",
   },
   hi: {
     thisIs: (me: string) => `मैं ${me} से हूँ।`,
@@ -370,6 +372,8 @@ const LINES = {
     greet: (company: string) => `${company} को कॉल करने के लिए धन्यवाद, यह फ्रंट डेस्क है। मैं आपकी क्या मदद कर सकता हूँ?`,
     help: (me: string) => `मैं ${me} से हूँ, मैं इसमें आपकी मदद कर सकता हूँ।`,
     bye: 'कॉल करने के लिए धन्यवाद। नमस्ते!',
+    connecting: 'मैं आपको अभी एक साथी से जोड़ रहा हूँ; कृपया लाइन पर बने रहिए।',
+    notReached: 'माफ़ कीजिए, अभी किसी साथी से बात नहीं हो पाई। मैं आपके साथ हूँ।',
   },
   hinglish: {
     thisIs: (me: string) => `Main ${me} se hoon.`,
@@ -379,6 +383,8 @@ const LINES = {
     greet: (company: string) => `${company} ko call karne ke liye dhanyavaad, yeh front desk hai. Main aapki kya madad kar sakta hoon?`,
     help: (me: string) => `Main ${me} se hoon, main isme aapki madad kar sakta hoon.`,
     bye: 'Call karne ke liye dhanyavaad. Bye!',
+    connecting: 'Main aapko abhi ek colleague se connect kar raha hoon; please line pe bane rahiye.',
+    notReached: 'Sorry, abhi kisi colleague se baat nahi ho paayi. Main aapke saath hoon.',
   },
 };
 const linesFor = (req: ChatRequest) => LINES[replyLanguageOf(req)];
@@ -481,12 +487,12 @@ export const keywordBrain: Script = (req) => {
     return { text: lines.greet(company) };
   }
   if (/did not go through/.test(sys)) {
-    return { text: "I'm sorry, I couldn't reach a colleague just now. I'm still here with you." };
+    return { text: linesFor(req).notReached };
   }
   // The person hand-off's entry reply: its one-off instruction repeats the role in its prompt.
   const handOff = sys.match(/being connected to a person/g)?.length ?? 0;
   if (handOff > 0 && (req.tool_choice === 'none' || handOff > 1)) {
-    return { text: "I'm connecting you to a colleague now; please stay on the line." };
+    return { text: linesFor(req).connecting };
   }
   if (isTakeover(req)) return takeoverReply(req);
 

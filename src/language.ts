@@ -34,14 +34,15 @@ export function parseLanguage(input: string | null | undefined): Language | null
   return byName ?? null;
 }
 
-/** Romanised Hindi function words and verbs that English does not use (no "do", "to", "me", "main"). */
+/** Romanised Hindi function words and verbs that English does not use (no "do", "to", "me", "main", "the", "band"). */
 const HINDI_WORDS = new Set(
   ('hai hain mera meri mere mujhe muje humko hamara hamari aap aapka aapki apna apni kya kyun kyon kaise kab kahan ' +
     'nahi nahin nhi karna karo karke kar raha rahi rahe gaya gayi gaye ho hoga hogi chahiye chahte chahti ' +
-    'bhi aur se ko ka ki ke liye tha thi the kuch koi abhi jaldi wala wali baat batao bataiye bataye dijiye ' +
-    'chal chala chalega kaam band paise baar kat kata theek thik accha acha haan ji bhai yaar samajh ' +
+    'bhi aur se ko ka ki ke liye tha thi kuch koi abhi jaldi wala wali baat batao bataiye bataye dijiye ' +
+    'chal chala chalega kaam paise baar kat kata theek thik accha acha haan ji bhai yaar samajh ' +
     'naya nayi purana lena dena milega kitna kitne kitni sakta sakti sakte hua hui dobara phir lekin magar ' +
-    'kripya shukriya dhanyavaad dhanyawad namaste').split(/\s+/),
+    'kripya shukriya dhanyavaad dhanyawad namaste aapko hamko hoon hun pe woh wo yeh ye isko isme usko uske ' +
+    'baad wapas bhej jod denge dete karte karwana dikh madad chaliye samjha gayab aaj kal mein kaisa kaisi kaun ek sunao suno bolo').split(/\s+/),
 );
 
 const DEVANAGARI = /[\u0900-\u097F]/g;
@@ -49,8 +50,9 @@ const LATIN_WORD = /[a-z]+(?:'[a-z]+)?/gi;
 
 /**
  * The language of one caller line, or null when the line is too short to tell ("ok", "haan", "yes
- * please"): a line with Devanagari is Hindi; Latin words with at least two romanised Hindi words (one
- * in a line of two or three words) are Hinglish; three or more Latin words without any are English.
+ * please"): a line with Devanagari is Hindi; Latin words with at least two romanised Hindi words,
+ * a sixth or more of the line (one in a line of two or three words), are Hinglish; three or more
+ * Latin words otherwise are English.
  */
 export function detectLanguage(text: string): Language | null {
   const devanagari = text.match(DEVANAGARI)?.length ?? 0;
@@ -58,7 +60,8 @@ export function detectLanguage(text: string): Language | null {
   if (devanagari > 0 && devanagari >= words.join('').length / 2) return 'hi';
   const hindi = words.filter((w) => HINDI_WORDS.has(w)).length;
   if (devanagari === 0 && words.length < 2) return null;
-  if (hindi >= 2 || (hindi === 1 && words.length <= 3)) return 'hinglish';
+  // An English sentence can hold a stray "ho" or "ki" (names, "K.I."): Hinglish needs them to be a part of it.
+  if ((hindi >= 2 && hindi / words.length >= 0.15) || (hindi === 1 && words.length <= 3)) return 'hinglish';
   if (devanagari > 0) return 'hi';
   return words.length >= 3 ? 'en' : null;
 }

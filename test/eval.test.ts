@@ -39,7 +39,7 @@ function runEval(args: string[]): Promise<{ code: number | null; out: string; er
 }
 
 interface Run {
-  all: { calls: number; firstAccuracy: number; confusion: Record<string, Record<string, number>> };
+  all: { calls: number; firstAccuracy: number; languageKept: number; confusion: Record<string, Record<string, number>> };
   byLanguage: Record<string, { calls: number }>;
   results: { id: string; route: string[] }[];
 }
@@ -47,8 +47,14 @@ interface Run {
 describe('npm run eval', () => {
   const cases = readCases(join(REPO, 'eval/cases.json'));
 
-  it('the labelled set has English, Hindi and Hinglish conversations', () => {
-    for (const lang of ['en', 'hi', 'hinglish']) expect(cases.filter((c) => c.language === lang).length, lang).toBeGreaterThan(0);
+  it('the labelled set: at least 150 conversations, 40 or more in each language, every kind in each', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(150);
+    const kinds = ['clear', 'ambiguous', 'chain', 'off-topic', 'human', 'hostile', 'switch'];
+    for (const lang of ['en', 'hi', 'hinglish']) {
+      const mine = cases.filter((c) => c.language === lang);
+      expect(mine.length, lang).toBeGreaterThanOrEqual(40);
+      expect(new Set(mine.map((c) => c.kind)), lang).toEqual(new Set(kinds));
+    }
   });
 
   it('plays the whole set against the scripted server and writes the JSON and HTML reports (screenshot → docs/eval-report.png)', async () => {
@@ -64,6 +70,8 @@ describe('npm run eval', () => {
     expect(matrixTotal).toBe(cases.length);
     // The scripted keyword model routes most clear cases right: a broken harness (no transfer seen) reads ~0.
     expect(run.all.firstAccuracy).toBeGreaterThan(0.5);
+    // The scripted model answers in the language each desk's instructions name: a lost language reads < 1.
+    expect(run.all.languageKept).toBe(1);
     expect(stdout).toMatch(/^Hindi\s+\d+ calls\s+first transfer/m);
     expect(existsSync(join(out, 'report.html'))).toBe(true);
 

@@ -20,7 +20,8 @@ import type { Call } from '../call/call.js';
 import { DEFAULT_APOLOGY } from '../call/options.js';
 import type { Records } from '../records/index.js';
 import type { Recorder } from '../records/recorder.js';
-import { describeError, logToStderr, modelServer, newTextCall, onCtrlC, openRecordsOrSay, sayLine } from './text-calls.js';
+import { newTextCall, sayLine } from '../text-calls.js';
+import { describeError, logToStderr, modelServer, onCtrlC, openRecordsOrSay } from './text-calls.js';
 
 const USAGE = `usage: npm run chat [-- --json] [--inspect]
 

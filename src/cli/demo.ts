@@ -16,7 +16,8 @@ import { type InspectorServer, inspectorOptionsFrom, startInspectorServer } from
 import type { Call } from '../call/call.js';
 import type { Records } from '../records/index.js';
 import { type ScriptedServer, startScriptedServer } from '../../dev/scripted-llm.js';
-import { describeError, logToStderr, modelServer, newTextCall, onCtrlC, openRecordsOrSay, sayLine } from './text-calls.js';
+import { newTextCall, sayLine } from '../text-calls.js';
+import { describeError, logToStderr, modelServer, onCtrlC, openRecordsOrSay } from './text-calls.js';
 
 /** The callers' lines, one script per call in turn: English, then Hindi, then Hinglish. */
 const SCRIPTS = [

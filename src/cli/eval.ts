@@ -101,7 +101,7 @@ async function playAll(cases: EvalCase[], concurrency: number, play: (c: EvalCas
 const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(1)} %`);
 const line = (name: string, s: Summary) =>
   `${name.padEnd(9)} ${String(s.calls).padStart(4)} calls  first transfer ${pct(s.firstAccuracy).padStart(7)}  route ${pct(s.routeAccuracy).padStart(7)}  ` +
-  `wrong ${pct(s.wrongTransferRate).padStart(7)}  ping-pong ${pct(s.pingPongRate).padStart(6)}  language kept ${pct(s.languageKept).padStart(7)}  ` +
+  `wrong ${pct(s.wrongTransferRate).padStart(7)}  ping-pong ${pct(s.pingPongRate).padStart(6)}  language heard ${pct(s.languageHeard).padStart(7)}  kept ${pct(s.languageKept).padStart(7)}  ` +
   `${Math.round(s.meanTokens)} tokens, ${Math.round(s.meanMs)} ms per call`;
 
 async function main(): Promise<void> {

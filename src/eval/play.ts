@@ -5,17 +5,23 @@
  */
 import { voice } from '@livekit/agents';
 import type { Settings } from '../config.js';
-import { newTextCall, sayLine } from '../cli/text-calls.js';
+import { type Language, detectLanguage } from '../language.js';
+import { newTextCall, sayLine } from '../text-calls.js';
 import type { EvalCase } from './cases.js';
 
 export interface Played {
   id: string;
   /** Every accepted transfer, in order (`to`; triage included). */
   transfers: string[];
-  /** The agents' lines, each with the desk that said it and whether it came after the first transfer. */
-  lines: { agent: string; text: string; afterTransfer: boolean }[];
+  /**
+   * The agents' lines, each with the desk that said it, whether it came after the first transfer, and
+   * the language the caller last spoke (the case's language until a line of theirs says otherwise).
+   */
+  lines: { agent: string; text: string; afterTransfer: boolean; callerSpeaks: Language }[];
   /** After which caller turn (1-based) each transfer happened. */
   transferTurns: number[];
+  /** The language the call kept in the caller's details at the end (null: never known). */
+  heardLanguage: string | null;
   tokens: number;
   ms: number;
   errors: string[];
@@ -24,14 +30,17 @@ export interface Played {
 export async function playCase(settings: Settings, c: EvalCase, runId: string): Promise<Played> {
   const started = Date.now();
   const call = newTextCall(settings, { callId: `eval-${c.id}-${runId}`, humanAvailable: true });
-  const played: Played = { id: c.id, transfers: [], lines: [], transferTurns: [], tokens: 0, ms: 0, errors: [] };
+  const played: Played = { id: c.id, transfers: [], lines: [], transferTurns: [], heardLanguage: null, tokens: 0, ms: 0, errors: [] };
   let turn = 0;
+  let callerSpeaks: Language = c.language;
   call.on('event', (e) => {
     if (e.type === 'handoff') {
       played.transfers.push(e.to);
       played.transferTurns.push(turn);
     } else if (e.type === 'agent') {
-      played.lines.push({ agent: e.agent, text: e.text, afterTransfer: played.transfers.length > 0 });
+      played.lines.push({ agent: e.agent, text: e.text, afterTransfer: played.transfers.length > 0, callerSpeaks });
+    } else if (e.type === 'caller') {
+      played.heardLanguage = e.caller.language ?? null;
     } else if (e.type === 'error') {
       played.errors.push(e.message);
     }
@@ -45,6 +54,7 @@ export async function playCase(settings: Settings, c: EvalCase, runId: string): 
     for (const line of c.turns) {
       if (call.machineState === 'ended') break;
       turn++;
+      callerSpeaks = detectLanguage(line) ?? callerSpeaks;
       await sayLine(call, line, () => false);
     }
   } finally {

@@ -8,7 +8,7 @@ const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(1)}
 function figures(name: string, s: Summary): string {
   return `<tr><th>${esc(name)}</th><td>${s.calls}</td><td>${pct(s.firstAccuracy)}</td><td>${pct(s.routeAccuracy)}</td>` +
     `<td>${pct(s.wrongTransferRate)}</td><td>${pct(s.pingPongRate)}</td><td>${s.meanTurnsToRight?.toFixed(2) ?? '—'}</td>` +
-    `<td>${pct(s.languageKept)}</td><td>${Math.round(s.meanTokens)}</td><td>${Math.round(s.meanMs)} ms</td></tr>`;
+    `<td>${pct(s.languageHeard)}</td><td>${pct(s.languageKept)}</td><td>${Math.round(s.meanTokens)}</td><td>${Math.round(s.meanMs)} ms</td></tr>`;
 }
 
 function heatmap(name: string, s: Summary): string {
@@ -41,7 +41,7 @@ figcaption{font-weight:600;margin-bottom:4px}details{margin:6px 0;padding:6px;bo
 .err{color:#b91c1c}code{background:#f3f3f3;padding:0 4px}</style></head><body>
 <h1>Routing eval</h1><p>Model <code>${esc(run.model)}</code>, ${esc(run.at)}, ${run.all.calls} conversations.</p>
 <table><tr><th>language</th><th>calls</th><th>first transfer right</th><th>whole route right</th><th>wrong transfer</th>
-<th>ping-pong</th><th>turns to right desk</th><th>language kept</th><th>tokens / call</th><th>time / call</th></tr>
+<th>ping-pong</th><th>turns to right desk</th><th>language heard</th><th>language kept</th><th>tokens / call</th><th>time / call</th></tr>
 ${langs.map((l) => figures(languageName(l), run.byLanguage[l]!)).join('')}${figures('all', run.all)}</table>
 <h2>Confusion matrices</h2>${heatmap('all', run.all)}${langs.map((l) => heatmap(languageName(l), run.byLanguage[l]!)).join('')}
 <h2>Failed conversations (${failures.length})</h2>${failures.map(failed).join('') || '<p>None.</p>'}

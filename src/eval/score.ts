@@ -32,6 +32,8 @@ export interface CaseResult {
   turnsToRight: number | null;
   /** Agent lines after the first transfer in the expected language, of those whose language shows. */
   languageKept: { kept: number; of: number };
+  /** The call's caller details ended in the language the caller ends in (`expect.language`). */
+  languageHeard: boolean;
   lines: Played['lines'];
   tokens: number;
   ms: number;
@@ -47,7 +49,8 @@ export function scoreCase(c: EvalCase, p: Played): CaseResult {
   const landings = p.transfers.map((to, i) => ({ to, turn: p.transferTurns[i]! })).filter((t) => t.to !== 'triage');
   const right = landings.find((t) => t.to === c.expect.route[0]);
   const pingPong = p.transfers.some((to, i) => i >= 2 && to !== 'triage' && p.transfers[i - 1] === 'triage' && p.transfers[i - 2] === to);
-  const after = p.lines.filter((l) => l.afterTransfer).map((l) => detectLanguage(l.text)).filter((l) => l !== null);
+  // A line too short to tell ("Okay.") counts neither way.
+  const after = p.lines.filter((l) => l.afterTransfer && detectLanguage(l.text) !== null);
   return {
     id: c.id,
     language: c.language,
@@ -62,7 +65,8 @@ export function scoreCase(c: EvalCase, p: Played): CaseResult {
     wrongTransfer: route.some((d) => !c.expect.route.includes(d as EvalCase['expect']['route'][number])),
     pingPong,
     turnsToRight: right ? right.turn : null,
-    languageKept: { kept: after.filter((l) => l === c.expect.language).length, of: after.length },
+    languageKept: { kept: after.filter((l) => detectLanguage(l.text) === l.callerSpeaks).length, of: after.length },
+    languageHeard: (p.heardLanguage ?? 'en') === c.expect.language,
     lines: p.lines,
     tokens: p.tokens,
     ms: p.ms,
@@ -80,6 +84,8 @@ export interface Summary {
   meanTurnsToRight: number | null;
   /** Share of after-transfer agent lines in the caller's language (null: none showed a language). */
   languageKept: number | null;
+  /** Share of calls whose caller details ended in the caller's language. */
+  languageHeard: number;
   meanTokens: number;
   meanMs: number;
   /** confusion[expected][actual] = calls. */
@@ -103,6 +109,7 @@ export function summarize(results: CaseResult[]): Summary {
     pingPongRate: share(results.filter((r) => r.pingPong).length, results.length),
     meanTurnsToRight: mean(reached),
     languageKept: of ? kept / of : null,
+    languageHeard: share(results.filter((r) => r.languageHeard).length, results.length),
     meanTokens: mean(results.map((r) => r.tokens)) ?? 0,
     meanMs: mean(results.map((r) => r.ms)) ?? 0,
     confusion,
