@@ -42,7 +42,7 @@ const HINDI_WORDS = new Set(
     'chal chala chalega kaam paise baar kat kata theek thik accha acha haan ji bhai yaar samajh ' +
     'naya nayi purana lena dena milega kitna kitne kitni sakta sakti sakte hua hui dobara phir lekin magar ' +
     'kripya shukriya dhanyavaad dhanyawad namaste aapko hamko hoon hun pe woh wo yeh ye isko isme usko uske ' +
-    'baad wapas bhej jod denge dete karte karwana dikh madad chaliye samjha gayab aaj kal mein kaisa kaisi kaun ek sunao suno bolo').split(/\s+/),
+    'baad wapas bhej jod denge dete karte karwana dikh madad chaliye samjha gayab aaj kal mein kaisa kaisi kaun ek sunao suno bolo bas itna').split(/\s+/),
 );
 
 const DEVANAGARI = /[\u0900-\u097F]/g;
@@ -52,7 +52,7 @@ const LATIN_WORD = /[a-z]+(?:'[a-z]+)?/gi;
  * The language of one caller line, or null when the line is too short to tell ("ok", "haan", "yes
  * please"): a line with Devanagari is Hindi; Latin words with at least two romanised Hindi words,
  * a sixth or more of the line (one in a line of two or three words), are Hinglish; three or more
- * Latin words otherwise are English.
+ * Latin words with none are English; anything between says nothing (the call keeps its language).
  */
 export function detectLanguage(text: string): Language | null {
   const devanagari = text.match(DEVANAGARI)?.length ?? 0;
@@ -63,7 +63,8 @@ export function detectLanguage(text: string): Language | null {
   // An English sentence can hold a stray "ho" or "ki" (names, "K.I."): Hinglish needs them to be a part of it.
   if ((hindi >= 2 && hindi / words.length >= 0.15) || (hindi === 1 && words.length <= 3)) return 'hinglish';
   if (devanagari > 0) return 'hi';
-  return words.length >= 3 ? 'en' : null;
+  // A Hindi word or two in a long line could be either ("bas itna hi, shukriya" / a name): undecided.
+  return words.length >= 3 && hindi === 0 ? 'en' : null;
 }
 
 /** The instruction that makes every desk answer in the caller's language. */

@@ -46,8 +46,9 @@ describe('detecting the caller language', () => {
     ['I was charged twice this month', 'en'],
     ['My invoice shows a late fee but I paid before the due date', 'en'],
     ['How much does the 300 Mbps fibre plan cost, and is the router free?', 'en'],
-    ['Is the Ho Chi Minh office, the one on the main road, still the one that does repairs?', 'en'],
+    ['Is the Ho Chi Minh office, the one on the main road, still the one that does repairs?', null], // one stray word: the call keeps its language
     ['mujhe naya plan chahiye, what are the options?', 'hinglish'],
+    ['thanks, that is all, shukriya', null],
     ['ok', null],
     ['haan', null],
     ['haan ji', 'hinglish'],

@@ -23,7 +23,7 @@ import {
   systemText,
   textOf,
 } from '../dev/scripted-llm.js';
-import { callTools, directiveScript, requestsOf, say, sleep, startCall, startServer, waitForEvent } from './support/harness.js';
+import { callIdOf, callTools, directiveScript, requestsOf, say, sayAndCall, sleep, startCall, startServer, waitForEvent } from './support/harness.js';
 import { type ModelEvent, type ModelPath, type PathKind, PathBudgetExceeded, modelFor } from '../dev/routing-model.js';
 
 // ---- The oracle: the routing rules, written once more -------------------------------------------
@@ -158,7 +158,6 @@ interface ChainPlan {
   hops: string[];
 }
 const plans = new Map<string, ChainPlan>();
-const callIdOf = (rec: RecordedRequest) => rec.authorization?.replace(/^Bearer /, '') ?? '';
 
 /**
  * Entry replies (a desk that has just taken the call over): the planned chain hop, one short line and
@@ -190,22 +189,29 @@ function turnsOf(path: ModelPath): Turn[] {
   return turns;
 }
 
+/**
+ * The caller's line that makes the desk call `tool`: a `@call` directive, or in a Hindi suite a Hindi
+ * sentence with the tool call scripted beside it.
+ */
+async function sayCalling(call: Call, hindi: string | null, tool: { name: string; arguments: Record<string, unknown> }, saidLines: string[]) {
+  const line = hindi ?? callTools(tool);
+  saidLines.push(line);
+  await (hindi ? sayAndCall(call, hindi, tool) : say(call, line));
+}
+
 /** Drives one turn through the real call; returns the call events it produced. */
-async function drive(call: Call, turn: Turn, saidLines: string[]): Promise<CallEvent[]> {
+async function drive(call: Call, turn: Turn, saidLines: string[], inHindi: boolean): Promise<CallEvent[]> {
   const from = call.events.length;
   const [first, ...chain] = turn.steps;
   switch (first!.type) {
     case 'TRANSFER': {
       plans.set(call.callId, { call, base: call.actor.getSnapshot().context.route.length, hops: chain.map((e) => (e as { to: string }).to) });
-      const line = callTools({ name: toolOf(first.to), arguments: { reason: first.reason } });
-      saidLines.push(line);
-      await say(call, line);
+      const hindi = inHindi ? `कृपया मुझे ${first.to} वाले विभाग से जोड़ दीजिए, मेरा काम वहीं होगा` : null;
+      await sayCalling(call, hindi, { name: toolOf(first.to), arguments: { reason: first.reason } }, saidLines);
       break;
     }
     case 'END_CALL': {
-      const line = callTools({ name: 'end_call', arguments: { reason: first.reason } });
-      saidLines.push(line);
-      await say(call, line);
+      await sayCalling(call, inHindi ? 'बस इतना ही चाहिए था, बहुत धन्यवाद' : null, { name: 'end_call', arguments: { reason: first.reason } }, saidLines);
       await call.finished;
       break;
     }
@@ -294,11 +300,17 @@ function checkTurn(label: string, before: World, judged: { verdict: Verdict; rul
 }
 
 /** The call as it stands against the oracle's world, and the newest request against the desk on the line. */
-function checkCall(label: string, server: ScriptedServer, call: Call, w: World, saidLines: string[]) {
+function checkCall(label: string, server: ScriptedServer, call: Call, w: World, saidLines: string[], inHindi: boolean) {
   expect(call.machineState, `${label}: where the caller is`).toBe(w.at);
   expect(call.actor.getSnapshot().context.handoffCount, `${label}: transfers counted`).toBe(w.count);
   const reqs = requestsOf(server, call);
   expect(reqs.filter((r) => r.invalid).map((r) => r.invalid), `${label}: requests OpenAI would refuse`).toEqual([]);
+  if (inHindi && saidLines.length > 0) {
+    // From the caller's first Hindi line on, every desk is told — a desk taking the line above all.
+    expect(call.actor.getSnapshot().context.caller.language, `${label}: the caller's language`).toBe('hi');
+    const heard = reqs.filter((r) => r.body.messages.some((m) => m.role === 'user'));
+    for (const r of heard) expect(systemText(r.body), `${label}: ${deskOf(r.body)} told the language`).toContain('The caller speaks Hindi');
+  }
   if (w.at === 'ended') return;
   expect(call.activeRole, `${label}: the agent on the line`).toBe(w.at);
   const last = reqs.at(-1)!;
@@ -324,6 +336,8 @@ interface Suite {
   human: boolean;
   chained: boolean;
   kind: PathKind;
+  /** The caller speaks Hindi (Devanagari) on every line. */
+  hindi?: boolean;
 }
 
 const DEFAULT_CAP = 6; // MAX_HANDOFFS' default, written down here rather than read from the machine
@@ -338,7 +352,11 @@ const SUITES: Suite[] = [
   { cap: 2, human: false, chained: true, kind: 'transitions' },
   { cap: DEFAULT_CAP, human: true, chained: true, kind: 'shortest' },
   { cap: DEFAULT_CAP, human: false, chained: true, kind: 'shortest' },
-].map((s) => ({ ...s, name: `${kindName[s.kind as PathKind]}, cap ${s.cap}, ${s.human ? 'human number' : 'no human number'}${s.chained ? ', chained transfers' : ''}` })) as Suite[];
+  { cap: 2, human: true, chained: true, kind: 'transitions', hindi: true },
+].map((s) => ({
+  ...s,
+  name: `${kindName[s.kind as PathKind]}, cap ${s.cap}, ${s.human ? 'human number' : 'no human number'}${s.chained ? ', chained transfers' : ''}${s.hindi ? ', a Hindi caller' : ''}`,
+})) as Suite[];
 
 /** Bounds on generation: a routing model that grows past them fails here, with a message, instead of running out of memory. */
 const BOUNDS = { maxStates: 5_000, maxSearchSteps: 1_000_000, maxPaths: 5_000, maxPathLength: 3 * DEFAULT_CAP + 6 };
@@ -410,7 +428,8 @@ for (const suite of SUITES) {
         const saidLines: string[] = [];
         try {
           w = world0(suite.cap, suite.human);
-          checkCall('at the start', server, call, w, saidLines);
+          const inHindi = suite.hindi === true;
+          checkCall('at the start', server, call, w, saidLines, inHindi);
           for (const [t, turn] of turnsOf(path).entries()) {
             const before = w;
             const judged = turn.steps.map((e) => {
@@ -422,15 +441,16 @@ for (const suite of SUITES) {
             const last = judged.at(-1)!.verdict;
             const closer = last.kind === 'moved' || last.kind === 'returned' ? last.to : last.kind === 'refused' ? last.from : null;
             const from = call.events.length;
-            await drive(call, turn, saidLines);
+            await drive(call, turn, saidLines, inHindi);
             await settle(call, closer);
             const events = call.events.slice(from);
             if (turn.steps[0]!.type !== 'HUMAN_TRANSFER_FAILED' && turn.steps[0]!.type !== 'HANGUP') {
               // Nothing of an earlier turn spills into this one: it starts with the caller's line.
-              expect(events[0], `${label}: the turn starts with the caller`).toMatchObject({ type: 'user' });
+              // (A language the line tells may be noted as it is read, just before the line is.)
+              expect(events.find((e) => e.type !== 'caller'), `${label}: the turn starts with the caller`).toMatchObject({ type: 'user' });
             }
             checkTurn(label, before, judged, events);
-            checkCall(label, server, call, w, saidLines);
+            checkCall(label, server, call, w, saidLines, inHindi);
           }
           // Nobody speaks after the last turn.
           const n = call.events.length;

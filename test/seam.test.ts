@@ -16,6 +16,7 @@ import {
   systemText,
   textOf,
 } from '../dev/scripted-llm.js';
+import { detectLanguage } from '../src/language.js';
 import { callTools, directiveScript, requestsOf, say, sleep, startCall, startServer, waitForEvent } from './support/harness.js';
 
 let server: ScriptedServer;
@@ -135,6 +136,28 @@ describe('a transfer, as the caller hears it', () => {
     // Each hop's first reply was prepared while the line before it played, and used: the chained hop's
     // prepared reply (a transfer) answered triage's own turn, so no request was made twice.
     expect(call.prepared).toMatchObject({ requests: 3, used: 3, thrownAway: 0 });
+    expectValidHistories(call);
+  });
+
+  it('a Hindi caller, slow streaming model: the same seam, every desk told the language, every line in Hindi', async () => {
+    timing = { ttftMs: 250, chunkDelayMs: 15 };
+    const call = await newCall();
+    const events = await say(call, 'मेरे कार्ड से इस महीने दो बार पैसे कट गए हैं');
+    expect(events.filter((e) => e.type !== 'caller').map((e) => e.type)).toEqual(['user', 'agent', 'handoff', 'agent']);
+    expectCleanSeam(events, 'triage', 'billing');
+    expect(call.actor.getSnapshot().context.caller.language).toBe('hi');
+    // The new desk's first reply, above all, is told — and so answers in Hindi, as does the old desk's line.
+    const entry = requestsOf(server, call).find((r) => deskOf(r.body) === 'Billing')!.body;
+    expect(systemText(entry)).toContain('The caller speaks Hindi');
+    expect(systemText(entry)).toContain('You have just taken over this call from Triage');
+    for (const line of agentLines(events)) expect(detectLanguage(line.text), `${line.agent}: "${line.text}"`).toBe('hi');
+    // Two needs: back through Triage and on to Sales, still in Hindi, nobody told twice what to say.
+    const back = await say(call, 'और मुझे अपना प्लान भी बदलना है, नया प्लान चाहिए');
+    expectChain(back, ['billing', 'triage', 'sales']);
+    for (const line of agentLines(back)) expect(detectLanguage(line.text), `${line.agent}: "${line.text}"`).toBe('hi');
+    for (const r of requestsOf(server, call).filter((r) => r.body.messages.some((m) => m.role === 'user'))) {
+      expect(systemText(r.body), deskOf(r.body)).toContain('The caller speaks Hindi');
+    }
     expectValidHistories(call);
   });
 

@@ -18,7 +18,7 @@ import { attachRecorder } from '../src/records/recorder.js';
 import { SqliteStore } from '../src/records/sqlite.js';
 import { backoffMs, seededRandom, signWebhook, verifyWebhook } from '../src/records/webhooks.js';
 import type { ScriptedServer } from '../dev/scripted-llm.js';
-import { callTools, say, sleep, startCall, startServer } from './support/harness.js';
+import { callTools, say, sayAndCall, sleep, startCall, startServer } from './support/harness.js';
 import { PG_SKIP_REASON, TEST_DATABASE_URL, dropSchema, uniqueSchema } from './support/pg.js';
 
 /** A Standard Webhooks secret, as the README says to make one. */
@@ -106,17 +106,18 @@ function settings(file: string, url: string, extra: Partial<RecordSettings> = {}
   return { CALLS_DB: file, CALL_WEBHOOK_URL: url, CALL_WEBHOOK_SECRET: SECRET, ...extra };
 }
 
-const transfer = (to: string, reason: string) => callTools({ name: `pass_control_to_${to}`, arguments: { reason } });
+const transferCall = (to: string, reason: string) => ({ name: `pass_control_to_${to}`, arguments: { reason } });
+const transfer = (to: string, reason: string) => callTools(transferCall(to, reason));
 
-/** A call with two transfers and end_call: 4 webhooks (started, transferred ×2, ended). */
+/** A call with two transfers and end_call, Maya going on in Hinglish: 4 webhooks (started, transferred ×2, ended). */
 async function callWithTransfers(records: Records) {
   const call = await startCall(llm, { caller: { phoneNumber: '+15550100999' } });
   const recorder = records.attach(call, 'webhooks-test');
   const started = Date.now();
   await say(call, 'Hi, my name is Maya');
-  await say(call, transfer('billing', 'charged twice on my card'));
-  await say(call, transfer('triage', 'caller has another question'));
-  await say(call, callTools({ name: 'end_call', arguments: { reason: 'caller is done' } }));
+  await sayAndCall(call, 'mere card se do baar paise kat gaye hain', transferCall('billing', 'charged twice on my card'));
+  await sayAndCall(call, 'ek aur sawaal hai, front desk se baat karni hai', transferCall('triage', 'caller has another question'));
+  await sayAndCall(call, 'bas itna hi, shukriya', { name: 'end_call', arguments: { reason: 'caller is done' } });
   const end = await call.finished;
   await recorder.done;
   return { call, end, ms: Date.now() - started };
@@ -228,7 +229,7 @@ describe('webhooks: delivered, signed, with the route and the summary', () => {
         finalState: 'ended',
         department: 'triage',
         handoffCount: 2,
-        caller: { phoneNumber: '+15550100999', name: 'Maya' },
+        caller: { phoneNumber: '+15550100999', name: 'Maya', language: 'hinglish' },
         counts: { refusals: 0, errors: 0, transfers: 2 },
       });
       expect(ended!.data.counts.turns).toBeGreaterThanOrEqual(6);

@@ -30,6 +30,26 @@ export const callTools = (...calls: { name: string; arguments: Record<string, un
 
 export const DIRECTIVE = /^@call (.*)$/s;
 
+type ScriptedCall = { name: string; arguments: Record<string, unknown> | string };
+/** Tool calls the next request of a call that hears a caller line answers with (see `sayAndCall`). */
+const queued = new Map<string, ScriptedCall[]>();
+/** The call a recorded request belongs to: its API key is the call id (see startCall). */
+export const callIdOf = (rec: RecordedRequest) => rec.authorization?.replace(/^Bearer /, '') ?? '';
+
+/**
+ * The caller says `line` — real words, in any language — and the desk that hears it calls these tools,
+ * as a `callTools` directive would, but with nothing of the directive in what the caller said (a
+ * directive's JSON reads as English to the call's language detection).
+ */
+export async function sayAndCall(call: Call, line: string, ...calls: ScriptedCall[]): Promise<CallEvent[]> {
+  queued.set(call.callId, calls);
+  try {
+    return await say(call, line);
+  } finally {
+    queued.delete(call.callId);
+  }
+}
+
 /**
  * keywordBrain, plus `@call [...]` caller lines that script the model's tool calls exactly. A directive
  * scripts the desk that heard the line: a desk taking the call over afterwards (whose last user message
@@ -43,6 +63,11 @@ export function directiveScript(extra?: (req: ChatRequest, rec: RecordedRequest)
     const hearsTheLine = last?.role === 'user' && req.tool_choice !== 'none' && !isTakeover(req);
     const m = hearsTheLine ? DIRECTIVE.exec(textOf(last)) : null;
     if (m) return { toolCalls: JSON.parse(m[1]!) };
+    const toolCalls = hearsTheLine ? queued.get(callIdOf(rec)) : undefined;
+    if (toolCalls) {
+      queued.delete(callIdOf(rec));
+      return { toolCalls };
+    }
     return keywordBrain(req, rec);
   };
 }
