@@ -23,7 +23,10 @@
 import type { ActorLogic, ActorScope } from 'xstate';
 import { TestModel } from 'xstate/graph';
 import {
-  type CallState,
+  type HumanTransferMode,
+  type PersonStep,
+  callStateOf,
+  personStepOf,
   type Department,
   ROUTES,
   type RouterEvent,
@@ -66,6 +69,8 @@ export interface ModelOptions {
   routes?: Readonly<Record<Department, readonly Department[]>>;
   /** Bounds on generation; past one, generation stops with `PathBudgetExceeded`. */
   bounds?: Partial<PathBounds>;
+  /** How a person is reached (`HUMAN_TRANSFER_MODE`, default cold): warm adds its steps and their failures. */
+  humanTransferMode?: HumanTransferMode;
 }
 
 export interface PathBounds {
@@ -98,10 +103,8 @@ const plainEvent = (to: Target) => ({ type: 'TRANSFER' as const, to, reason: `ca
 /** The events offered in a model state (see the header: what may be asked, not what will be accepted). */
 export function eventsFor(s: ModelSnap, opts: ModelOptions = {}): ModelEvent[] {
   if (s.status !== 'active') return [];
-  const state = s.machine.value as CallState;
-  if (state === 'human') {
-    return [{ type: 'HUMAN_TRANSFER_FAILED', reason: 'SIP 486 busy' }, { type: 'END_CALL', reason: 'done' }, { type: 'HANGUP' }];
-  }
+  const state = callStateOf(s.machine.value);
+  if (state === 'human') return personEvents(personStepOf(s.machine.value) ?? 'cold');
   if (!isDepartment(state)) return [];
   const routes = opts.routes ?? ROUTES;
   const targets: Target[] = [...routes[state], ...(s.humanNumber ? (['human'] as const) : [])];
@@ -112,6 +115,31 @@ export function eventsFor(s: ModelSnap, opts: ModelOptions = {}): ModelEvent[] {
     { type: 'HANGUP' },
   ];
 }
+
+/**
+ * What can happen at each step of a transfer to a person: the telephony side's answers (each way back
+ * a failure LiveKit gives at that step), the call ending, the caller hanging up mid-ring or on hold.
+ * Once the person is joined (`connected`) the call's part ends.
+ */
+function personEvents(step: PersonStep): ModelEvent[] {
+  const end: ModelEvent[] = [{ type: 'END_CALL', reason: 'done' }, { type: 'HANGUP' }];
+  switch (step) {
+    case 'cold':
+      return [{ type: 'HUMAN_TRANSFER_FAILED', reason: 'SIP 486 busy' }, ...end];
+    case 'dialling':
+      return [{ type: 'PERSON_ANSWERED' }, { type: 'HUMAN_TRANSFER_FAILED', reason: 'SIP 480 no answer' }, { type: 'HANGUP' }];
+    case 'briefing':
+      return [{ type: 'PERSON_CONNECTED' }, { type: 'HUMAN_TRANSFER_FAILED', reason: 'the person declined: in a meeting' }, { type: 'HANGUP' }];
+    case 'connected':
+      return [{ type: 'END_CALL', reason: 'transferred to a person' }];
+  }
+}
+
+/** A state value by name: `billing`, `human.dialling`. */
+export const stateNameOf = (value: unknown): string => {
+  const step = personStepOf(value);
+  return step ? `human.${step}` : String(value);
+};
 
 /** The machine, with what the call knows beside it (see `ModelSnap`). */
 function modelLogic(): ActorLogic<ModelSnap, ModelEvent, RouterInput> {
@@ -137,7 +165,7 @@ function modelLogic(): ActorLogic<ModelSnap, ModelEvent, RouterInput> {
         humanNumber: s.humanNumber,
         // Only a desk that took the line through a transfer it did not ask for itself may chain on
         // (a desk the caller returns to after a failed person transfer replies without tools).
-        chainOpen: moved && event.type === 'TRANSFER' && isDepartment(machine.value),
+        chainOpen: moved && event.type === 'TRANSFER' && isDepartment(callStateOf(machine.value)),
         refused,
         depth: s.depth + (moved ? 1 : 0),
       };
@@ -155,7 +183,7 @@ export function serializeModelState(s: ModelSnap, opts: Pick<ModelOptions, 'chai
   const chained = opts.chained === true;
   const m = s.machine;
   const chainOpen = chained && s.chainOpen;
-  const back = m.value === 'human' || chainOpen ? m.context.route.at(-1)?.from : undefined;
+  const back = callStateOf(m.value) === 'human' || chainOpen ? m.context.route.at(-1)?.from : undefined;
   return JSON.stringify({
     v: m.value,
     n: m.context.handoffCount,
@@ -210,10 +238,10 @@ function withoutPrefixes(paths: ModelPath[]): ModelPath[] {
 
 export function modelFor(maxHandoffs: number, humanAvailable: boolean, opts: ModelOptions = {}): RoutingModel {
   const bounds: PathBounds = { ...DEFAULT_BOUNDS, ...opts.bounds };
-  const what = `cap ${maxHandoffs}, ${humanAvailable ? 'human number' : 'no human number'}${opts.chained ? ', chained' : ''}`;
+  const what = `cap ${maxHandoffs}, ${humanAvailable ? 'human number' : 'no human number'}${opts.chained ? ', chained' : ''}${opts.humanTransferMode === 'warm' ? ', warm' : ''}`;
   let searchSteps = 0;
   const model = new TestModel<ModelSnap, ModelEvent, RouterInput>(modelLogic(), {
-    input: { callId: 'model', maxHandoffs, humanAvailable },
+    input: { callId: 'model', maxHandoffs, humanAvailable, humanTransferMode: opts.humanTransferMode },
     events: (s) => eventsFor(s, opts),
     serializeState: (s) => {
       // Called once per state explored and once per edge the path search tries: the search's clock.
@@ -240,7 +268,7 @@ export function modelFor(maxHandoffs: number, humanAvailable: boolean, opts: Mod
     const ended = new Set<string>();
     const endOnce = (p: ModelPath, e: ModelEvent) => {
       if (e.type !== 'END_CALL' && e.type !== 'HANGUP') return true;
-      const key = `${String(p.state.machine.value)} ${e.type}`;
+      const key = `${stateNameOf(p.state.machine.value)} ${e.type}`;
       return ended.has(key) ? false : (ended.add(key), true);
     };
     return shortest.flatMap((p) => {

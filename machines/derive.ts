@@ -11,6 +11,7 @@ import {
   type Target,
   type TransferSource,
   isDepartment,
+  callStateOf,
   routerMachine,
 } from './router.js';
 
@@ -69,6 +70,7 @@ export function machineSnapshotOf(call: PublishedCall): RouterSnapshot | null {
       handoffCount: 0,
       maxHandoffs: call.maxHandoffs,
       humanAvailable: call.humanAvailable,
+      humanTransferMode: 'cold',
       route: [],
       refusals: [],
       endReason: null,
@@ -80,10 +82,10 @@ export function machineSnapshotOf(call: PublishedCall): RouterSnapshot | null {
     [snap] = transition(
       routerMachine,
       snap,
-      snap.value === 'human' ? { type: 'HUMAN_TRANSFER_FAILED', reason } : { type: 'TRANSFER', to: leg.state, reason, source },
+      callStateOf(snap.value) === 'human' ? { type: 'HUMAN_TRANSFER_FAILED', reason } : { type: 'TRANSFER', to: leg.state, reason, source },
     );
   }
-  if (snap.value !== call.state || snap.context.handoffCount !== call.handoffCount) {
+  if (callStateOf(snap.value) !== call.state || snap.context.handoffCount !== call.handoffCount) {
     snap = routerMachine.resolveState({ value: call.state, context: { ...snap.context, handoffCount: call.handoffCount } });
   }
   return snap;
@@ -102,7 +104,7 @@ export function supervisorMoves(call: PublishedCall): SupervisorMove[] {
   return [...DEPARTMENTS, 'human' as const].map((to) => {
     const [next] = transition(routerMachine, snap, { type: 'TRANSFER', to, reason: 'supervisor', source: 'supervisor' });
     if (next.context.handoffCount > before) {
-      return { to, allowed: true, ...(next.value === 'human' && to !== 'human' ? { escalates: true } : {}) };
+      return { to, allowed: true, ...(callStateOf(next.value) === 'human' && to !== 'human' ? { escalates: true } : {}) };
     }
     return { to, allowed: false, reason: next.context.refusals.at(-1)?.reason ?? 'The machine would not accept it.' };
   });
@@ -112,40 +114,65 @@ export function supervisorMoves(call: PublishedCall): SupervisorMove[] {
 export interface MachineGraph {
   id: string;
   initial: string;
-  states: { id: string; description?: string; final: boolean }[];
-  edges: { source: string; target: string; labels: string[] }[];
+  /** Top-level states; a compound one (`human`) lists its own steps and the edges between them. */
+  states: { id: string; description?: string; final: boolean; steps?: MachineGraph }[];
+  /** `target` is a top-level state; `step`, when the edge enters one of its steps directly (`dialling`). */
+  edges: { source: string; target: string; step?: string; labels: string[] }[];
 }
 
-export function machineGraph(machine: AnyStateMachine = routerMachine): MachineGraph {
-  const root = machine.root;
-  const graph: MachineGraph = { id: machine.id, initial: root.initial?.target[0]?.key ?? '', states: [], edges: [] };
-  for (const node of Object.values(root.states)) {
-    graph.states.push({ id: node.key, description: node.description, final: node.type === 'final' });
-    const edges = new Map<string, string[]>();
+type Node = AnyStateMachine['root'];
+
+/** A guard as a diagram label: `canReachHuman`, or `canReachHuman & warm` for XState's `and(...)`. */
+function guardLabel(guard: unknown): string | undefined {
+  if (typeof guard === 'string') return guard;
+  if (typeof guard === 'function' && Array.isArray((guard as { guards?: unknown[] }).guards)) {
+    return (guard as unknown as { guards: unknown[] }).guards.map(guardLabel).join(' & ');
+  }
+  return (guard as GuardRef | undefined)?.type;
+}
+
+/** The states under `parent` and the edges out of each (an edge into a deeper state names it as `step`). */
+function graphOf(id: string, parent: Node): MachineGraph {
+  const graph: MachineGraph = { id, initial: parent.initial?.target[0]?.key ?? '', states: [], edges: [] };
+  for (const node of Object.values(parent.states)) {
+    const steps = Object.keys(node.states).length ? graphOf(node.key, node) : undefined;
+    graph.states.push({ id: node.key, description: node.description, final: node.type === 'final', ...(steps ? { steps } : {}) });
+    const edges = new Map<string, { target: string; step?: string; labels: string[] }>();
     for (const [eventType, transitions] of node.transitions) {
       for (const t of transitions) {
-        const target = t.target?.[0];
+        let target = t.target?.[0];
         if (!target || target === node) continue;
-        const guard = t.guard as GuardRef | string | undefined;
-        const gtype = typeof guard === 'string' ? guard : guard?.type;
+        const step = target.parent !== parent ? target.key : undefined;
+        while (target.parent && target.parent !== parent) target = target.parent;
+        const gtype = guardLabel(t.guard);
         const label = gtype ? `${eventType} [${gtype}]` : eventType;
-        const labels = edges.get(target.key) ?? [];
-        if (!labels.includes(label)) labels.push(label);
-        edges.set(target.key, labels);
+        const key = `${target.key}.${step ?? ''}`;
+        const edge = edges.get(key) ?? { target: target.key, ...(step ? { step } : {}), labels: [] };
+        if (!edge.labels.includes(label)) edge.labels.push(label);
+        edges.set(key, edge);
       }
     }
-    for (const [target, labels] of edges) graph.edges.push({ source: node.key, target, labels });
+    for (const edge of edges.values()) graph.edges.push({ source: node.key, ...edge });
   }
   return graph;
 }
 
-/** The statechart as Mermaid `stateDiagram-v2`, generated from the machine definition. */
+export function machineGraph(machine: AnyStateMachine = routerMachine): MachineGraph {
+  return graphOf(machine.id, machine.root);
+}
+
+/** The statechart as Mermaid `stateDiagram-v2`, generated from the machine definition (a compound state as a block). */
 export function toMermaid(machine: AnyStateMachine = routerMachine): string {
   const g = machineGraph(machine);
   const lines = ['stateDiagram-v2', `    [*] --> ${g.initial}`];
   for (const s of g.states) {
-    for (const e of g.edges.filter((e) => e.source === s.id)) lines.push(`    ${e.source} --> ${e.target}: ${e.labels.join(' / ')}`);
+    for (const e of g.edges.filter((e) => e.source === s.id)) lines.push(`    ${e.source} --> ${e.step ?? e.target}: ${e.labels.join(' / ')}`);
     if (s.final) lines.push(`    ${s.id} --> [*]`);
+    if (s.steps) {
+      lines.push(`    state ${s.id} {`, `        [*] --> ${s.steps.initial}`);
+      for (const e of s.steps.edges) lines.push(`        ${e.source} --> ${e.step ?? e.target}: ${e.labels.join(' / ')}`);
+      lines.push('    }');
+    }
   }
   return lines.join('\n');
 }

@@ -8,19 +8,38 @@
  *   triage ──TRANSFER──► billing | sales | support ──TRANSFER──► triage      (hub and spoke)
  *   any department ──TRANSFER {to:'human'}──► human      (only when a human number is configured)
  *   a transfer past the cap ──► human when configured, else refused (the caller stays)
+ *   human: cold (SIP REFER: the provider takes the caller), or warm (HUMAN_TRANSFER_MODE=warm):
+ *     dialling (caller on hold) ──PERSON_ANSWERED──► briefing ──PERSON_CONNECTED──► connected
+ *     any step ──HUMAN_TRANSFER_FAILED (busy, no answer, declined, voicemail, failed move, timeout)──►
+ *     the department the caller came from, which tells them why
  *   END_CALL | HANGUP from any live state ──► ended (final)
  *
  * A TRANSFER that no guard admits is refused *by the machine*: the catch-all transition records the
  * refusal with a reason a caller can be told (same department, no such route, cap reached, unknown
  * department), so tools, the keypad and a supervisor all get the same answer.
  */
-import { assign, emit, setup } from 'xstate';
+import { and, assign, emit, setup } from 'xstate';
 
 export const DEPARTMENTS = ['triage', 'billing', 'sales', 'support'] as const;
 export type Department = (typeof DEPARTMENTS)[number];
 export type Target = Department | 'human';
 export type CallState = Department | 'human' | 'ended';
 export const CALL_STATES: readonly CallState[] = [...DEPARTMENTS, 'human', 'ended'];
+
+/** How a person is reached (`HUMAN_TRANSFER_MODE`): a cold SIP REFER, or warm (dialled and briefed first). */
+export type HumanTransferMode = 'cold' | 'warm';
+/** The steps of a transfer to a person: `cold`, or warm's `dialling` → `briefing` → `connected`. */
+export type PersonStep = 'cold' | 'dialling' | 'briefing' | 'connected';
+export const PERSON_STEPS: readonly PersonStep[] = ['cold', 'dialling', 'briefing', 'connected'];
+
+/** A snapshot's state value (`'billing'`, or `{ human: 'dialling' }`) as the call's top-level state. */
+export function callStateOf(value: unknown): CallState {
+  return (typeof value === 'string' ? value : Object.keys(value as object)[0]) as CallState;
+}
+/** The step of a transfer to a person a state value is in (null outside `human`). */
+export function personStepOf(value: unknown): PersonStep | null {
+  return typeof value === 'object' && value !== null && 'human' in value ? ((value as { human: PersonStep }).human ?? null) : null;
+}
 
 /** Who asked for a transfer: the LLM through a tool, the caller's keypad, a supervisor, or the machine itself. */
 export type TransferSource = 'agent' | 'keypad' | 'supervisor' | 'system';
@@ -60,6 +79,8 @@ export interface RouteEntry {
   source: TransferSource;
   /** True when the cap turned a transfer request into an escalation to a person. */
   escalated?: boolean;
+  /** Into `human`: how the person is reached. */
+  mode?: HumanTransferMode;
 }
 
 export interface Refusal {
@@ -81,6 +102,8 @@ export interface RouterContext {
   maxHandoffs: number;
   /** A human number is configured (`HUMAN_TRANSFER_TO`): transfer_to_human exists and the cap escalates. */
   humanAvailable: boolean;
+  /** How a person is reached (fixed for the call). */
+  humanTransferMode: HumanTransferMode;
   route: RouteEntry[];
   refusals: Refusal[];
   endReason: string | null;
@@ -90,6 +113,8 @@ export interface RouterInput {
   callId: string;
   maxHandoffs?: number;
   humanAvailable?: boolean;
+  /** Default `cold`. */
+  humanTransferMode?: HumanTransferMode;
   caller?: CallerInfo;
 }
 
@@ -102,6 +127,8 @@ export type RouterEmitted =
   | { type: 'transferred'; entry: RouteEntry; handoffCount: number }
   | { type: 'refused'; refusal: Refusal }
   | { type: 'callerUpdated'; caller: CallerInfo }
+  /** A warm transfer's step: the person is being dialled (the caller on hold), briefed, or connected. */
+  | { type: 'personStep'; step: PersonStep }
   | { type: 'ended'; reason: string };
 
 export type TransferEvent = {
@@ -122,7 +149,11 @@ export type RouterEvent =
   | { type: 'END_CALL'; reason: string }
   | { type: 'HANGUP' }
   /** The telephony side could not reach the person (SIP error, no answer): back where the caller came from. */
-  | { type: 'HUMAN_TRANSFER_FAILED'; reason: string };
+  | { type: 'HUMAN_TRANSFER_FAILED'; reason: string }
+  /** Warm: the person picked up and is being briefed (the caller still on hold). */
+  | { type: 'PERSON_ANSWERED' }
+  /** Warm: the person agreed and was joined to the caller. */
+  | { type: 'PERSON_CONNECTED' };
 
 export const isDepartment = (s: unknown): s is Department =>
   typeof s === 'string' && (DEPARTMENTS as readonly string[]).includes(s);
@@ -210,6 +241,9 @@ export const routerSetup = setup({
     changesCaller: ({ context, event }) =>
       event.type === 'CALLER_INFO' &&
       Object.entries(callerUpdates(event.info)).some(([k, v]) => context.caller[k as keyof CallerInfo] !== v),
+    /** A person is reached warm: dialled and briefed before the caller is joined. */
+    warm: ({ context }) => context.humanTransferMode === 'warm',
+    cold: ({ context }) => context.humanTransferMode !== 'warm',
     /** The last entry of the route leads into `human` from `params.department`. */
     cameFrom: ({ context }, params: { department: Department }) =>
       context.route.at(-1)?.from === params.department,
@@ -221,7 +255,14 @@ export const routerSetup = setup({
         handoffCount: context.handoffCount + 1,
         route: [
           ...context.route,
-          { from: params.from, to: params.to, reason: e.reason, at: NOW(), source: e.source ?? 'agent' },
+          {
+            from: params.from,
+            to: params.to,
+            reason: e.reason,
+            at: NOW(),
+            source: e.source ?? 'agent',
+            ...(params.to === 'human' ? { mode: context.humanTransferMode } : {}),
+          },
         ],
       };
     }),
@@ -238,6 +279,7 @@ export const routerSetup = setup({
             at: NOW(),
             source: 'system' as const,
             escalated: true,
+            mode: context.humanTransferMode,
           },
         ],
       };
@@ -279,6 +321,7 @@ export const routerSetup = setup({
     announceRefusal: emit(({ context }) => ({ type: 'refused' as const, refusal: context.refusals.at(-1)! })),
     announceCaller: emit(({ context }) => ({ type: 'callerUpdated' as const, caller: context.caller })),
     announceEnd: emit(({ context }) => ({ type: 'ended' as const, reason: context.endReason ?? 'completed' })),
+    announceStep: emit((_, params: { step: PersonStep }) => ({ type: 'personStep' as const, step: params.step })),
   },
 });
 
@@ -295,16 +338,22 @@ function departmentState(from: Department, description: string) {
           target: to,
           actions: [{ type: 'recordTransfer' as const, params: { from, to } }, 'announceTransfer' as const],
         })),
-        {
-          guard: { type: 'mustEscalate' as const, params: { allowed } },
-          target: 'human' as const,
-          actions: [{ type: 'recordEscalation' as const, params: { from } }, 'announceTransfer' as const],
-        },
-        {
-          guard: 'canReachHuman' as const,
-          target: 'human' as const,
-          actions: [{ type: 'recordTransfer' as const, params: { from, to: 'human' as const } }, 'announceTransfer' as const],
-        },
+        // To a person: warm (dialled and briefed first) or cold, as the call is configured.
+        ...(['warm', 'cold'] as const).flatMap((mode) => {
+          const target = mode === 'warm' ? ('human.dialling' as const) : ('human.cold' as const);
+          return [
+            {
+              guard: and([{ type: 'mustEscalate' as const, params: { allowed } }, mode]),
+              target,
+              actions: [{ type: 'recordEscalation' as const, params: { from } }, 'announceTransfer' as const],
+            },
+            {
+              guard: and(['canReachHuman' as const, mode]),
+              target,
+              actions: [{ type: 'recordTransfer' as const, params: { from, to: 'human' as const } }, 'announceTransfer' as const],
+            },
+          ];
+        }),
         // Nothing above admitted it: refused, the caller stays where they are.
         { actions: [{ type: 'recordRefusal' as const, params: { from } }, 'announceRefusal' as const] },
       ],
@@ -326,6 +375,7 @@ export const routerMachine = routerSetup.createMachine({
     handoffCount: 0,
     maxHandoffs: input.maxHandoffs ?? DEFAULT_MAX_HANDOFFS,
     humanAvailable: input.humanAvailable ?? false,
+    humanTransferMode: input.humanTransferMode ?? 'cold',
     route: [],
     refusals: [],
     endReason: null,
@@ -340,6 +390,28 @@ export const routerMachine = routerSetup.createMachine({
     support: departmentState('support', 'Technical problems and troubleshooting.'),
     human: {
       description: 'Escalated: the call is being handed to a person.',
+      initial: 'cold',
+      states: {
+        cold: { description: 'A SIP REFER: the provider takes the caller to the person; the call ends when it does.' },
+        dialling: {
+          description: 'Warm: the caller hears hold music (their audio not sent to any agent); the person is being dialled.',
+          tags: ['hold'],
+          entry: { type: 'announceStep', params: { step: 'dialling' } },
+          on: { PERSON_ANSWERED: 'briefing' },
+        },
+        briefing: {
+          description: 'Warm: the person picked up and an agent briefs them; the caller is still on hold.',
+          tags: ['hold'],
+          entry: { type: 'announceStep', params: { step: 'briefing' } },
+          on: { PERSON_CONNECTED: 'connected' },
+        },
+        connected: {
+          description: 'Warm: the person agreed and was joined to the caller; the agent leaves the call.',
+          entry: { type: 'announceStep', params: { step: 'connected' } },
+          // Joined: nothing can fail back to a desk any more.
+          on: { HUMAN_TRANSFER_FAILED: {} },
+        },
+      },
       on: {
         TRANSFER: { actions: [{ type: 'recordRefusal', params: { from: 'human' } }, 'announceRefusal'] },
         // The person could not be reached: the caller goes back to the department they came from.

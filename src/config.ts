@@ -204,6 +204,16 @@ const workerSchema = baseSchema.extend({
         return z.NEVER;
       }
     }),
+  /**
+   * How a person is reached: `cold` (default: a SIP REFER, works with any trunk and server) or `warm`
+   * (dialled through SIP_OUTBOUND_TRUNK_ID and briefed while the caller holds, then joined).
+   */
+  HUMAN_TRANSFER_MODE: z.enum(['cold', 'warm']).default('cold'),
+  /** Warm: the outbound SIP trunk that dials the person, and the caller id it shows. */
+  SIP_OUTBOUND_TRUNK_ID: optionalString,
+  SIP_OUTBOUND_NUMBER: optionalString,
+  /** Warm: how long the caller may hold (dial, briefing, join) before a desk takes them back. */
+  HUMAN_TRANSFER_TIMEOUT_S: int(10, 600, 90),
   /** The worker's own HTTP server (health check `/`, `/worker`): loopback unless set. */
   WORKER_HOST: z.string().trim().default('127.0.0.1'),
   /** Its port: the framework's default (any free port under `dev`, 8081 under `start`) unless set. */
@@ -291,7 +301,22 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 
 /** Settings for the LiveKit worker: everything, LiveKit included. */
 export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): Settings & z.infer<typeof workerSchema> {
-  return check(workerSchema, env) as Settings & z.infer<typeof workerSchema>;
+  const problems: string[] = [];
+  if (env.HUMAN_TRANSFER_MODE?.trim() === 'warm') {
+    // Warm dials the person itself: it needs a number and a trunk to dial it through.
+    if (!env.HUMAN_TRANSFER_TO?.trim()) problems.push('HUMAN_TRANSFER_TO is not set (HUMAN_TRANSFER_MODE=warm dials this person)');
+    if (!env.SIP_OUTBOUND_TRUNK_ID?.trim()) {
+      problems.push('SIP_OUTBOUND_TRUNK_ID is not set (HUMAN_TRANSFER_MODE=warm dials the person through this outbound trunk, ST_…)');
+    }
+  }
+  try {
+    const s = check(workerSchema, env) as Settings & z.infer<typeof workerSchema>;
+    if (problems.length) throw new ConfigError(problems);
+    return s;
+  } catch (err) {
+    if (err instanceof ConfigError && problems.length) throw new ConfigError([...err.problems.filter((p) => !problems.includes(p)), ...problems]);
+    throw err;
+  }
 }
 
 /** Prints a ConfigError the way a user should see it, and exits non-zero. Other errors are rethrown. */

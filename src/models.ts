@@ -77,7 +77,10 @@ export function llmConnOptions(s: Settings): NonNullable<voice.AgentSessionOptio
 /** What every call takes from settings, whatever runs it (worker, text chat, demo). */
 export function callOptionsFrom(
   s: Settings,
-): Pick<CallOptions, 'llm' | 'company' | 'maxHandoffs' | 'humanAvailable' | 'deskNames' | 'prepareReplies' | 'greetingLanguage'> {
+): Pick<
+  CallOptions,
+  'llm' | 'company' | 'maxHandoffs' | 'humanAvailable' | 'deskNames' | 'prepareReplies' | 'greetingLanguage' | 'humanTransferMode' | 'personTimeoutMs'
+> {
   const deskNames: DeskNames = Object.fromEntries(
     TARGETS.flatMap((t) => (s[deskNameSetting(t)] ? [[t, s[deskNameSetting(t)]]] : [])),
   );
@@ -89,5 +92,7 @@ export function callOptionsFrom(
     deskNames,
     prepareReplies: s.PREPARE_REPLIES,
     greetingLanguage: s.GREETING_LANGUAGE,
+    humanTransferMode: s.HUMAN_TRANSFER_MODE,
+    personTimeoutMs: s.HUMAN_TRANSFER_TIMEOUT_S === undefined ? undefined : s.HUMAN_TRANSFER_TIMEOUT_S * 1000,
   };
 }

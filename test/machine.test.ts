@@ -20,6 +20,7 @@ import {
   type Target,
   type TransferEvent,
   type TransferSource,
+  callStateOf,
   routerMachine,
 } from '../machines/router.js';
 
@@ -63,7 +64,7 @@ function pathTo(state: Department | 'human'): RouterEvent[] {
 function atCap(state: Department, humanAvailable: boolean): Snap {
   const events = state === 'triage' ? [transfer('billing'), transfer('triage')] : [transfer(state), transfer('triage'), transfer(state)];
   const snap = send(start({ maxHandoffs: events.length, humanAvailable }), ...events);
-  expect(snap.value).toBe(state);
+  expect(callStateOf(snap.value)).toBe(state);
   expect(snap.context.handoffCount).toBe(snap.context.maxHandoffs);
   expect(snap.context.refusals).toEqual([]);
   return snap;
@@ -72,12 +73,12 @@ function atCap(state: Department, humanAvailable: boolean): Snap {
 /** Sends a transfer that must be refused; checks the caller stays put and returns the refusal. */
 function expectRefused(before: Snap, event: TransferEvent) {
   const after = send(before, event);
-  expect(after.value, 'a refused transfer leaves the caller where they are').toBe(before.value);
+  expect(callStateOf(after.value), 'a refused transfer leaves the caller where they are').toBe(callStateOf(before.value));
   expect(after.context.handoffCount, 'a refused transfer is not counted').toBe(before.context.handoffCount);
   expect(after.context.route, 'a refused transfer is not in the route').toEqual(before.context.route);
   expect(after.context.refusals).toHaveLength(before.context.refusals.length + 1);
   const refusal = after.context.refusals.at(-1)!;
-  expect(refusal).toMatchObject({ from: before.value, to: event.to, source: event.source ?? 'agent' });
+  expect(refusal).toMatchObject({ from: callStateOf(before.value), to: event.to, source: event.source ?? 'agent' });
   expect(typeof refusal.at).toBe('number');
   expect(refusal.reason.length).toBeGreaterThan(0);
   return { after, refusal };
@@ -140,14 +141,14 @@ describe('refusals: the caller stays, and is told why', () => {
     let snap = start();
     for (let i = 0; i < DEFAULT_MAX_HANDOFFS; i++) snap = send(snap, transfer(i % 2 === 0 ? 'billing' : 'triage'));
     expect(snap.context.handoffCount).toBe(DEFAULT_MAX_HANDOFFS);
-    expect(snap.value).toBe('triage');
+    expect(callStateOf(snap.value)).toBe('triage');
     const { refusal } = expectRefused(snap, transfer('support'));
     expect(refusal.reason).toContain(`limit of ${DEFAULT_MAX_HANDOFFS} transfers`);
   });
 
   it('any TRANSFER while the call is being handed to a person', () => {
     const human = send(start({ humanAvailable: true }), transfer('human'));
-    expect(human.value).toBe('human');
+    expect(callStateOf(human.value)).toBe('human');
     for (const to of ['triage', 'billing', 'sales', 'support', 'legal']) {
       const { refusal } = expectRefused(human, transfer(to, 'changed my mind', 'keypad'));
       expect(refusal.reason).toBe('The caller is being connected to a person; no other transfer is possible now.');
@@ -158,7 +159,7 @@ describe('refusals: the caller stays, and is told why', () => {
   it('refusals accumulate in order, with the source that asked', () => {
     let snap = send(start(), transfer('billing'));
     snap = send(snap, transfer('sales', 'x', 'keypad'), transfer('legal', 'y', 'supervisor'), transfer('billing'));
-    expect(snap.value).toBe('billing');
+    expect(callStateOf(snap.value)).toBe('billing');
     expect(snap.context.refusals.map((r) => [r.to, r.source])).toEqual([
       ['sales', 'keypad'],
       ['legal', 'supervisor'],
@@ -174,7 +175,7 @@ describe('escalation to a person', () => {
         const snap = atCap(dept, true);
         const t0 = Date.now();
         const after = send(snap, transfer(to, 'wants more help', 'keypad'));
-        expect(after.value).toBe('human');
+        expect(callStateOf(after.value)).toBe('human');
         expect(after.context.handoffCount).toBe(snap.context.handoffCount + 1);
         expect(after.context.refusals).toEqual([]);
         const entry = after.context.route.at(-1)!;
@@ -198,7 +199,7 @@ describe('escalation to a person', () => {
       const snap = send(start({ humanAvailable: true }), ...pathTo(dept));
       expect(snap.context.handoffCount).toBeLessThan(snap.context.maxHandoffs);
       const after = send(snap, transfer('human', 'caller asked for a person', 'supervisor'));
-      expect(after.value).toBe('human');
+      expect(callStateOf(after.value)).toBe('human');
       expect(after.context.handoffCount).toBe(snap.context.handoffCount + 1);
       const entry = after.context.route.at(-1)!;
       expect(entry).toMatchObject({ from: dept, to: 'human', reason: 'caller asked for a person', source: 'supervisor' });
@@ -208,7 +209,7 @@ describe('escalation to a person', () => {
 
   it('an explicit TRANSFER to human is also allowed at the cap when a human is available', () => {
     const after = send(atCap('sales', true), transfer('human', 'please a person'));
-    expect(after.value).toBe('human');
+    expect(callStateOf(after.value)).toBe('human');
     expect(after.context.route.at(-1)).toMatchObject({ from: 'sales', to: 'human', source: 'agent' });
   });
 });
@@ -225,7 +226,7 @@ describe('the route log', () => {
       transfer('human', 'wants a person'),
     );
     const t1 = Date.now();
-    expect(snap.value).toBe('human');
+    expect(callStateOf(snap.value)).toBe('human');
     expect(snap.context.handoffCount).toBe(4);
     expect(snap.context.refusals).toHaveLength(1);
     expect(snap.context.route.map(({ from, to, reason, source }) => ({ from, to, reason, source }))).toEqual([
@@ -247,7 +248,7 @@ describe('the route log', () => {
     const hops: Department[] = ['sales', 'triage', 'support', 'triage', 'billing'];
     hops.forEach((to, i) => {
       snap = send(snap, transfer(to));
-      expect(snap.value).toBe(to);
+      expect(callStateOf(snap.value)).toBe(to);
       expect(snap.context.handoffCount).toBe(i + 1);
       expect(snap.context.route).toHaveLength(i + 1);
     });
@@ -255,7 +256,7 @@ describe('the route log', () => {
 
   it('a fresh call starts in triage with nothing counted', () => {
     const snap = start({ caller: { name: 'Ada' } });
-    expect(snap.value).toBe('triage');
+    expect(callStateOf(snap.value)).toBe('triage');
     expect(snap.context).toMatchObject({
       callId: 'test-call',
       caller: { name: 'Ada' },
@@ -275,9 +276,9 @@ describe('ending the call', () => {
   it('END_CALL from every live state reaches the final ended state with its reason', () => {
     for (const state of LIVE) {
       const snap = send(start({ humanAvailable: true }), ...pathTo(state));
-      expect(snap.value).toBe(state);
+      expect(callStateOf(snap.value)).toBe(state);
       const after = send(snap, { type: 'END_CALL', reason: `resolved in ${state}` });
-      expect(after.value).toBe('ended');
+      expect(callStateOf(after.value)).toBe('ended');
       expect(after.status).toBe('done');
       expect(after.context.endReason).toBe(`resolved in ${state}`);
     }
@@ -293,7 +294,7 @@ describe('ending the call', () => {
     for (const state of LIVE) {
       const snap = send(start({ humanAvailable: true }), ...pathTo(state));
       const after = send(snap, { type: 'HANGUP' });
-      expect(after.value).toBe('ended');
+      expect(callStateOf(after.value)).toBe('ended');
       expect(after.status).toBe('done');
       expect(after.context.endReason).toBe('hangup');
     }
@@ -307,12 +308,12 @@ describe('ending the call', () => {
       actor.send({ type: 'HANGUP' });
       const done = actor.getSnapshot();
       expect(done.status).toBe('done');
-      expect(done.value).toBe('ended');
+      expect(callStateOf(done.value)).toBe('ended');
       const context = structuredClone(done.context);
       for (const e of lateEvents()) actor.send(e);
       const after = actor.getSnapshot();
       expect(after.status).toBe('done');
-      expect(after.value).toBe('ended');
+      expect(callStateOf(after.value)).toBe('ended');
       expect(after.context).toEqual(context);
     } finally {
       warn.mockRestore();
@@ -324,7 +325,7 @@ describe('ending the call', () => {
     const { caller: _caller, ...context } = structuredClone(done.context);
     const after = send(done, ...lateEvents());
     expect(after.status).toBe('done');
-    expect(after.value).toBe('ended');
+    expect(callStateOf(after.value)).toBe('ended');
     // Not `caller`: the pure `transition()` does not check status, and CALLER_INFO is handled on the
     // root node, so it still merges into a final snapshot. A running actor ignores it (test above).
     expect(after.context).toMatchObject(context);
@@ -334,9 +335,9 @@ describe('ending the call', () => {
 describe('a person could not be reached (HUMAN_TRANSFER_FAILED)', () => {
   it('from triage: back to triage, then no second try and no escalation loop', () => {
     const inHuman = send(start({ humanAvailable: true, maxHandoffs: 2 }), transfer('human', 'asked for a person'));
-    expect(inHuman.value).toBe('human');
+    expect(callStateOf(inHuman.value)).toBe('human');
     const back = send(inHuman, { type: 'HUMAN_TRANSFER_FAILED', reason: 'SIP 486 busy' });
-    expect(back.value).toBe('triage');
+    expect(callStateOf(back.value)).toBe('triage');
     expect(back.context.humanAvailable).toBe(false);
     expect(back.context.route.at(-1)).toMatchObject({ from: 'human', to: 'triage', reason: 'SIP 486 busy', source: 'system' });
 
@@ -345,7 +346,7 @@ describe('a person could not be reached (HUMAN_TRANSFER_FAILED)', () => {
 
     // Reach the cap: the next allowed request is refused instead of escalating again.
     const atCapAgain = send(back, transfer('billing'));
-    expect(atCapAgain.value).toBe('billing');
+    expect(callStateOf(atCapAgain.value)).toBe('billing');
     expect(atCapAgain.context.handoffCount).toBe(2);
     const { refusal } = expectRefused(atCapAgain, transfer('triage'));
     expect(refusal.reason).toMatch(/limit of 2 transfers and a person could not be reached/);
@@ -354,17 +355,17 @@ describe('a person could not be reached (HUMAN_TRANSFER_FAILED)', () => {
   it('from a specialist (cap escalation): back to that specialist, then refused instead of escalating', () => {
     const snap = atCap('billing', true);
     const inHuman = send(snap, transfer('triage', 'wants to start over'));
-    expect(inHuman.value).toBe('human');
+    expect(callStateOf(inHuman.value)).toBe('human');
     expect(inHuman.context.route.at(-1)).toMatchObject({ from: 'billing', escalated: true });
 
     const back = send(inHuman, { type: 'HUMAN_TRANSFER_FAILED', reason: 'no answer' });
-    expect(back.value).toBe('billing');
+    expect(callStateOf(back.value)).toBe('billing');
     expect(back.context.humanAvailable).toBe(false);
     expect(back.context.route.at(-1)).toMatchObject({ from: 'human', to: 'billing', reason: 'no answer', source: 'system' });
 
     expect(expectRefused(back, transfer('human')).refusal.reason).toMatch(/No human agent is available/);
     const { after, refusal } = expectRefused(back, transfer('triage'));
-    expect(after.value).toBe('billing');
+    expect(callStateOf(after.value)).toBe('billing');
     expect(after.context.humanAvailable).toBe(false);
     expect(refusal.reason).toMatch(/limit of 3 transfers and a person could not be reached/);
   });
@@ -372,8 +373,8 @@ describe('a person could not be reached (HUMAN_TRANSFER_FAILED)', () => {
   it('from every department the caller returns to where they came from', () => {
     for (const dept of DEPARTMENTS) {
       const snap = send(start({ humanAvailable: true }), ...pathTo(dept), transfer('human'));
-      expect(snap.value).toBe('human');
-      expect(send(snap, { type: 'HUMAN_TRANSFER_FAILED', reason: 'busy' }).value).toBe(dept);
+      expect(callStateOf(snap.value)).toBe('human');
+      expect(callStateOf(send(snap, { type: 'HUMAN_TRANSFER_FAILED', reason: 'busy' }).value)).toBe(dept);
     }
   });
 });
@@ -402,7 +403,7 @@ describe('CALLER_INFO', () => {
     const snap = start({ caller: { name: 'Ada' } });
     const after = send(snap, { type: 'CALLER_INFO' } as unknown as RouterEvent);
     expect(after.status).toBe('active');
-    expect(after.value).toBe('triage');
+    expect(callStateOf(after.value)).toBe('triage');
     expect(after.context.caller).toEqual({ name: 'Ada' });
 
     const actor = createActor(routerMachine, { input: { callId: 'bare' } }).start();
@@ -415,7 +416,7 @@ describe('CALLER_INFO', () => {
     for (const state of [...DEPARTMENTS, 'human'] as const) {
       const snap = send(start({ humanAvailable: true }), ...pathTo(state));
       const after = send(snap, { type: 'CALLER_INFO', info: { name: 'Ada' } });
-      expect(after.value).toBe(state);
+      expect(callStateOf(after.value)).toBe(state);
       expect(after.context.caller.name).toBe('Ada');
       expect(after.context.handoffCount).toBe(snap.context.handoffCount);
     }
@@ -438,17 +439,17 @@ describe('transferTargets (the tools) agree with the machine', () => {
     const ALL: Target[] = [...DEPARTMENTS, 'human'];
     for (const state of DEPARTMENTS) {
       const here = send(start({ humanAvailable: true }), ...pathTo(state));
-      expect(here.value).toBe(state);
+      expect(callStateOf(here.value)).toBe(state);
       expect(here.context.handoffCount).toBeLessThan(here.context.maxHandoffs);
       const targets = transferTargets(state);
       for (const to of ALL) {
         const after = send(here, transfer(to));
         if (targets.includes(to)) {
-          expect(after.value, `${state} → ${to} is a tool, the machine must accept it`).toBe(to);
+          expect(callStateOf(after.value), `${state} → ${to} is a tool, the machine must accept it`).toBe(to);
           expect(after.context.handoffCount).toBe(here.context.handoffCount + 1);
           expect(after.context.refusals).toEqual(here.context.refusals);
         } else {
-          expect(after.value, `${state} → ${to} is not a tool, the machine must refuse it`).toBe(state);
+          expect(callStateOf(after.value), `${state} → ${to} is not a tool, the machine must refuse it`).toBe(state);
           expect(after.context.handoffCount).toBe(here.context.handoffCount);
           expect(after.context.refusals).toHaveLength(here.context.refusals.length + 1);
         }
@@ -460,7 +461,7 @@ describe('transferTargets (the tools) agree with the machine', () => {
     const human = send(start({ humanAvailable: true }), transfer('human'));
     for (const to of [...DEPARTMENTS, 'human']) {
       const after = send(human, transfer(to));
-      expect(after.value).toBe('human');
+      expect(callStateOf(after.value)).toBe('human');
       expect(after.context.refusals).toHaveLength(1);
     }
   });
@@ -500,11 +501,17 @@ describe('the machine definition', () => {
       }
     }
     for (const d of DEPARTMENTS) {
-      expect(lines.find((l) => l.startsWith(`    ${d} --> human: `)), `edge ${d} --> human`).toBeDefined();
+      // Into a person: the cold step, or warm's first step (the steps drawn inside `human`).
+      expect(lines.find((l) => l.startsWith(`    ${d} --> cold: `)), `edge ${d} --> cold`).toContain('[canReachHuman & cold]');
+      expect(lines.find((l) => l.startsWith(`    ${d} --> dialling: `)), `edge ${d} --> dialling`).toContain('[canReachHuman & warm]');
       expect(lines.find((l) => l.startsWith(`    ${d} --> ended: `)), `edge ${d} --> ended`).toBeDefined();
       expect(lines.find((l) => l.startsWith(`    human --> ${d}: `)), `edge human --> ${d}`).toBeDefined();
     }
     expect(lines).toContain('    ended --> [*]');
+    // Warm transfer's steps, in order, inside `human`.
+    expect(mermaid).toContain(
+      ['    state human {', '        [*] --> cold', '        dialling --> briefing: PERSON_ANSWERED', '        briefing --> connected: PERSON_CONNECTED', '    }'].join('\n'),
+    );
   });
 
   it('every state is a CallState', () => {
@@ -539,8 +546,8 @@ describe('supervisor moves: the machine\'s own answer, from what a call publishe
       for (let step = 0; step < 8 && actor.getSnapshot().status === 'active'; step++) {
         const snap = actor.getSnapshot();
         const c = snap.context;
-        const timeline = [{ state: c.route[0]?.from ?? snap.value }, ...c.route.map((r) => ({ state: r.to, reason: r.reason, source: r.source }))];
-        const view = { state: snap.value as string, handoffCount: c.handoffCount, maxHandoffs, humanAvailable, timeline };
+        const timeline = [{ state: c.route[0]?.from ?? callStateOf(snap.value) }, ...c.route.map((r) => ({ state: r.to, reason: r.reason, source: r.source }))];
+        const view = { state: callStateOf(snap.value) as string, handoffCount: c.handoffCount, maxHandoffs, humanAvailable, timeline };
         const moves = supervisorMoves(view);
         for (const m of moves) {
           const probe = createActor(routerMachine, { input: { callId: 'probe' }, snapshot: actor.getPersistedSnapshot() as never }).start();
@@ -549,11 +556,11 @@ describe('supervisor moves: the machine\'s own answer, from what a call publishe
           const accepted = after.context.handoffCount > c.handoffCount;
           expect(m.allowed, `${JSON.stringify(view)} → ${m.to}`).toBe(accepted);
           if (!accepted) expect(m.reason).toBe(after.context.refusals.at(-1)!.reason);
-          else expect(Boolean(m.escalates)).toBe(after.value === 'human' && m.to !== 'human');
+          else expect(Boolean(m.escalates)).toBe(callStateOf(after.value) === 'human' && m.to !== 'human');
           probe.stop();
         }
         // Move on: a person fails now and then, otherwise a random transfer.
-        if (snap.value === 'human') actor.send({ type: 'HUMAN_TRANSFER_FAILED', reason: 'busy' });
+        if (callStateOf(snap.value) === 'human') actor.send({ type: 'HUMAN_TRANSFER_FAILED', reason: 'busy' });
         else actor.send({ type: 'TRANSFER', to: targets[rand(targets.length)]!, reason: 'walk', source: 'agent' });
       }
       actor.stop();
@@ -562,5 +569,66 @@ describe('supervisor moves: the machine\'s own answer, from what a call publishe
 
   it('offers nothing for a call that has ended', () => {
     expect(supervisorMoves({ state: 'ended', handoffCount: 1, maxHandoffs: 6, humanAvailable: true, timeline: [{ state: 'triage' }] })).toEqual([]);
+  });
+});
+
+describe('warm transfer to a person (HUMAN_TRANSFER_MODE=warm)', () => {
+  const warm = (input: Partial<RouterInput> = {}) => start({ humanAvailable: true, humanTransferMode: 'warm', ...input });
+
+  it('dialling (the caller on hold) → briefing → connected; the transfer is recorded as warm', () => {
+    const dialling = send(warm(), transfer('billing'), transfer('triage'), transfer('human', 'Billing could not refund'));
+    expect(dialling.value).toEqual({ human: 'dialling' });
+    expect(dialling.hasTag('hold')).toBe(true);
+    expect(dialling.context.route.at(-1)).toMatchObject({ from: 'triage', to: 'human', mode: 'warm', reason: 'Billing could not refund' });
+    const briefing = send(dialling, { type: 'PERSON_ANSWERED' });
+    expect(briefing.value).toEqual({ human: 'briefing' });
+    expect(briefing.hasTag('hold')).toBe(true);
+    const connected = send(briefing, { type: 'PERSON_CONNECTED' });
+    expect(connected.value).toEqual({ human: 'connected' });
+    expect(connected.hasTag('hold')).toBe(false);
+    // Joined: a late failure does not pull the caller back to a desk.
+    expect(send(connected, { type: 'HUMAN_TRANSFER_FAILED', reason: 'late' }).value).toEqual({ human: 'connected' });
+    expect(send(connected, { type: 'END_CALL', reason: 'joined to a person' }).value).toBe('ended');
+  });
+
+  it('each step is announced (the call shows it live and records it)', () => {
+    const actor = createActor(routerMachine, { input: { callId: 'warm', humanAvailable: true, humanTransferMode: 'warm' } });
+    const steps: string[] = [];
+    actor.on('personStep', ({ step }) => steps.push(step));
+    actor.start();
+    actor.send(transfer('human'));
+    actor.send({ type: 'PERSON_ANSWERED' });
+    actor.send({ type: 'PERSON_CONNECTED' });
+    expect(steps).toEqual(['dialling', 'briefing', 'connected']);
+    actor.stop();
+  });
+
+  it.each([
+    ['dialling', 'SIP 486 Busy Here', [] as RouterEvent[]],
+    ['dialling', 'SIP 480 Temporarily Unavailable', []],
+    ['briefing', 'human agent declined to connect: in a meeting', [{ type: 'PERSON_ANSWERED' }]],
+    ['briefing', 'voicemail detected', [{ type: 'PERSON_ANSWERED' }]],
+  ] as const)('a failure while %s (%s) returns the caller to the desk they came from, with the reason', (_step, reason, steps) => {
+    const at = send(warm(), transfer('support'), transfer('human'), ...steps);
+    const back = send(at, { type: 'HUMAN_TRANSFER_FAILED', reason });
+    expect(back.value).toBe('support');
+    expect(back.context.route.at(-1)).toMatchObject({ from: 'human', to: 'support', reason });
+    expect(back.context.humanAvailable).toBe(false); // no second try in this call
+  });
+
+  it('the caller hanging up mid-ring or on hold ends the call', () => {
+    expect(send(warm(), transfer('human'), { type: 'HANGUP' }).value).toBe('ended');
+    expect(send(warm(), transfer('human'), { type: 'PERSON_ANSWERED' }, { type: 'HANGUP' }).context.endReason).toBe('hangup');
+  });
+
+  it('the cap escalates warm too; cold stays one step (the SIP REFER)', () => {
+    const escalated = send(warm({ maxHandoffs: 1 }), transfer('billing'), transfer('triage'));
+    expect(escalated.value).toEqual({ human: 'dialling' });
+    expect(escalated.context.route.at(-1)).toMatchObject({ escalated: true, mode: 'warm' });
+    const cold = send(start({ humanAvailable: true }), transfer('human'));
+    expect(cold.value).toEqual({ human: 'cold' });
+    expect(cold.context.route.at(-1)).toMatchObject({ mode: 'cold' });
+    // Warm's steps mean nothing on a cold transfer.
+    expect(send(cold, { type: 'PERSON_ANSWERED' }).value).toEqual({ human: 'cold' });
   });
 });

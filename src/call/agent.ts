@@ -20,8 +20,11 @@ export interface CallData {
 export interface AgentHooks {
   /** The agent has taken the line and is about to be heard (a bridging line or its entry reply). */
   onTakeLine(): void;
-  /** The entry reply the agent gives when it takes the line (its greeting, or its first words after a transfer). */
-  onEntryReply(speech: voice.SpeechHandle): void;
+  /**
+   * The entry reply the agent gives when it takes the line (its greeting, or its first words after a
+   * transfer). A promise returned is awaited by `onEnter` (a warm transfer to a person runs there).
+   */
+  onEntryReply(speech: voice.SpeechHandle): Promise<void> | undefined;
   /** The agent's first LLM request (the end of a handoff's timing). */
   onFirstLlmRequest(): void;
   /** A reply to this caller line is about to be asked for (the call follows the caller's language). */
@@ -92,13 +95,13 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     if (this.heardCaller && this.firstLlmRequestSeen && this.role !== 'human') return;
     if (ready && !ready.toolCalls.length) {
       const audio = ready.frames ? audioStream(ready.frames) : undefined;
-      this.hooks.onEntryReply(this.session.say(ready.text, { audio }));
+      await this.hooks.onEntryReply(this.session.say(ready.text, { audio }));
       return;
     }
     // A prepared reply that routes onward answers this turn's LLM request (no second request).
     this.served = ready ?? null;
     const { opening, toolChoice } = this.entry;
-    this.hooks.onEntryReply(this.session.generateReply({ instructions: opening, toolChoice }));
+    await this.hooks.onEntryReply(this.session.generateReply({ instructions: opening, toolChoice }));
   }
 
   /** The bridging line, played out before the reply follows (the reply was prepared meanwhile). */

@@ -18,6 +18,7 @@ import {
   type RouterEvent,
   type Target,
   type TransferSource,
+  callStateOf,
   routerMachine,
 } from '../../machines/router.js';
 import type { Opening } from '../departments.js';
@@ -28,7 +29,7 @@ import { type DeskPort, buildDesk, deskInstructions } from './desk.js';
 import type { CallEvent } from './events.js';
 import { PendingHandoff } from './handoff.js';
 import { type CallOptions, DEFAULT_APOLOGY, type HandoffTiming, type TransferAnswer } from './options.js';
-import { connectPerson } from './person.js';
+import { JOINED_TO_PERSON, connectPerson } from './person.js';
 import { type PreparedStats, emptyPreparedStats, prepareReply } from './prepared-reply.js';
 import { followSession } from './session-events.js';
 import { errorText, waitForQuiet } from './session.js';
@@ -73,7 +74,13 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     this.greeted = new Promise((r) => (this.resolveGreeted = r));
     this.actor = createActor(routerMachine, {
       id: opts.callId,
-      input: { callId: opts.callId, maxHandoffs: opts.maxHandoffs, humanAvailable: opts.humanAvailable, caller: opts.caller },
+      input: {
+        callId: opts.callId,
+        maxHandoffs: opts.maxHandoffs,
+        humanAvailable: opts.humanAvailable,
+        humanTransferMode: opts.humanTransferMode,
+        caller: opts.caller,
+      },
       inspect: opts.inspect,
     });
     this.listenToMachine();
@@ -110,7 +117,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     return this.agent?.role ?? null;
   }
   get machineState(): CallState {
-    return this.actor.getSnapshot().value as CallState;
+    return callStateOf(this.actor.getSnapshot().value);
   }
 
   private emitEvent(e: CallEvent): void {
@@ -127,7 +134,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     this.emitEvent({
       type: 'started',
       callId: this.callId,
-      state: snap.value as CallState,
+      state: callStateOf(snap.value),
       caller: snap.context.caller,
       maxHandoffs: snap.context.maxHandoffs,
       humanAvailable: snap.context.humanAvailable,
@@ -142,7 +149,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   /** Any source's transfer request: the machine decides. */
   requestTransfer(to: string, reason: string, source: TransferSource, chained = false): TransferAnswer {
     const snap = this.actor.getSnapshot();
-    const from = snap.value as CallState;
+    const from = callStateOf(snap.value);
     if (snap.status !== 'active') return { accepted: false, from, reason: 'The call has already ended.' };
     // An oversized reason (a model gone wrong) is cut, not refused: the caller still gets where they asked.
     const why = bounded(typeof reason === 'string' ? reason : '', MAX_REASON_CHARS) || '(no reason given)';
@@ -218,6 +225,9 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       const agent = this.agent;
       if (agent && !agent.retired) void agent.updateInstructions(deskInstructions(agent.role, this.deskPort)).catch(() => undefined);
     });
+    this.actor.on('personStep', ({ step }) => {
+      if (step !== 'cold') this.emitEvent({ type: 'person', step, at: Date.now() });
+    });
     this.actor.on('ended', ({ reason }) => void this.onEnded(reason));
     this.actor.subscribe({
       error: (err) => {
@@ -290,7 +300,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     this.publishHandoffIfComplete();
   }
 
-  private onEntryReply(agent: DepartmentAgent, speech: voice.SpeechHandle): void {
+  private onEntryReply(agent: DepartmentAgent, speech: voice.SpeechHandle): Promise<void> | undefined {
     if (agent.role === 'triage' && this.handoffs.length === 0) {
       // Greeted once the greeting played — or, if its LLM request failed, the apology said instead.
       void speech
@@ -300,7 +310,10 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
         .catch(() => undefined)
         .then(this.resolveGreeted);
     }
-    if (agent.role === 'human' && this.opts.connectHuman) void connectPerson(this, speech, this.opts.connectHuman);
+    if (agent.role !== 'human' || !this.opts.connectHuman) return;
+    const connecting = connectPerson(this, speech, this.opts.connectHuman, this.opts.personTimeoutMs);
+    // Warm: LiveKit's WarmTransferTask must run inside the agent's onEnter, which waits for it.
+    return this.actor.getSnapshot().context.humanTransferMode === 'warm' ? connecting : undefined;
   }
 
   /** An agent's first LLM request: closes the handoff timing and publishes the handoff. */
@@ -343,7 +356,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     const snap = this.actor.getSnapshot();
     const end: EndEvent = {
       type: 'end',
-      state: snap.value as CallState,
+      state: callStateOf(snap.value),
       handoffCount: snap.context.handoffCount,
       reason: snap.context.endReason ?? reason,
       at: Date.now(),
@@ -356,7 +369,8 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   /** The agent ended the call: hang up the line (a caller who hung up needs nothing more). */
   private async hangUpIfAgentEnded(): Promise<void> {
     const snap = this.actor.getSnapshot();
-    if (snap.value !== 'ended' || snap.context.endReason === 'hangup' || !this.opts.hangUp) return;
+    // Joined to a person (warm): the caller stays in the room with them.
+    if (snap.value !== 'ended' || ['hangup', JOINED_TO_PERSON].includes(snap.context.endReason ?? '') || !this.opts.hangUp) return;
     try {
       await this.opts.hangUp();
     } catch (err) {

@@ -53,6 +53,8 @@ export const handoffEvent = z.object({
   escalated: z.boolean(),
   /** Transfer requested (tool call arrived) → the new agent's first LLM request, in ms. */
   latencyMs: z.number().nullable(),
+  /** To a person: `cold` (SIP REFER) or `warm` (dialled and briefed first). */
+  mode: z.enum(['cold', 'warm']).optional(),
   at,
 });
 export const rejectedEvent = z.object({
@@ -73,6 +75,8 @@ export const keypadEvent = z.object({
   reason: z.string().optional(),
   at,
 });
+/** A warm transfer's step: the person dialled (the caller on hold), answered and being briefed, joined to the caller. */
+export const personEvent = z.object({ type: z.literal('person'), step: z.enum(['dialling', 'briefing', 'connected']), at });
 export const errorEvent = z.object({ type: z.literal('error'), message: z.string(), at });
 export const endEvent = z.object({
   type: z.literal('end'),
@@ -90,6 +94,7 @@ export const callEventSchema = z.discriminatedUnion('type', [
   rejectedEvent,
   callerEvent,
   keypadEvent,
+  personEvent,
   errorEvent,
   endEvent,
 ]);

@@ -44,6 +44,7 @@ export class PendingHandoff {
       reason: this.entry.reason,
       source: this.entry.source,
       escalated: this.entry.escalated ?? false,
+      ...(this.entry.mode ? { mode: this.entry.mode } : {}),
       latencyMs: latency === null ? null : Math.round(latency * 100) / 100,
       at: Date.now(),
     };

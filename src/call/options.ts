@@ -1,10 +1,11 @@
 /** What a call is built from, and what it answers. */
 import type { llm, voice } from '@livekit/agents';
 import type { InspectionEvent } from 'xstate';
-import type { CallState, CallerInfo, Target } from '../../machines/router.js';
+import type { CallState, CallerInfo, HumanTransferMode, Target } from '../../machines/router.js';
 import type { DeskNames } from '../departments.js';
 import type { CallData } from './agent.js';
 import type { Call } from './call.js';
+import type { PersonSteps } from './person.js';
 
 export interface HandoffTiming {
   from: CallState;
@@ -35,10 +36,15 @@ export interface CallOptions {
   /** Passed to the routing actor (e.g. an inspector). */
   inspect?: (event: InspectionEvent) => void;
   /**
-   * Connects the caller to a person once the hand-off line has played (the worker: SIP REFER to
-   * HUMAN_TRANSFER_TO). A rejection sends HUMAN_TRANSFER_FAILED: the caller returns where they came from.
+   * Connects the caller to a person once the hand-off line has played (the worker: a SIP REFER to
+   * HUMAN_TRANSFER_TO, or warm: dialled and briefed first — see ./person.ts). A rejection sends
+   * HUMAN_TRANSFER_FAILED: the caller returns where they came from.
    */
-  connectHuman?: (call: Call) => Promise<void>;
+  connectHuman?: (call: Call, steps: PersonSteps) => Promise<void>;
+  /** How a person is reached (HUMAN_TRANSFER_MODE, default cold). */
+  humanTransferMode?: HumanTransferMode;
+  /** The bound on a warm transfer before the caller is returned to a desk (HUMAN_TRANSFER_TIMEOUT_S). */
+  personTimeoutMs?: number;
   /**
    * Said when an LLM turn fails for good (after the `error` event), so the caller never sits in dead
    * air and knows to repeat themselves. One line per failed turn, spoken by the agent on the line and

@@ -31,6 +31,8 @@ import { attachInspector } from '../inspector/client.js';
 import { inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
 import { callerFromParticipant, enrichCaller } from '../telephony/caller.js';
 import { livekitPhoneLine } from '../telephony/phone-line.js';
+import { MoveSupport, type WarmLineOptions, dialTarget, livekitConsultation, warmTransfer } from '../telephony/warm-transfer.js';
+import { briefingFor } from '../call/briefing.js';
 import { type Records, openRecords } from '../records/index.js';
 
 type WorkerSettings = ReturnType<typeof loadWorkerSettings>;
@@ -47,6 +49,24 @@ function turnDetection(s: Settings): voice.AgentSessionOptions['turnHandling'] {
       // The local end-of-turn model: no cloud dependency, also under `dev` (which would pick the cloud one).
       return { turnDetection: new inference.TurnDetector({ version: 'v1-mini' }) };
   }
+}
+
+/** Warm transfers of this job: LiveKit's task where the server can move participants, else the fallback. */
+function warmLineFor(ctx: JobContext, settings: WorkerSettings, logger: Logger): WarmLineOptions {
+  const api = { url: settings.LIVEKIT_URL, apiKey: settings.LIVEKIT_API_KEY, apiSecret: settings.LIVEKIT_API_SECRET };
+  return {
+    api,
+    room: ctx.room.name!,
+    dial: {
+      trunkId: settings.SIP_OUTBOUND_TRUNK_ID!,
+      to: dialTarget(settings.HUMAN_TRANSFER_TO!),
+      fromNumber: settings.SIP_OUTBOUND_NUMBER,
+      headers: { 'X-Switchboard-Call': ctx.room.name ?? '' },
+      ringingTimeoutS: Math.min(30, settings.HUMAN_TRANSFER_TIMEOUT_S),
+    },
+    consultation: livekitConsultation(),
+    moves: new MoveSupport(api, (m) => logger.warn(m)),
+  };
 }
 
 /** The call of this job: the SIP caller's line (transfer, hang-up) and one `Call` with the worker's models. */
@@ -78,8 +98,13 @@ async function callFor(ctx: JobContext, settings: WorkerSettings, participant: R
       turnHandling: turnDetection(settings),
       connOptions: llmConnOptions(settings),
     },
-    connectHuman: async () => {
+    connectHuman: async (call, steps) => {
       if (participant.kind !== ParticipantKind.SIP) throw new Error('the caller is not on a phone line');
+      if (settings.HUMAN_TRANSFER_MODE === 'warm') {
+        const context = call.actor.getSnapshot().context;
+        await warmTransfer(warmLineFor(ctx, settings, logger), { ...briefingFor(context, settings.COMPANY_NAME), history: call.session.history }, steps);
+        return;
+      }
       // Cold transfer (SIP REFER): the caller leaves the room when the provider accepts it.
       await line.transferToPerson();
     },

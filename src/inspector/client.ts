@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { type RawData, WebSocket } from 'ws';
 import type { Call } from '../call/call.js';
 import type { CallEvent } from '../call/events.js';
+import { callStateOf } from '../../machines/router.js';
 import { type CommandMessage, type IngestMessage, MAX_MESSAGE_BYTES } from './protocol.js';
 
 export interface AttachInspectorOptions {
@@ -238,7 +239,7 @@ function helloOf(call: Call, worker: string, startedAt: number): IngestMessage {
     callId: call.callId,
     worker,
     startedAt,
-    state: String(snap.value),
+    state: callStateOf(snap.value),
     handoffCount: c.handoffCount,
     maxHandoffs: c.maxHandoffs,
     humanAvailable: c.humanAvailable,
@@ -290,7 +291,7 @@ function followCall(call: Call, post: (m: IngestMessage) => void): () => void {
     post({
       kind: 'snapshot',
       callId: call.callId,
-      state: String(snap.value),
+      state: callStateOf(snap.value),
       handoffCount: snap.context.handoffCount,
       status: snap.status,
       at: Date.now(),

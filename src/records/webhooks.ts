@@ -73,6 +73,7 @@ export function webhookFor(e: CallEvent, d: CallDigest, worker: string | null): 
           reason: e.reason,
           source: e.source,
           escalated: e.escalated,
+          ...(e.mode ? { mode: e.mode } : {}),
           handoffCount: e.handoffCount,
           latencyMs: e.latencyMs,
           caller: d.caller,

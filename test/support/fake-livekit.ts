@@ -156,12 +156,32 @@ export interface TransferRecord {
   ringingTimeout?: string;
 }
 
+/** A `CreateSIPParticipant` request: the outbound dial, as the server received it. */
+export interface DialRecord {
+  trunkId: string;
+  callTo: string;
+  room: string;
+  identity: string;
+  fromNumber?: string;
+  headers: Record<string, string>;
+  ringingTimeout?: string;
+  waitUntilAnswered: boolean;
+  playDialtone: boolean;
+}
+
 /** In-memory state: protobuf messages (camelCase fields), as the SDK returns them. Tests may seed it. */
 export interface FakeLiveKitState {
   inboundTrunks: SIPInboundTrunkInfo[];
   dispatchRules: SIPDispatchRuleInfo[];
   transfers: TransferRecord[];
   deletedRooms: string[];
+  dials: DialRecord[];
+  /** `MoveParticipant`s carried out: who, from which room, to which. */
+  moves: { room: string; identity: string; destinationRoom: string }[];
+  /** `RemoveParticipant`s (a ringing SIP participant removed is a cancelled dial). */
+  removed: { room: string; identity: string }[];
+  /** Participants known per room (dialled ones join when answered; tests may seed callers). */
+  participants: Record<string, string[]>;
 }
 
 export interface FakeLiveKitOptions {
@@ -169,6 +189,13 @@ export interface FakeLiveKitOptions {
   apiSecret: string;
   /** How refusals look: as livekit-server answers (default), or all-Twirp with 403 for a missing grant. */
   authErrors?: 'livekit' | 'twirp';
+  /**
+   * `cloud` (default) moves participants between rooms; `self-hosted` answers MoveParticipant as
+   * open-source livekit-server does: Twirp `unimplemented` (livekit/livekit#4203).
+   */
+  server?: 'cloud' | 'self-hosted';
+  /** How long an outbound dial with `waitUntilAnswered` rings before the person picks up (ms, default 0). */
+  answerAfterMs?: number;
 }
 
 export interface FakeLiveKit {
@@ -240,7 +267,16 @@ function parse<T>(fn: () => T): T {
 export async function startFakeLiveKit(opts: FakeLiveKitOptions): Promise<FakeLiveKit> {
   const style = opts.authErrors ?? 'livekit';
   const requests: RecordedRequest[] = [];
-  const state: FakeLiveKitState = { inboundTrunks: [], dispatchRules: [], transfers: [], deletedRooms: [] };
+  const state: FakeLiveKitState = {
+    inboundTrunks: [],
+    dispatchRules: [],
+    transfers: [],
+    deletedRooms: [],
+    dials: [],
+    moves: [],
+    removed: [],
+    participants: {},
+  };
   const scripted = new Map<string, ScriptedError[]>();
   const denied = new Set<Grant>();
   const secret = new TextEncoder().encode(opts.apiSecret);
@@ -372,9 +408,14 @@ export async function startFakeLiveKit(opts: FakeLiveKitOptions): Promise<FakeLi
     /** Argument checks the server makes before the grant check. */
     before?(body: Json): void;
     grant(claims: LiveKitClaims | undefined, body: Json): void;
-    run(body: Json): Json;
+    run(body: Json): Json | Promise<Json>;
   }
   const sipAdmin = (c: LiveKitClaims | undefined) => need(c, 'sip.admin');
+  /** `video.roomAdmin` for this very room (what RoomServiceClient signs for participant methods). */
+  const roomAdmin = (c: LiveKitClaims | undefined, room: string) => {
+    need(c, 'video.roomAdmin');
+    if (c?.video?.room !== room) throw permissionDenied(`video.room=${room}`);
+  };
 
   const methods: Record<string, Record<string, Method>> = {
     SIP: {
@@ -504,6 +545,35 @@ export async function startFakeLiveKit(opts: FakeLiveKitOptions): Promise<FakeLi
           return toJson(r);
         },
       },
+      CreateSIPParticipant: {
+        before(body) {
+          if (!(body.sipTrunkId ?? body.sip_trunk_id) && !body.trunk) throw twirp('invalid_argument', 'missing sip trunk id');
+          if (!(body.sipCallTo ?? body.sip_call_to)) throw twirp('invalid_argument', 'missing sip callee number');
+          if (!(body.roomName ?? body.room_name)) throw twirp('invalid_argument', 'missing room name');
+        },
+        grant: (c) => need(c, 'sip.call'),
+        async run(body) {
+          const dial: DialRecord = {
+            trunkId: body.sipTrunkId ?? body.sip_trunk_id ?? '',
+            callTo: body.sipCallTo ?? body.sip_call_to,
+            room: body.roomName ?? body.room_name,
+            identity: body.participantIdentity ?? body.participant_identity ?? '',
+            fromNumber: body.sipNumber ?? body.sip_number,
+            headers: body.headers ?? {},
+            ringingTimeout: body.ringingTimeout ?? body.ringing_timeout,
+            waitUntilAnswered: Boolean(body.waitUntilAnswered ?? body.wait_until_answered),
+            playDialtone: Boolean(body.playDialtone ?? body.play_dialtone ?? body.playRingtone),
+          };
+          state.dials.push(dial);
+          if (dial.waitUntilAnswered && opts.answerAfterMs) await new Promise((r) => setTimeout(r, opts.answerAfterMs));
+          // Cancelled while ringing (the participant removed): the dial fails as the far end hanging up.
+          if (state.removed.some((r) => r.room === dial.room && r.identity === dial.identity)) {
+            throw twirp('unavailable', 'call was cancelled', { sip_status_code: '487', sip_status: 'Request Terminated' });
+          }
+          (state.participants[dial.room] ??= []).push(dial.identity);
+          return { participantId: `PA_${dial.identity}`, participantIdentity: dial.identity, roomName: dial.room, sipCallId: `SCL_${state.dials.length}` };
+        },
+      },
       TransferSIPParticipant: {
         before(body) {
           if (!(body.roomName ?? body.room_name)) throw twirp('invalid_argument', 'Missing room name');
@@ -536,6 +606,28 @@ export async function startFakeLiveKit(opts: FakeLiveKitOptions): Promise<FakeLi
         grant: (c) => need(c, 'video.roomCreate'),
         run(body) {
           state.deletedRooms.push(body.room ?? '');
+          return {};
+        },
+      },
+      MoveParticipant: {
+        grant: (c, body) => roomAdmin(c, body.room),
+        run(body) {
+          if (opts.server === 'self-hosted') throw twirp('unimplemented', 'MoveParticipant is not implemented');
+          const identity = body.identity ?? '';
+          const from = state.participants[body.room] ?? [];
+          if (!from.includes(identity)) throw twirp('not_found', 'participant not found');
+          const to = body.destinationRoom ?? body.destination_room ?? '';
+          state.participants[body.room] = from.filter((p) => p !== identity);
+          (state.participants[to] ??= []).push(identity);
+          state.moves.push({ room: body.room, identity, destinationRoom: to });
+          return {};
+        },
+      },
+      RemoveParticipant: {
+        grant: (c, body) => roomAdmin(c, body.room),
+        run(body) {
+          state.removed.push({ room: body.room, identity: body.identity });
+          state.participants[body.room] = (state.participants[body.room] ?? []).filter((p) => p !== body.identity);
           return {};
         },
       },
@@ -573,7 +665,7 @@ export async function startFakeLiveKit(opts: FakeLiveKitOptions): Promise<FakeLi
         code ??= 'internal';
         throw twirp(code, failure.msg ?? `scripted failure of ${rec.method}`, failure.meta, failure.status);
       }
-      out = method.run(rec.body);
+      out = await method.run(rec.body);
     } catch (err) {
       const r = err instanceof Refusal ? err : twirp('internal', (err as Error).message);
       rec.status = r.status;

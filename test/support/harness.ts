@@ -5,6 +5,7 @@ import type { CallerInfo } from '../../machines/router.js';
 import type { Call } from '../../src/call/call.js';
 import { textCall } from '../../src/call/text-call.js';
 import type { CallEvent } from '../../src/call/events.js';
+import type { CallOptions } from '../../src/call/options.js';
 import {
   type ChatRequest,
   type RecordedRequest,
@@ -84,7 +85,9 @@ export interface TestCallOptions {
   caller?: CallerInfo;
   maxRetry?: number;
   timeoutMs?: number;
-  connectHuman?: (call: Call) => Promise<void>;
+  connectHuman?: CallOptions['connectHuman'];
+  humanTransferMode?: CallOptions['humanTransferMode'];
+  personTimeoutMs?: number;
   hangUp?: () => Promise<void>;
   dtmfMap?: Record<string, import('../../machines/router.js').Target>;
   /** Default: a fresh `test-call-N`. */
@@ -107,6 +110,8 @@ export async function startCall(server: ScriptedServer, o: TestCallOptions = {})
     humanAvailable: o.humanAvailable ?? false,
     caller: o.caller,
     connectHuman: o.connectHuman,
+    humanTransferMode: o.humanTransferMode,
+    personTimeoutMs: o.personTimeoutMs,
     hangUp: o.hangUp,
     dtmfMap: o.dtmfMap,
     prepareReplies: o.prepareReplies,
