@@ -13,6 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Call } from '../src/call/call.js';
 import type { CallEvent } from '../src/call/events.js';
 import { DEPARTMENT_TABLE } from '../src/departments.js';
+import type { PersonStep } from '../machines/router.js';
+import { type PersonSteps } from '../src/call/person.js';
+import { briefingFor } from '../src/call/briefing.js';
+import { MoveSupport, type WarmLineOptions, warmTransfer } from '../src/telephony/warm-transfer.js';
+import { type FakeLiveKit, startFakeLiveKit } from './support/fake-livekit.js';
+import { ScriptedConsultation } from './support/warm.js';
 import {
   type ChatRequest,
   type RecordedRequest,
@@ -24,7 +30,8 @@ import {
   textOf,
 } from '../dev/scripted-llm.js';
 import { callIdOf, callTools, directiveScript, requestsOf, say, sayAndCall, sleep, startCall, startServer, waitForEvent } from './support/harness.js';
-import { type ModelEvent, type ModelPath, type PathKind, PathBudgetExceeded, modelFor } from '../dev/routing-model.js';
+import { type ModelEvent, type ModelPath, type PathKind, PathBudgetExceeded, modelFor, stateNameOf } from '../dev/routing-model.js';
+import { tmpdir } from 'node:os';
 
 // ---- The oracle: the routing rules, written once more -------------------------------------------
 
@@ -53,6 +60,10 @@ interface World {
   personFailed: boolean;
   /** Where the caller was before the last accepted move (a chain must not go straight back there). */
   left: Where | null;
+  /** A person is reached warm (HUMAN_TRANSFER_MODE=warm). */
+  warm: boolean;
+  /** With a person: the step of the transfer (`cold`, or warm's dialling → briefing → connected). */
+  step: PersonStep | null;
 }
 
 type Verdict =
@@ -60,6 +71,8 @@ type Verdict =
   | { kind: 'returned'; from: 'human'; to: Desk }
   /** `reason`: what the caller is told; null when the desk has no such tool (the machine never hears of it). */
   | { kind: 'refused'; from: Where; to: string; reason: RegExp | null }
+  /** A warm transfer's next step: the caller still holds, no agent speaks. */
+  | { kind: 'step'; step: PersonStep }
   | { kind: 'ended' };
 
 const personReachable = (w: World) => w.humanNumber && !w.personFailed;
@@ -123,13 +136,24 @@ function judge(w: World, e: ModelEvent): { verdict: Verdict; next: World; rule: 
       const { rule, verdict } = TRANSFER_RULES.map((r) => ({ rule: r.rule, verdict: r.applies(w, e.to, chained) ? r.verdict(w, e.to) : null })).find(
         (r) => r.verdict,
       ) as { rule: string; verdict: Verdict };
-      const next = verdict.kind === 'moved' ? { ...w, at: verdict.to, count: w.count + 1, left: w.at } : w;
+      const step: PersonStep | null = verdict.kind === 'moved' && verdict.to === 'human' ? (w.warm ? 'dialling' : 'cold') : null;
+      const next = verdict.kind === 'moved' ? { ...w, at: verdict.to, count: w.count + 1, left: w.at, step } : w;
       return { verdict, next, rule };
+    }
+    case 'PERSON_ANSWERED':
+    case 'PERSON_CONNECTED': {
+      const [from, to] = e.type === 'PERSON_ANSWERED' ? (['dialling', 'briefing'] as const) : (['briefing', 'connected'] as const);
+      if (w.step !== from) throw new Error(`the model sent ${e.type} while the person transfer was at ${w.step}`);
+      return { verdict: { kind: 'step', step: to }, next: { ...w, step: to }, rule: `warm: ${from} → ${to}, the caller still holding` };
     }
     case 'HUMAN_TRANSFER_FAILED': {
       if (w.at !== 'human' || !isDesk(w.left)) throw new Error('the model sent HUMAN_TRANSFER_FAILED outside a person transfer');
       const verdict: Verdict = { kind: 'returned', from: 'human', to: w.left };
-      return { verdict, next: { ...w, at: w.left, personFailed: true, left: 'human' }, rule: 'a failed person transfer: back where the caller came from, no second try' };
+      return {
+        verdict,
+        next: { ...w, at: w.left, personFailed: true, left: 'human', step: null },
+        rule: 'a failed person transfer: back where the caller came from, no second try',
+      };
     }
     case 'END_CALL':
     case 'HANGUP':
@@ -139,10 +163,27 @@ function judge(w: World, e: ModelEvent): { verdict: Verdict; next: World; rule: 
   }
 }
 
-const world0 = (cap: number, humanNumber: boolean): World => ({ at: 'triage', count: 0, cap, humanNumber, personFailed: false, left: null });
+const world0 = (cap: number, humanNumber: boolean, warm = false): World => ({
+  at: 'triage',
+  count: 0,
+  cap,
+  humanNumber,
+  personFailed: false,
+  left: null,
+  warm,
+  step: null,
+});
 
 const describeEvent = (e: ModelEvent) =>
-  e.type === 'TRANSFER' ? `${e.chained ? '⇢' : '→'}${e.to}` : e.type === 'HUMAN_TRANSFER_FAILED' ? 'person-failed' : e.type;
+  e.type === 'TRANSFER'
+    ? `${e.chained ? '⇢' : '→'}${e.to}`
+    : e.type === 'HUMAN_TRANSFER_FAILED'
+      ? 'person-failed'
+      : e.type === 'PERSON_ANSWERED'
+        ? 'person-answers'
+        : e.type === 'PERSON_CONNECTED'
+          ? 'person-joined'
+          : e.type;
 
 // ---- Driving the real call -------------------------------------------------------------------------
 
@@ -158,6 +199,8 @@ interface ChainPlan {
   hops: string[];
 }
 const plans = new Map<string, ChainPlan>();
+/** Each warm call's stand-in for LiveKit's task: the driver says when the person picks up, agrees, or it fails. */
+const consultations = new Map<string, ScriptedConsultation>();
 
 /**
  * Entry replies (a desk that has just taken the call over): the planned chain hop, one short line and
@@ -184,6 +227,8 @@ function turnsOf(path: ModelPath): Turn[] {
   for (const { event } of path.steps.slice(1)) {
     const e = event as ModelEvent;
     if (e.type === 'TRANSFER' && e.chained) turns.at(-1)!.steps.push(e);
+    // Joined to the person, the call ends on its own: one turn.
+    else if (e.type === 'END_CALL' && turns.at(-1)?.steps.at(-1)?.type === 'PERSON_CONNECTED') turns.at(-1)!.steps.push(e);
     else turns.push({ steps: [e] });
   }
   return turns;
@@ -196,7 +241,30 @@ function turnsOf(path: ModelPath): Turn[] {
 async function sayCalling(call: Call, hindi: string | null, tool: { name: string; arguments: Record<string, unknown> }, saidLines: string[]) {
   const line = hindi ?? callTools(tool);
   saidLines.push(line);
-  await (hindi ? sayAndCall(call, hindi, tool) : say(call, line));
+  const from = call.events.length;
+  const turn = hindi ? sayAndCall(call, hindi, tool) : say(call, line);
+  // A warm transfer holds the turn open (LiveKit's task runs in the person desk's onEnter) until the
+  // person answers or it fails: the turn is over for the caller once the hand-off line has played.
+  held.set(call.callId, turn.then(() => undefined, () => undefined));
+  await Promise.race([turn, onHold(call, from)]);
+}
+
+/** The caller turn a warm transfer holds open, per call: the next turn starts once it is over. */
+const held = new Map<string, Promise<void>>();
+const turnOver = (call: Call) => held.get(call.callId) ?? Promise.resolve();
+
+/** The call went warm to a person in this turn and the hand-off line was said: the caller now holds. */
+async function onHold(call: Call, from: number): Promise<void> {
+  await expect
+    .poll(
+      () => {
+        const events = call.events.slice(from);
+        const held = events.findIndex((e) => e.type === 'person' && e.step === 'dialling');
+        return held >= 0 && events.slice(held).some((e) => e.type === 'agent' && e.agent === 'human');
+      },
+      { timeout: 60_000, interval: 10 },
+    )
+    .toBe(true);
 }
 
 /** Drives one turn through the real call; returns the call events it produced. */
@@ -221,10 +289,24 @@ async function drive(call: Call, turn: Turn, saidLines: string[], inHindi: boole
       break;
     case 'HUMAN_TRANSFER_FAILED': {
       const entered = waitForEvent(call, (e) => e.type === 'agent' && e.agent !== 'human');
-      call.send({ type: 'HUMAN_TRANSFER_FAILED', reason: first.reason });
+      // Warm: the telephony side fails (LiveKit's task, stood in for); cold: the REFER's failure, as sent.
+      const warm = consultations.get(call.callId);
+      if (warm) warm.fail(first.reason);
+      else call.send({ type: 'HUMAN_TRANSFER_FAILED', reason: first.reason });
       await entered;
+      await turnOver(call);
       break;
     }
+    case 'PERSON_ANSWERED': {
+      const briefing = waitForEvent(call, (e) => e.type === 'person' && e.step === 'briefing');
+      consultations.get(call.callId)!.pickUp();
+      await briefing;
+      break;
+    }
+    case 'PERSON_CONNECTED':
+      consultations.get(call.callId)!.decide('connect');
+      await call.finished;
+      break;
     default:
       throw new Error(`no way to drive ${first!.type}`);
   }
@@ -244,7 +326,23 @@ const agentLines = (events: CallEvent[]) => events.filter((e): e is CallEvent & 
 /** The turn's events against the oracle's verdicts: moves, refusals, who spoke, and in what order. */
 function checkTurn(label: string, before: World, judged: { verdict: Verdict; rule: string }[], events: CallEvent[]) {
   const verdicts = judged.map((j) => j.verdict);
-  expect(events.filter((e) => e.type === 'error'), `${label}: errors`).toEqual([]);
+  // A warm transfer that fails is reported once, with the reason the caller is told.
+  const reported = before.warm && verdicts[0]?.kind === 'returned' ? [`transfer to a person failed: ${events.find((e) => e.type === 'handoff')?.reason ?? ''}`] : [];
+  expect(events.flatMap((e) => (e.type === 'error' ? [e.message] : [])), `${label}: errors`).toEqual(reported);
+  // Each warm step is shown as it happens, in order.
+  const shown = events.flatMap((e) => (e.type === 'person' ? [e.step] : []));
+  const stepsExpected = judged.flatMap(({ verdict: v }) =>
+    v.kind === 'step' ? [v.step] : v.kind === 'moved' && v.to === 'human' && before.warm ? ['dialling'] : [],
+  );
+  expect(shown, `${label}: warm steps shown`).toEqual(stepsExpected);
+  if (verdicts.every((v) => v.kind === 'step')) {
+    // On hold: no agent speaks to the caller.
+    expect(agentLines(events), `${label}: nobody speaks while the caller holds`).toEqual([]);
+    // Joined: the agent's part of the call ends, the caller stays with the person.
+    const joined = verdicts.at(-1)!.kind === 'step' && (verdicts.at(-1) as { step: PersonStep }).step === 'connected';
+    if (joined) expect(events.at(-1), `${label}: the call ends for the agent`).toMatchObject({ type: 'end', reason: 'joined to a person' });
+    return;
+  }
   const moves = verdicts.filter((v) => v.kind === 'moved' || v.kind === 'returned');
   const handoffs = events.filter((e): e is CallEvent & { type: 'handoff' } => e.type === 'handoff');
   expect(
@@ -260,6 +358,7 @@ function checkTurn(label: string, before: World, judged: { verdict: Verdict; rul
 
   if (verdicts.at(-1)?.kind === 'ended') {
     expect(events.at(-1), `${label}: the call ends`).toMatchObject({ type: 'end', state: 'ended' });
+    if (verdicts[0]?.kind === 'step') expect(events.at(-1), `${label}: the caller stays with the person`).toMatchObject({ reason: 'joined to a person' });
     return;
   }
   // Hearing order: every line comes from the desk on the line when it is said; a desk the chain passes
@@ -301,7 +400,14 @@ function checkTurn(label: string, before: World, judged: { verdict: Verdict; rul
 
 /** The call as it stands against the oracle's world, and the newest request against the desk on the line. */
 function checkCall(label: string, server: ScriptedServer, call: Call, w: World, saidLines: string[], inHindi: boolean) {
+  if (w.at === 'human' && w.step === 'connected') {
+    // The person joined: the call ends on its own (the machine's END_CALL follows at once).
+    expect(call.machineState, `${label}: the agent has left`).toBe('ended');
+    expect(call.actor.getSnapshot().context.endReason).toBe('joined to a person');
+    return;
+  }
   expect(call.machineState, `${label}: where the caller is`).toBe(w.at);
+  if (w.at === 'human') expect(call.actor.getSnapshot().value, `${label}: the person transfer's step`).toEqual({ human: w.step });
   expect(call.actor.getSnapshot().context.handoffCount, `${label}: transfers counted`).toBe(w.count);
   const reqs = requestsOf(server, call);
   expect(reqs.filter((r) => r.invalid).map((r) => r.invalid), `${label}: requests OpenAI would refuse`).toEqual([]);
@@ -338,6 +444,8 @@ interface Suite {
   kind: PathKind;
   /** The caller speaks Hindi (Devanagari) on every line. */
   hindi?: boolean;
+  /** A person is reached warm (HUMAN_TRANSFER_MODE=warm), through the fake server API. */
+  warm?: boolean;
 }
 
 const DEFAULT_CAP = 6; // MAX_HANDOFFS' default, written down here rather than read from the machine
@@ -353,21 +461,43 @@ const SUITES: Suite[] = [
   { cap: DEFAULT_CAP, human: true, chained: true, kind: 'shortest' },
   { cap: DEFAULT_CAP, human: false, chained: true, kind: 'shortest' },
   { cap: 2, human: true, chained: true, kind: 'transitions', hindi: true },
+  { cap: 2, human: true, chained: false, kind: 'transitions', warm: true },
+  { cap: DEFAULT_CAP, human: true, chained: true, kind: 'shortest', warm: true },
 ].map((s) => ({
   ...s,
-  name: `${kindName[s.kind as PathKind]}, cap ${s.cap}, ${s.human ? 'human number' : 'no human number'}${s.chained ? ', chained transfers' : ''}${s.hindi ? ', a Hindi caller' : ''}`,
+  name: `${kindName[s.kind as PathKind]}, cap ${s.cap}, ${s.human ? 'human number' : 'no human number'}${s.chained ? ', chained transfers' : ''}${s.hindi ? ', a Hindi caller' : ''}${s.warm ? ', warm transfer' : ''}`,
 })) as Suite[];
 
 /** Bounds on generation: a routing model that grows past them fails here, with a message, instead of running out of memory. */
 const BOUNDS = { maxStates: 5_000, maxSearchSteps: 1_000_000, maxPaths: 5_000, maxPathLength: 3 * DEFAULT_CAP + 6 };
 
 let server: ScriptedServer;
+let livekit: FakeLiveKit;
+const LK = { apiKey: 'APImodel', apiSecret: 'a-model-based-secret-long-enough-0123456789' };
 beforeAll(async () => {
   server = await startServer(directiveScript(entryReply));
+  livekit = await startFakeLiveKit(LK);
 });
 afterAll(async () => {
   await server.close();
+  await livekit.close();
 });
+
+/** A warm call's connector: `warmTransfer` against the fake server API, LiveKit's task stood in for. */
+function warmConnector(room: string) {
+  const api = { url: livekit.url, ...LK };
+  const consultation = new ScriptedConsultation(api, room, null);
+  const line: WarmLineOptions = {
+    api,
+    room,
+    dial: { trunkId: 'ST_model', to: '+918012345678', ringingTimeoutS: 20 },
+    consultation,
+    moves: new MoveSupport(api, () => undefined, `${tmpdir()}/switchboard-model-based-${process.pid}`),
+  };
+  const connect = (c: Call, steps: PersonSteps) =>
+    warmTransfer(line, { ...briefingFor(c.actor.getSnapshot().context, 'Acme'), history: c.session.history }, steps);
+  return { consultation, connect };
+}
 
 describe('path generation is bounded', () => {
   it('a path search past its bound stops with a clear error', () => {
@@ -385,12 +515,19 @@ describe('path generation is bounded', () => {
 });
 
 const counts: Record<string, number> = {};
+let modelCalls = 0;
 
 for (const suite of SUITES) {
   let paths: ModelPath[] = [];
   let failure: Error | null = null;
   try {
-    paths = modelFor(suite.cap, suite.human, { chained: suite.chained, refusals: true, routes: MAY_REACH, bounds: BOUNDS }).paths(suite.kind);
+    paths = modelFor(suite.cap, suite.human, {
+      chained: suite.chained,
+      refusals: true,
+      routes: MAY_REACH,
+      bounds: BOUNDS,
+      humanTransferMode: suite.warm ? 'warm' : undefined,
+    }).paths(suite.kind);
   } catch (err) {
     failure = err as Error;
   }
@@ -398,8 +535,9 @@ for (const suite of SUITES) {
   describe(`${suite.name} (${paths.length} paths)`, () => {
     it('generates its paths within bounds, reaching every state the rules allow', () => {
       if (failure) throw failure;
-      const reached = new Set(paths.flatMap((p) => p.steps.map((s) => String(s.state.machine.value))));
-      const expected = suite.human ? [...DESKS, 'human', 'ended'] : [...DESKS, 'ended'];
+      const reached = new Set(paths.flatMap((p) => p.steps.map((s) => stateNameOf(s.state.machine.value))));
+      const person = suite.warm ? ['human.dialling', 'human.briefing', 'human.connected'] : ['human.cold'];
+      const expected = suite.human ? [...DESKS, ...person, 'ended'] : [...DESKS, 'ended'];
       expect([...reached].sort()).toEqual([...expected].sort());
       if (suite.chained) {
         // Chains are generated: onward, straight back, and at the cap.
@@ -409,25 +547,33 @@ for (const suite of SUITES) {
     });
     for (const path of paths) {
       const events = path.steps.slice(1).map((s) => s.event as ModelEvent);
-      it(`${events.map(describeEvent).join(' ')} ⇒ ${String(path.state.machine.value)}`, async () => {
+      it(`${events.map(describeEvent).join(' ')} ⇒ ${stateNameOf(path.state.machine.value)}`, async () => {
         // First the machine's own answers (the path as generated) against the oracle: a wrong rule
         // shows here at once, with the rule that was expected.
-        let w = world0(suite.cap, suite.human);
+        let w = world0(suite.cap, suite.human, suite.warm);
         for (const [i, step] of path.steps.slice(1).entries()) {
           const { next, rule } = judge(w, step.event as ModelEvent);
           const label = `step ${i + 1} (${describeEvent(step.event as ModelEvent)} from ${w.at}, ${w.count}/${w.cap}): rule "${rule}"`;
-          expect({ state: step.state.machine.value, handoffCount: step.state.machine.context.handoffCount }, `the machine, ${label}`).toEqual({
-            state: next.at,
+          expect({ state: stateNameOf(step.state.machine.value), handoffCount: step.state.machine.context.handoffCount }, `the machine, ${label}`).toEqual({
+            state: next.at === 'human' ? `human.${next.step}` : next.at,
             handoffCount: next.count,
           });
           w = next;
         }
 
         // Then the real call, turn by turn.
-        const call = await startCall(server, { maxHandoffs: suite.cap, humanAvailable: suite.human });
+        const callId = `model-${++modelCalls}`;
+        const warm = suite.warm ? warmConnector(callId) : null;
+        const call = await startCall(server, {
+          callId,
+          maxHandoffs: suite.cap,
+          humanAvailable: suite.human,
+          ...(warm ? { humanTransferMode: 'warm' as const, connectHuman: warm.connect } : {}),
+        });
+        if (warm) consultations.set(callId, warm.consultation);
         const saidLines: string[] = [];
         try {
-          w = world0(suite.cap, suite.human);
+          w = world0(suite.cap, suite.human, suite.warm);
           const inHindi = suite.hindi === true;
           checkCall('at the start', server, call, w, saidLines, inHindi);
           for (const [t, turn] of turnsOf(path).entries()) {
@@ -444,7 +590,8 @@ for (const suite of SUITES) {
             await drive(call, turn, saidLines, inHindi);
             await settle(call, closer);
             const events = call.events.slice(from);
-            if (turn.steps[0]!.type !== 'HUMAN_TRANSFER_FAILED' && turn.steps[0]!.type !== 'HANGUP') {
+            // Turns the caller does not start: the telephony side's answers, a hang-up.
+            if (!['HUMAN_TRANSFER_FAILED', 'HANGUP', 'PERSON_ANSWERED', 'PERSON_CONNECTED'].includes(turn.steps[0]!.type)) {
               // Nothing of an earlier turn spills into this one: it starts with the caller's line.
               // (A language the line tells may be noted as it is read, just before the line is.)
               expect(events.find((e) => e.type !== 'caller'), `${label}: the turn starts with the caller`).toMatchObject({ type: 'user' });
@@ -458,6 +605,8 @@ for (const suite of SUITES) {
           expect(agentLines(call.events.slice(n)), 'lines after the last turn').toEqual([]);
         } finally {
           plans.delete(call.callId);
+          consultations.delete(call.callId);
+          held.delete(call.callId);
           await call.close('test over');
         }
       });

@@ -112,6 +112,12 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     });
   }
 
+  private readonly closing = new AbortController();
+  /** Aborted once the call starts closing (hung up, ended, or closed by its owner). */
+  get closingSignal(): AbortSignal {
+    return this.closing.signal;
+  }
+
   /** The agent on the line, and the machine's state. They agree between transfers. */
   get activeRole(): Target | null {
     return this.agent?.role ?? null;
@@ -341,6 +347,8 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   private async finish(reason: string | null): Promise<void> {
     if (this.ending) return;
     this.ending = true;
+    // What still runs for this call (a warm transfer on hold) stops before the session closes.
+    this.closing.abort(new Error('the call is closing'));
     this.releaseHeldRefusals();
     if (this.pending) {
       this.pending.agent.prepared?.discard();

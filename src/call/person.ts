@@ -47,6 +47,8 @@ export async function connectPerson(
   const watch = call.actor.subscribe((snap) => {
     if (callStateOf(snap.value) === 'ended') abort.abort(new Error('the caller hung up'));
   });
+  const closing = () => abort.abort(new Error('the call is closing'));
+  call.closingSignal.addEventListener('abort', closing, { once: true });
   const timer = warm ? setTimeout(() => abort.abort(new Error(`nobody was connected within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs) : undefined;
   const steps: PersonSteps = {
     answered: () => call.send({ type: 'PERSON_ANSWERED' }),
@@ -67,13 +69,14 @@ export async function connectPerson(
       call.endCall('transferred to a person');
     }
   } catch (err) {
-    if (call.machineState !== 'human') return; // hung up: nobody to return
+    if (call.machineState !== 'human' || call.closingSignal.aborted) return; // hung up or closing: nobody to return
     const reason = errorText(err);
     call.reportError(`transfer to a person failed: ${reason}`);
     call.send({ type: 'HUMAN_TRANSFER_FAILED', reason });
   } finally {
     clearTimeout(timer);
     watch.unsubscribe();
+    call.closingSignal.removeEventListener('abort', closing);
     abort.abort(new Error('the transfer is over'));
     if (warm) holdCaller(call, false);
   }

@@ -25,6 +25,10 @@ export class ScriptedConsultation implements Consultation {
   readonly runs: ConsultOptions[] = [];
   private pickedUp = deferred<void>();
   private decided = deferred<Decision>();
+  private fail_!: (err: Error) => void;
+  private failure = new Promise<never>((_, reject) => (this.fail_ = reject));
+
+  constructor_guard = this.failure.catch(() => undefined); // a failure nobody waits for is not an error
 
   /** `auto`: the person picks up at once and decides this; otherwise the test calls `pickUp` / `decide`. */
   constructor(
@@ -39,13 +43,17 @@ export class ScriptedConsultation implements Consultation {
   decide(d: Decision): void {
     this.decided.resolve(d);
   }
+  /** The task fails now, whatever step it is at, with this reason (a dial that could not be placed, a dropped room). */
+  fail(reason: string): void {
+    this.fail_(new Error(reason));
+  }
 
   async run(o: ConsultOptions): Promise<void> {
     this.runs.push(o);
     const consult = `${this.callerRoom}-human-agent`;
     const host = this.api.url.replace(/^ws/, 'http');
     const rooms = new RoomServiceClient(host, this.api.apiKey, this.api.apiSecret);
-    const cancelled = new Promise<never>((_, reject) =>
+    const aborted = new Promise<never>((_, reject) =>
       o.steps.signal.addEventListener(
         'abort',
         () => {
@@ -56,6 +64,7 @@ export class ScriptedConsultation implements Consultation {
         { once: true },
       ),
     );
+    const cancelled = Promise.race([aborted, this.failure]);
     cancelled.catch(() => undefined); // aborted after the transfer is over: nothing waits for it
     const dial = new SipClient(host, this.api.apiKey, this.api.apiSecret)
       .createSipParticipant(o.trunkId, o.to, consult, {
