@@ -17,6 +17,9 @@
  * is still asked for (it must escalate or be refused). What the machine answers is for the suite's
  * oracle to judge.
  *
+ * With `humanTransferMode: 'warm'` a transfer to a person goes through warm's steps (dialling →
+ * briefing → connected), each with the telephony side's answers and the caller hanging up on hold.
+ *
  * Path generation is bounded: a state space or a path search larger than the bounds stops with an
  * error that says so (`PathBudgetExceeded`), never with the process running out of memory.
  */

@@ -131,20 +131,24 @@ function guardLabel(guard: unknown): string | undefined {
   return (guard as GuardRef | undefined)?.type;
 }
 
-/** The states under `parent` and the edges out of each (an edge into a deeper state names it as `step`). */
-function graphOf(id: string, parent: Node): MachineGraph {
+/**
+ * The states under `parent` and the edges out of each. `bySteps`: an edge into a deeper state names it
+ * as `step` (the Mermaid diagram draws it there); otherwise edges into one state are one edge, and the
+ * transfer mode's guards (`& warm`, `& cold`) are left out of the labels (the inspector's drawing).
+ */
+function graphOf(id: string, parent: Node, bySteps: boolean): MachineGraph {
   const graph: MachineGraph = { id, initial: parent.initial?.target[0]?.key ?? '', states: [], edges: [] };
   for (const node of Object.values(parent.states)) {
-    const steps = Object.keys(node.states).length ? graphOf(node.key, node) : undefined;
+    const steps = Object.keys(node.states).length ? graphOf(node.key, node, bySteps) : undefined;
     graph.states.push({ id: node.key, description: node.description, final: node.type === 'final', ...(steps ? { steps } : {}) });
     const edges = new Map<string, { target: string; step?: string; labels: string[] }>();
     for (const [eventType, transitions] of node.transitions) {
       for (const t of transitions) {
         let target = t.target?.[0];
         if (!target || target === node) continue;
-        const step = target.parent !== parent ? target.key : undefined;
+        const step = bySteps && target.parent !== parent ? target.key : undefined;
         while (target.parent && target.parent !== parent) target = target.parent;
-        const gtype = guardLabel(t.guard);
+        const gtype = bySteps ? guardLabel(t.guard) : guardLabel(t.guard)?.replace(/ & (warm|cold)$/, '');
         const label = gtype ? `${eventType} [${gtype}]` : eventType;
         const key = `${target.key}.${step ?? ''}`;
         const edge = edges.get(key) ?? { target: target.key, ...(step ? { step } : {}), labels: [] };
@@ -157,13 +161,13 @@ function graphOf(id: string, parent: Node): MachineGraph {
   return graph;
 }
 
-export function machineGraph(machine: AnyStateMachine = routerMachine): MachineGraph {
-  return graphOf(machine.id, machine.root);
+export function machineGraph(machine: AnyStateMachine = routerMachine, bySteps = false): MachineGraph {
+  return graphOf(machine.id, machine.root, bySteps);
 }
 
 /** The statechart as Mermaid `stateDiagram-v2`, generated from the machine definition (a compound state as a block). */
 export function toMermaid(machine: AnyStateMachine = routerMachine): string {
-  const g = machineGraph(machine);
+  const g = machineGraph(machine, true);
   const lines = ['stateDiagram-v2', `    [*] --> ${g.initial}`];
   for (const s of g.states) {
     for (const e of g.edges.filter((e) => e.source === s.id)) lines.push(`    ${e.source} --> ${e.step ?? e.target}: ${e.labels.join(' / ')}`);

@@ -203,6 +203,21 @@ describe('loadWorkerSettings', () => {
     expect(err.problems).toContain('LIVEKIT_URL must be a URL starting with ws:// or wss:// or http:// or https://');
   });
 
+  it('warm transfer: cold by default; warm names the number and the outbound trunk it needs, with the other problems', () => {
+    const s = loadWorkerSettings({ ...WORKER_ENV });
+    expect(s.HUMAN_TRANSFER_MODE).toBe('cold');
+    expect(s.HUMAN_TRANSFER_TIMEOUT_S).toBe(90);
+    const err = configError(() => loadWorkerSettings({ ...WORKER_ENV, HUMAN_TRANSFER_MODE: 'warm', MAX_HANDOFFS: 'abc' }));
+    expect(err.problems).toEqual([
+      expect.stringMatching(/^MAX_HANDOFFS /),
+      'HUMAN_TRANSFER_TO is not set (HUMAN_TRANSFER_MODE=warm dials this person)',
+      'SIP_OUTBOUND_TRUNK_ID is not set (HUMAN_TRANSFER_MODE=warm dials the person through this outbound trunk, ST_…)',
+    ]);
+    expect(count(configError(() => loadWorkerSettings({ ...WORKER_ENV, HUMAN_TRANSFER_MODE: 'lukewarm' })), 'HUMAN_TRANSFER_MODE')).toBe(1);
+    const warm = loadWorkerSettings({ ...WORKER_ENV, HUMAN_TRANSFER_MODE: 'warm', HUMAN_TRANSFER_TO: '+91 80123 45678', SIP_OUTBOUND_TRUNK_ID: 'ST_x', HUMAN_TRANSFER_TIMEOUT_S: '45' });
+    expect(warm).toMatchObject({ HUMAN_TRANSFER_MODE: 'warm', HUMAN_TRANSFER_TO: 'tel:+918012345678', HUMAN_TRANSFER_TIMEOUT_S: 45 });
+  });
+
   it('rejects a LIVEKIT_URL with another scheme', () => {
     const err = configError(() => loadWorkerSettings({ ...WORKER_ENV, LIVEKIT_URL: 'ftp://example.com' }));
     expect(err.problems).toHaveLength(1);

@@ -16,7 +16,11 @@ import { type InspectorLink, attachInspector } from '../src/inspector/client.js'
 import { type InspectorServer, startInspectorServer } from '../src/inspector/server.js';
 import { inspectorRecords, openStore } from '../src/records/index.js';
 import { attachRecorder } from '../src/records/recorder.js';
-import { type TestCallOptions, say, startCall, startServer, waitForEvent } from './support/harness.js';
+import { type TestCallOptions, callTools, say, startCall, startServer, waitForEvent } from './support/harness.js';
+import { startFakeLiveKit } from './support/fake-livekit.js';
+import { ScriptedConsultation } from './support/warm.js';
+import { briefingFor } from '../src/call/briefing.js';
+import { MoveSupport, warmTransfer } from '../src/telephony/warm-transfer.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -136,6 +140,34 @@ suite(suiteName, () => {
     await expect.poll(() => page.locator('#timeline .tl-item').count()).toBe(4);
     await expect.poll(() => page.locator('#timeline').innerText()).toContain('I was charged twice on my card');
     await expect.poll(() => page.locator('[data-testid="transcript"]').innerText()).toContain('I also want to upgrade my plan');
+  });
+
+  it('a warm transfer shows its steps live in the call timeline, each with its time', async () => {
+    const lk = await startFakeLiveKit({ apiKey: 'APIwarm', apiSecret: 'a-warm-browser-secret-long-enough-0123456789' });
+    try {
+      const api = { url: lk.url, apiKey: 'APIwarm', apiSecret: 'a-warm-browser-secret-long-enough-0123456789' };
+      const room = `browser-warm-${process.pid}`;
+      const consultation = new ScriptedConsultation(api, room, null);
+      const line = { api, room, dial: { trunkId: 'ST_b', to: '+918012345678', ringingTimeoutS: 20 }, consultation, moves: new MoveSupport(api, () => undefined, join(tmpdir(), `${room}.marker`)) };
+      const { page } = await openPage(inspector.url);
+      const call = await liveCall(inspector, {
+        humanAvailable: true,
+        humanTransferMode: 'warm',
+        connectHuman: (c, steps) => warmTransfer(line, { ...briefingFor(c.actor.getSnapshot().context, 'Acme'), history: c.session.history }, steps),
+      });
+      await selectCall(page, call);
+      void say(call, callTools({ name: 'transfer_to_human', arguments: { reason: 'asked for a person' } })).catch(() => undefined);
+      const steps = page.locator('#timeline [data-testid="person-steps"]');
+      await expect.poll(() => steps.innerText().catch(() => '')).toMatch(/^on hold · dialling \d\d?:\d\d:\d\d( [AP]M)?$/);
+      expect(await page.locator('#timeline').innerText()).toContain('warm transfer');
+      await expect.poll(() => active(page)).toEqual(['human']);
+      consultation.pickUp();
+      await expect.poll(() => steps.innerText()).toMatch(/→ briefing \+\d+ s$/);
+      consultation.decide('connect');
+      await expect.poll(() => steps.innerText()).toMatch(/→ briefing \+\d+ s → connected \+\d+ s$/);
+    } finally {
+      await lk.close();
+    }
   });
 
   it('lists two concurrent calls separately, each with its own department and handoff count', async () => {

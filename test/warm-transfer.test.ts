@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Call } from '../src/call/call.js';
 import { briefingFor } from '../src/call/briefing.js';
+import { digestOf, summaryOf, viewOfDigest } from '../src/call/digest.js';
+import { webhookFor } from '../src/records/webhooks.js';
 import type { CallEvent } from '../src/call/events.js';
 import type { PersonSteps } from '../src/call/person.js';
 import type { ScriptedServer } from '../dev/scripted-llm.js';
@@ -118,8 +120,18 @@ describe('warm transfer on LiveKit Cloud (the move exists)', () => {
     expect(brief).toContain('Maya, +919876543210, account 4411');
     expect(brief).toContain('Billing → you (Billing could not refund)');
     expect(brief).toContain('Triage → Billing (charged twice in March)');
-    // The handoff into the person says it was warm (records and webhooks carry it).
-    expect(call.events.find((e) => e.type === 'handoff' && e.to === 'human')).toMatchObject({ mode: 'warm' });
+    // Records and webhooks: call.transferred says warm; call.ended's route has each step with its time.
+    const handoff = call.events.find((e) => e.type === 'handoff' && e.to === 'human')!;
+    const digest = digestOf(call.callId, call.events);
+    expect(JSON.parse(webhookFor(handoff, digest, 'w')!.body).data).toMatchObject({ to: 'human', mode: 'warm' });
+    const leg = summaryOf(digest, 'ended', end.reason).route.find((l) => l.state === 'human')!;
+    expect(leg).toMatchObject({ mode: 'warm', reason: 'Billing could not refund' });
+    expect(leg.steps!.map((s) => s.step)).toEqual(['dialling', 'briefing', 'connected']);
+    const times = leg.steps!.map((s) => s.at);
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+    // The inspector's view of the call shows them too.
+    const view = viewOfDigest({ callId: call.callId, live: false, startedAt: digest.startedAt!, state: 'ended', handoffCount: 2, maxHandoffs: 6, humanAvailable: true, caller: {} }, digest);
+    expect(view.timeline.find((t) => t.state === 'human')).toMatchObject({ mode: 'warm', steps: leg.steps });
   });
 
   it.each([

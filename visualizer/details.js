@@ -100,7 +100,18 @@ function transferTags(t) {
     t.source ? h('span', { class: `tag tag-${t.source}` }, t.source) : null,
     t.latencyMs !== undefined ? h('span', { class: 'tag tag-latency' }, t.latencyMs === null ? 'latency n/a' : `${Math.round(t.latencyMs)} ms handoff`) : null,
     t.escalated ? h('span', { class: 'tag tag-escalated' }, 'escalated (cap reached)') : null,
+    t.mode ? h('span', { class: `tag tag-${t.mode}` }, `${t.mode} transfer`) : null,
+    t.steps?.length ? h('span', { class: 'tag tag-steps', 'data-testid': 'person-steps' }, personSteps(t)) : null,
   );
+}
+
+const STEP_NAMES = { dialling: 'on hold · dialling', briefing: 'briefing', connected: 'connected' };
+
+/** Warm steps with their times: "on hold · dialling 12:01:03 → briefing +8 s → connected +12 s". */
+function personSteps(t) {
+  return t.steps
+    .map((s, i) => `${STEP_NAMES[s.step] ?? s.step} ${i === 0 ? fmtClock(s.at) : `+${Math.round((s.at - t.steps[i - 1].at) / 1000)} s`}`)
+    .join(' → ');
 }
 
 function renderRefusals(c) {

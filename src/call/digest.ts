@@ -13,7 +13,17 @@ export interface RouteLeg {
   enteredAt: number;
   leftAt: number | null;
   /** How the call got here; absent for the first department. */
-  via?: { from: string; reason: string; source: string; escalated: boolean; handoffCount: number; latencyMs: number | null };
+  via?: {
+    from: string;
+    reason: string;
+    source: string;
+    escalated: boolean;
+    handoffCount: number;
+    latencyMs: number | null;
+    mode?: 'cold' | 'warm';
+  };
+  /** With a person, warm: each step as it happened. */
+  steps?: { step: string; at: number }[];
 }
 
 export interface CallDigest {
@@ -43,6 +53,8 @@ export interface CallDigest {
   transcript: { at: number; who: string; text: string; interrupted?: boolean }[];
   keypad: { at: number; digit: string; target: string | null; accepted: boolean; reason?: string }[];
   errors: { at: number; message: string }[];
+  /** Warm steps heard before the handoff into the person was published (it is published once the person desk is heard from). */
+  pendingSteps: { step: string; at: number }[];
   ended: boolean;
   endReason: string | null;
   counts: { callerTurns: number; agentTurns: number; transfers: number; refusals: number; errors: number; events: number };
@@ -65,6 +77,7 @@ export function emptyDigest(callId: string): CallDigest {
     transcript: [],
     keypad: [],
     errors: [],
+    pendingSteps: [],
     ended: false,
     endReason: null,
     counts: { callerTurns: 0, agentTurns: 0, transfers: 0, refusals: 0, errors: 0, events: 0 },
@@ -99,7 +112,16 @@ export function applyEvent(d: CallDigest, e: CallEvent): CallDigest {
         state: e.to,
         enteredAt: e.at,
         leftAt: null,
-        via: { from: e.from, reason: e.reason, source: e.source, escalated: e.escalated, handoffCount: e.handoffCount, latencyMs: e.latencyMs },
+        ...(e.to === 'human' && d.pendingSteps.length ? { steps: d.pendingSteps.splice(0) } : {}),
+        via: {
+          from: e.from,
+          reason: e.reason,
+          source: e.source,
+          escalated: e.escalated,
+          handoffCount: e.handoffCount,
+          latencyMs: e.latencyMs,
+          ...(e.mode ? { mode: e.mode } : {}),
+        },
       });
       d.transfers.push({
         at: e.at,
@@ -127,6 +149,13 @@ export function applyEvent(d: CallDigest, e: CallEvent): CallDigest {
     case 'keypad':
       d.keypad.push({ at: e.at, digit: e.digit, target: e.target, accepted: e.accepted, ...(e.reason ? { reason: e.reason } : {}) });
       break;
+    case 'person': {
+      // The step belongs to the leg with the person (the handoff into it may be published just after).
+      const leg = [...d.route].reverse().find((l) => l.state === 'human');
+      if (leg) (leg.steps ??= []).push({ step: e.step, at: e.at });
+      else d.pendingSteps.push({ step: e.step, at: e.at });
+      break;
+    }
     case 'error':
       d.counts.errors++;
       d.errors.push({ at: e.at, message: e.message });
@@ -177,8 +206,10 @@ export function summaryOf(d: CallDigest, status: 'ended' | 'interrupted', outcom
             source: leg.via.source,
             escalated: leg.via.escalated,
             latencyMs: leg.via.latencyMs,
+            ...(leg.via.mode ? { mode: leg.via.mode } : {}),
           }
         : {}),
+      ...(leg.steps ? { steps: leg.steps.map((st) => ({ ...st })) } : {}),
     })),
     counts: {
       turns: d.counts.callerTurns + d.counts.agentTurns,
@@ -238,6 +269,8 @@ export function viewOfDigest(head: CallHead, d: CallDigest | null): CallView {
       ...(leg.via
         ? { reason: leg.via.reason, source: leg.via.source, latencyMs: leg.via.latencyMs, escalated: leg.via.escalated }
         : {}),
+      ...(leg.via?.mode ? { mode: leg.via.mode } : {}),
+      ...(leg.steps ? { steps: leg.steps.map((s) => ({ ...s })) } : {}),
     })),
     refusals: (d?.refusals ?? []).map((r) => ({ ...r })),
     transcript: (d?.transcript ?? []).map((t) => ({ ...t })),

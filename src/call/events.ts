@@ -124,6 +124,9 @@ export interface CallView {
     source?: string;
     latencyMs?: number | null;
     escalated?: boolean;
+    /** To a person: cold or warm, and warm's steps as they happened (dialling, briefing, connected). */
+    mode?: 'cold' | 'warm';
+    steps?: { step: string; at: number }[];
   }[];
   refusals: { at: number; from: string; to: string; reason: string; source?: string }[];
   transcript: { at: number; who: string; text: string; interrupted?: boolean }[];

@@ -7,7 +7,12 @@
  *   and not passed (60 s leeway, as go-jose);
  * - the grant each method needs: SIP trunks and dispatch rules `sip.admin`; `TransferSIPParticipant`
  *   `sip.call` plus `video.roomAdmin` with `video.room` = the room (what `SipClient.transferSipParticipant`
- *   signs); `RoomService/DeleteRoom` `video.roomCreate` (what `RoomServiceClient.deleteRoom` signs).
+ *   signs); `RoomService/DeleteRoom` `video.roomCreate` (what `RoomServiceClient.deleteRoom` signs);
+ *   `CreateSIPParticipant` `sip.call`; `MoveParticipant` and `RemoveParticipant` `video.roomAdmin` for the room.
+ * - warm transfer's server side: an outbound dial (`CreateSIPParticipant`, answered after `answerAfterMs`,
+ *   failing as scripted, e.g. `sipFailure(486, 'Busy Here')`, or as cancelled once its participant is
+ *   removed while it rings), the move between rooms (`MoveParticipant`: "not found" for nobody, Twirp
+ *   `unimplemented` with `server: 'self-hosted'`, as open-source livekit-server answers).
  *
  * How it refuses (`authErrors`):
  * - `'livekit'` (default), as livekit-server answers: a bad/unknown/expired token → HTTP 401 with a
