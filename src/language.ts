@@ -67,6 +67,16 @@ export function detectLanguage(text: string): Language | null {
   return words.length >= 3 && hindi === 0 ? 'en' : null;
 }
 
+/**
+ * The language a call follows after the caller's line, when it changes: the line's, if it tells one
+ * and it differs from the call's (`current`; until a line says otherwise, the greeting's language,
+ * English by default). Null when nothing changes: an English caller on an English line, an "ok".
+ */
+export function languageSwitch(text: string, current: string | undefined): Language | null {
+  const language = detectLanguage(text);
+  return language && language !== (current ?? 'en') ? language : null;
+}
+
 /** The instruction that makes every desk answer in the caller's language. */
 export function languageInstruction(lang: Language): string {
   if (lang === 'hinglish') {

@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Call } from '../src/call/call.js';
 import { type ScriptedServer, deskOf, systemText } from '../dev/scripted-llm.js';
-import { detectLanguage, parseLanguage } from '../src/language.js';
+import { detectLanguage, languageSwitch, parseLanguage } from '../src/language.js';
 import { toE164 } from '../src/telephony/numbers.js';
 import { loadSettings as load } from '../src/config.js';
 import { callTools, requestsOf, say, startCall, startServer } from './support/harness.js';
@@ -55,6 +55,15 @@ describe('detecting the caller language', () => {
     ['yes please', null],
   ])('%s → %s', (line, lang) => {
     expect(detectLanguage(line)).toBe(lang);
+  });
+
+  it('a call follows a line that tells another language, and only such a line', () => {
+    expect(languageSwitch('I was charged twice this month', undefined)).toBeNull(); // English until told otherwise
+    expect(languageSwitch('mera bill do baar kat gaya hai', undefined)).toBe('hinglish');
+    expect(languageSwitch('mera bill do baar kat gaya hai', 'hinglish')).toBeNull();
+    expect(languageSwitch('I was charged twice this month', 'hi')).toBe('en');
+    expect(languageSwitch('ok', 'hi')).toBeNull();
+    expect(languageSwitch('I was charged twice this month', 'hinglish')).toBe('en');
   });
 
   it('reads the names agents and settings give a language', () => {

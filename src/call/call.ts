@@ -21,20 +21,19 @@ import {
   callStateOf,
   routerMachine,
 } from '../../machines/router.js';
-import type { Opening } from '../departments.js';
 import type { CallData, DepartmentAgent } from './agent.js';
-import { bridgeFor, prewarmBridges } from './bridge.js';
-import { MAX_CALLER_FIELD_CHARS, MAX_REASON_CHARS, bounded } from './context.js';
-import { type DeskPort, buildDesk, deskInstructions } from './desk.js';
+import { prewarmBridges } from './bridge.js';
+import { MAX_REASON_CHARS, bounded, cleanCallerInfo } from './context.js';
+import type { DeskPort } from './desk.js';
 import type { CallEvent } from './events.js';
-import { PendingHandoff } from './handoff.js';
+import { Line } from './line.js';
 import { type CallOptions, DEFAULT_APOLOGY, type HandoffTiming, type TransferAnswer } from './options.js';
 import { JOINED_TO_PERSON, connectPerson } from './person.js';
-import { type PreparedStats, emptyPreparedStats, prepareReply } from './prepared-reply.js';
+import type { PreparedStats } from './prepared-reply.js';
 import { followSession } from './session-events.js';
-import { errorText, waitForQuiet } from './session.js';
-import { detectLanguage, parseLanguage } from '../language.js';
-import { toE164 } from '../telephony/numbers.js';
+import { errorText, newSession, waitForQuiet } from './session.js';
+import { pressKey } from './keypad.js';
+import { languageSwitch } from '../language.js';
 
 type EndEvent = CallEvent & { type: 'end' };
 
@@ -43,18 +42,14 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   readonly callId: string;
   readonly actor: Actor<typeof routerMachine>;
   readonly session: voice.AgentSession<CallData>;
-  readonly handoffs: HandoffTiming[] = [];
   readonly events: CallEvent[] = [];
-  /** Replies prepared during transfers: requests made, used, thrown away, tokens. */
-  readonly prepared: PreparedStats = emptyPreparedStats();
   /** Resolves once the first agent's greeting has played (or failed). */
   readonly greeted: Promise<void>;
   /** Resolves when the call is over and the session closed. */
   readonly finished: Promise<EndEvent>;
 
-  private agent: DepartmentAgent | null = null;
-  private previousAgent: DepartmentAgent | null = null;
-  private pending: PendingHandoff | null = null;
+  /** The desk on the line, and the swap. */
+  private readonly line: Line;
   /** The machine's answer to the request being sent (set by its announcements, inside `send`). */
   private decision: TransferAnswer | null = null;
   private resolveGreeted!: () => void;
@@ -62,46 +57,33 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   private ending = false;
   /** The last apology said after a failed LLM turn. */
   private apology: voice.SpeechHandle | null = null;
-  /** Refusals of a transfer the agent announced aloud: published once that line is committed (hearing order). */
-  private heldRefusals: CallEvent[] = [];
   private readonly deskPort: DeskPort;
 
   constructor(private readonly opts: CallOptions) {
     super();
-    this.callId = opts.callId;
+    const { callId, maxHandoffs, humanAvailable, humanTransferMode, caller } = opts;
+    this.callId = callId;
     this.deskPort = this.deskPortOf(opts);
     this.finished = new Promise((r) => (this.resolveFinished = r));
     this.greeted = new Promise((r) => (this.resolveGreeted = r));
     this.actor = createActor(routerMachine, {
-      id: opts.callId,
-      input: {
-        callId: opts.callId,
-        maxHandoffs: opts.maxHandoffs,
-        humanAvailable: opts.humanAvailable,
-        humanTransferMode: opts.humanTransferMode,
-        caller: opts.caller,
-      },
+      id: callId,
+      input: { callId, maxHandoffs, humanAvailable, humanTransferMode, caller },
       inspect: opts.inspect,
     });
     this.listenToMachine();
-    this.session = new voice.AgentSession<CallData>({
-      ...opts.sessionOptions,
-      llm: opts.llm,
-      userData: { callId: opts.callId, caller: { ...(opts.caller ?? {}) }, handoffCount: 0 },
-      connOptions: {
-        ...opts.sessionOptions?.connOptions,
-        // A failed LLM turn is reported and the call goes on; the caller (or the agent) ends it.
-        maxUnrecoverableErrors: Number.MAX_SAFE_INTEGER,
-      },
-    });
+    this.session = newSession(opts);
+    const { llm, ttsFor, deskNames, prepareReplies } = opts;
+    this.line = new Line({ session: this.session, llm, ttsFor, deskNames, prepareReplies, port: this.deskPort, emit: (e) => this.emitEvent(e) });
     followSession(this.session, {
       emit: (e) => this.emitEvent(e),
-      speakerOf: (id) => [this.agent, this.previousAgent].find((a) => a?.chatCtx.getById(id))?.role ?? this.agent?.role ?? 'triage',
+      speakerOf: (id) => this.line.speakerOf(id),
       callerSpoke: () => {
         // The agent on the line has heard the caller: its transfers are no longer part of a chain.
-        if (this.agent) this.agent.heardCaller = true;
+        const agent = this.line.active;
+        if (agent) agent.heardCaller = true;
       },
-      agentSpoke: () => this.releaseHeldRefusals(),
+      agentSpoke: () => this.line.agentSpoke(),
       llmFailed: () => this.apologize(),
       closed: (reason) => {
         // The room or the caller went away without the machine hearing of it: it hears now.
@@ -120,10 +102,19 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
 
   /** The agent on the line, and the machine's state. They agree between transfers. */
   get activeRole(): Target | null {
-    return this.agent?.role ?? null;
+    return this.line.active?.role ?? null;
   }
   get machineState(): CallState {
     return callStateOf(this.actor.getSnapshot().value);
+  }
+
+  /** Each transfer's timing, from the machine's answer to the new desk's first LLM request. */
+  get handoffs(): HandoffTiming[] {
+    return this.line.handoffs;
+  }
+  /** Replies prepared during transfers: requests made, used, thrown away, tokens. */
+  get prepared(): PreparedStats {
+    return this.line.prepared;
   }
 
   private emitEvent(e: CallEvent): void {
@@ -136,7 +127,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     const snap = this.actor.getSnapshot();
     // The agent exists before anyone hears of the call: machine and agent agree from the first event.
     const language = snap.context.caller.language ?? this.opts.greetingLanguage;
-    this.agent = this.buildAgent('triage', { kind: 'start', language });
+    const agent = this.line.first({ kind: 'start', language });
     this.emitEvent({
       type: 'started',
       callId: this.callId,
@@ -147,7 +138,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       at: Date.now(),
     });
     if (this.opts.ttsFor) prewarmBridges(this.opts.ttsFor, this.opts.deskNames);
-    await this.session.start({ ...startOptions, agent: this.agent });
+    await this.session.start({ ...startOptions, agent });
   }
 
   // ---- events into the machine -------------------------------------------------------------------
@@ -164,42 +155,20 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     return this.decision ?? { accepted: false, from, reason: 'The transfer was not accepted.' };
   }
 
-  /**
-   * A keypad digit from the phone: a transfer request under the same guards as the LLM's. A digit
-   * with no meaning is ignored (and reported as a `keypad` event with no target).
-   */
+  /** A keypad digit from the phone (see ./keypad.ts): null when it means nothing here. */
   pressKey(digit: string): TransferAnswer | null {
-    const target = this.opts.dtmfMap?.[digit] ?? null;
-    if (!target) {
-      this.emitEvent({ type: 'keypad', digit, target: null, accepted: false, reason: 'no meaning here', at: Date.now() });
-      return null;
-    }
-    const answer = this.requestTransfer(target, `caller pressed ${digit}`, 'keypad');
-    const reason = answer.accepted ? undefined : answer.reason;
-    this.emitEvent({ type: 'keypad', digit, target, accepted: answer.accepted, reason, at: Date.now() });
-    return answer;
+    return pressKey(digit, this.opts.dtmfMap, (to, why) => this.requestTransfer(to, why, 'keypad'), (e) => this.emitEvent(e));
   }
 
   updateCaller(info: Partial<CallerInfo>): CallerInfo {
-    const clean = Object.fromEntries(
-      Object.entries(info).map(([k, v]) => [k, typeof v === 'string' ? bounded(v, MAX_CALLER_FIELD_CHARS) : v]),
-    ) as Partial<CallerInfo>;
-    // A number as the caller said it ("098765 43210") is kept in E.164; a language by its code ("Hindi" → hi).
-    if (clean.phoneNumber) clean.phoneNumber = toE164(clean.phoneNumber) ?? clean.phoneNumber;
-    if (clean.language !== undefined) clean.language = parseLanguage(clean.language) ?? undefined;
-    this.actor.send({ type: 'CALLER_INFO', info: clean });
+    this.actor.send({ type: 'CALLER_INFO', info: cleanCallerInfo(info) });
     return this.actor.getSnapshot().context.caller;
   }
 
-  /**
-   * The language of the caller's latest line, when it tells one, becomes the call's (a switch is
-   * followed). Until a line says otherwise the call is taken to be in its greeting's language
-   * (English by default): an English caller on an English line changes nothing.
-   */
+  /** The language of the caller's latest line, when it tells another one, becomes the call's. */
   private followLanguage(text: string): void {
-    const language = detectLanguage(text);
-    const now = this.actor.getSnapshot().context.caller.language ?? this.opts.greetingLanguage ?? 'en';
-    if (language && language !== now) this.updateCaller({ language });
+    const language = languageSwitch(text, this.actor.getSnapshot().context.caller.language ?? this.opts.greetingLanguage);
+    if (language) this.updateCaller({ language });
   }
 
   /** The caller hung up (or the room went away). */
@@ -226,10 +195,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       this.session.userData.caller = { ...caller };
       if (caller.language && caller.language !== before) this.opts.languageChanged?.(caller.language);
       this.emitEvent({ type: 'caller', caller: { ...caller }, at: Date.now() });
-      // The agent on the line knows what was just saved, from its next word.
-      // (`updateInstructions` takes effect at once, so a reply about to be asked for hears it too.)
-      const agent = this.agent;
-      if (agent && !agent.retired) void agent.updateInstructions(deskInstructions(agent.role, this.deskPort)).catch(() => undefined);
+      this.line.callerUpdated();
     });
     this.actor.on('personStep', ({ step }) => {
       if (step !== 'cold') this.emitEvent({ type: 'person', step, at: Date.now() });
@@ -246,65 +212,16 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
 
   private onRefused(r: Refusal): void {
     this.decision = { accepted: false, from: r.from, reason: r.reason, guidance: r.guidance };
-    const event: CallEvent = { type: 'rejected', from: r.from, to: r.to, reason: r.reason, source: r.source, at: r.at };
-    // The agent said its line ("let me get you to sales") before calling the tool; the caller hears the
-    // refusal after it, so it is published after that line is committed.
-    if (r.source === 'agent' && this.agent?.currentReplyText.trim()) this.heldRefusals.push(event);
-    else this.emitEvent(event);
-  }
-
-  private releaseHeldRefusals(): void {
-    const held = this.heldRefusals;
-    this.heldRefusals = [];
-    for (const e of held) this.emitEvent(e);
+    this.line.refused({ type: 'rejected', from: r.from, to: r.to, reason: r.reason, source: r.source, at: r.at });
   }
 
   private onTransferred(entry: RouteEntry, handoffCount: number): void {
     this.decision = { accepted: true, from: entry.from, to: entry.to };
     this.session.userData.handoffCount = handoffCount;
-    const old = this.agent;
-    if (old) old.retired = true;
-    // A reply prepared for a desk the call now leaves will never play.
-    old?.prepared?.discard();
-    this.pending?.agent.prepared?.discard();
-    // The old desk said nothing before the transfer: on a voice call the new one bridges the silence.
-    const fromTool = old !== null && (entry.source === 'agent' || entry.source === 'system');
-    const oldLine = fromTool ? old.currentReplyText : '';
-    const bridged = fromTool && !oldLine.trim() && entry.to !== 'human' && this.opts.ttsFor !== undefined;
-    const agent = this.buildAgent(
-      entry.to,
-      entry.from === 'human' ? { kind: 'returned', reason: entry.reason }
-      : { kind: 'transfer', from: entry.from as Target, reason: entry.reason, bridged },
-    );
-    if (bridged) agent.bridge = bridgeFor(agent, this.opts.deskNames);
-    this.previousAgent = old;
-    this.agent = agent;
-    this.pending = new PendingHandoff(entry, handoffCount, agent);
-    this.handoffs.push(this.pending.timing);
-    // The new agent's first LLM request is the preparation's, made now.
-    if (fromTool && this.opts.prepareReplies !== false && prepareReply(agent, agent.bridge?.text ?? oldLine, this.session.history, this.opts.llm, this.prepared)) {
-      this.pending.llmRequested();
-    }
-    // A tool-initiated transfer happens inside the old agent's turn: its line (if any) finishes, then
-    // the swap. Anything else (keypad, supervisor) cuts the current speech short first.
-    if (entry.source !== 'agent' && entry.source !== 'system') {
-      try {
-        this.session.interrupt({ force: true });
-      } catch {
-        /* nothing to interrupt */
-      }
-    }
-    this.session.updateAgent(agent);
+    this.line.transfer(entry, handoffCount);
   }
 
   // ---- hooks of the agents -----------------------------------------------------------------------
-
-  private onTakeLine(agent: DepartmentAgent): void {
-    if (this.pending?.agent !== agent) return;
-    this.pending.entered = true;
-    // A prepared reply's LLM request came first: the handoff is published now, in hearing order.
-    this.publishHandoffIfComplete();
-  }
 
   private onEntryReply(agent: DepartmentAgent, speech: voice.SpeechHandle): Promise<void> | undefined {
     if (agent.role === 'triage' && this.handoffs.length === 0) {
@@ -322,20 +239,6 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     return this.actor.getSnapshot().context.humanTransferMode === 'warm' ? connecting : undefined;
   }
 
-  /** An agent's first LLM request: closes the handoff timing and publishes the handoff. */
-  private onFirstLlmRequest(agent: DepartmentAgent): void {
-    if (this.pending?.agent !== agent) return;
-    this.pending.llmRequested();
-    this.publishHandoffIfComplete();
-  }
-
-  private publishHandoffIfComplete(): void {
-    if (!this.pending?.complete) return;
-    const event = this.pending.event();
-    this.pending = null;
-    this.emitEvent(event);
-  }
-
   // ---- the end -----------------------------------------------------------------------------------
 
   private async onEnded(reason: string): Promise<void> {
@@ -349,12 +252,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     this.ending = true;
     // What still runs for this call (a warm transfer on hold) stops before the session closes.
     this.closing.abort(new Error('the call is closing'));
-    this.releaseHeldRefusals();
-    if (this.pending) {
-      this.pending.agent.prepared?.discard();
-      this.emitEvent(this.pending.event(false));
-      this.pending = null;
-    }
+    this.line.close();
     try {
       await this.session.close();
     } catch {
@@ -403,10 +301,6 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
 
   // ---- agents and their tools --------------------------------------------------------------------
 
-  private buildAgent(role: Target, how: Opening): DepartmentAgent {
-    return buildDesk(role, how, this.deskPort);
-  }
-
   /** What a desk needs of the call: the machine's answers and the call's hooks. */
   private deskPortOf(opts: CallOptions): DeskPort {
     return {
@@ -414,14 +308,14 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     deskNames: opts.deskNames,
     ttsFor: opts.ttsFor,
     context: () => this.actor.getSnapshot().context,
-    isOnLine: (agent) => this.agent === agent && !agent.retired,
+    isOnLine: (agent) => this.line.isOnLine(agent),
     requestTransfer: (to, reason, chained) => this.requestTransfer(to, reason, 'agent', chained),
     updateCaller: (info) => this.updateCaller(info),
     endCall: (reason) => this.endCall(reason),
     hooks: (agent) => ({
-      onTakeLine: () => this.onTakeLine(agent),
+      onTakeLine: () => this.line.tookLine(agent),
       onEntryReply: (speech) => this.onEntryReply(agent, speech),
-      onFirstLlmRequest: () => this.onFirstLlmRequest(agent),
+      onFirstLlmRequest: () => this.line.firstLlmRequest(agent),
       beforeReplyTo: (line) => this.followLanguage(line),
     }),
     };
@@ -435,7 +329,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
    * department's entry reply is the caller's next line.
    */
   private apologize(): void {
-    if (this.ending || this.pending) return;
+    if (this.ending || this.line.switching) return;
     try {
       this.apology = this.session.say(this.opts.apologyOnLlmError ?? DEFAULT_APOLOGY);
     } catch (err) {

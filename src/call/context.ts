@@ -4,6 +4,9 @@
  * the next agent inherits.
  */
 import { llm } from '@livekit/agents';
+import type { CallerInfo } from '../../machines/router.js';
+import { parseLanguage } from '../language.js';
+import { toE164 } from '../telephony/numbers.js';
 
 /**
  * Bounds on what the model (or any other source) may put into the call's context. A transfer reason
@@ -22,6 +25,19 @@ export function bounded(text: string, max: number): string {
   if (t.length <= max) return t;
   const chars = Array.from(t);
   return chars.length <= max ? t : `${chars.slice(0, max - 1).join('').trimEnd()}…`;
+}
+
+/**
+ * Caller details as they are saved: each text cut to `MAX_CALLER_FIELD_CHARS`, a number as the caller
+ * said it ("098765 43210") kept in E.164, a language by its code ("Hindi" → hi).
+ */
+export function cleanCallerInfo(info: Partial<CallerInfo>): Partial<CallerInfo> {
+  const clean = Object.fromEntries(
+    Object.entries(info).map(([k, v]) => [k, typeof v === 'string' ? bounded(v, MAX_CALLER_FIELD_CHARS) : v]),
+  ) as Partial<CallerInfo>;
+  if (clean.phoneNumber) clean.phoneNumber = toE164(clean.phoneNumber) ?? clean.phoneNumber;
+  if (clean.language !== undefined) clean.language = parseLanguage(clean.language) ?? undefined;
+  return clean;
 }
 
 /** Oversized JSON arguments: each string value cut to `MAX_REASON_CHARS`; anything else unusable → `{}`. */

@@ -1,7 +1,22 @@
-/** Small facts and moves on the LiveKit session that the call needs. */
-import type { llm, voice } from '@livekit/agents';
+/** The LiveKit session of a call: how it is made, and small facts and moves on it that the call needs. */
+import { type llm, voice } from '@livekit/agents';
 import type { CallData } from './agent.js';
+import type { CallOptions } from './options.js';
 import { isTransferTool } from './tools.js';
+
+/** The call's session: its LLM, the caller's details as user data, and failed LLM turns survived. */
+export function newSession(opts: CallOptions): voice.AgentSession<CallData> {
+  return new voice.AgentSession<CallData>({
+    ...opts.sessionOptions,
+    llm: opts.llm,
+    userData: { callId: opts.callId, caller: { ...(opts.caller ?? {}) }, handoffCount: 0 },
+    connOptions: {
+      ...opts.sessionOptions?.connOptions,
+      // A failed LLM turn is reported and the call goes on; the caller (or the agent) ends it.
+      maxUnrecoverableErrors: Number.MAX_SAFE_INTEGER,
+    },
+  });
+}
 
 export const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
