@@ -6,11 +6,13 @@
 import { llm } from '@livekit/agents';
 import { describe, expect, it } from 'vitest';
 import {
+  MAX_CALLER_FIELD_CHARS,
   MAX_REASON_CHARS,
   MAX_TOOL_ARGS_CHARS,
   bounded,
   boundedForModel,
   carriedHistory,
+  cleanCallerInfo,
 } from '../src/call/context.js';
 import { historyProblem, type ChatMessageIn } from '../dev/scripted-llm.js';
 
@@ -221,5 +223,23 @@ describe('bounded', () => {
     const emoji = '😀'.repeat(6);
     expect(bounded(emoji, 6)).toBe(emoji);
     expect(bounded(emoji, 5)).toBe(`${'😀'.repeat(4)}…`);
+  });
+});
+
+describe('cleanCallerInfo: caller details as they are saved', () => {
+  it('a number as the caller said it is kept in E.164, a language by its code, an oversized text cut', () => {
+    const saved = cleanCallerInfo({ name: 'M'.repeat(5000), phoneNumber: '098765-43210', language: 'Hindi', accountId: ' 4411 ' });
+    expect(saved.phoneNumber).toBe('+919876543210');
+    expect(saved.language).toBe('hi');
+    expect(saved.accountId).toBe('4411');
+    expect(Array.from(saved.name ?? '').length).toBe(MAX_CALLER_FIELD_CHARS);
+    expect(saved.name?.endsWith('…')).toBe(true);
+  });
+
+  it('keeps what it cannot read as given, and drops a language it does not know', () => {
+    const saved = cleanCallerInfo({ phoneNumber: 'ext. 12', language: 'Klingonese' });
+    expect(saved.phoneNumber).toBe('ext. 12');
+    expect(saved).toHaveProperty('language', undefined);
+    expect(cleanCallerInfo({ name: 'Maya' })).toEqual({ name: 'Maya' });
   });
 });
