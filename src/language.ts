@@ -77,6 +77,18 @@ export function languageSwitch(text: string, current: string | undefined): Langu
   return language && language !== (current ?? 'en') ? language : null;
 }
 
+/**
+ * The language a speech-to-text reported for a caller turn (where its plugin reports one: OpenAI's
+ * `gpt-transcribe` models when detecting, most other STT plugins), as a switch: taken only while the
+ * call's language is not yet known (`known`), for once it is the STT is told that language and only
+ * echoes it. A line's own language (`languageSwitch`) comes after it and wins where it tells one.
+ */
+export function sttLanguageSwitch(reported: string, known: string | undefined, greeting: string | undefined): Language | null {
+  if (known) return null;
+  const language = parseLanguage(reported);
+  return language && language !== (greeting ?? 'en') ? language : null;
+}
+
 /** The instruction that makes every desk answer in the caller's language. */
 export function languageInstruction(lang: Language): string {
   if (lang === 'hinglish') {

@@ -4,6 +4,7 @@
  * that takes the line after a transfer. The scripted model answers in the language its instructions
  * name, and in English when they name none, as a real model told to "continue" in English often does.
  */
+import { voice } from '@livekit/agents';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Call } from '../src/call/call.js';
 import { type ScriptedServer, deskOf, systemText } from '../dev/scripted-llm.js';
@@ -134,6 +135,34 @@ describe('a Hindi or Hinglish call, routed like its English twin', () => {
     await say(c, callTools({ name: 'update_caller_info', arguments: { language: 'Hindi' } }));
     expect(c.actor.getSnapshot().context.caller.language).toBe('hi');
     expect(c.events.some((e) => e.type === 'caller' && e.caller.language === 'hi')).toBe(true);
+  });
+
+  it("takes the language the speech-to-text reports until the call's is known; after that the STT is told it", async () => {
+    const told: string[] = [];
+    const c = await call({ languageChanged: (l) => told.push(l) });
+    // What a phone call's STT reports with a final transcript (interim reports say nothing).
+    const reported = (language: string, isFinal = true) =>
+      c.session.emit(
+        voice.AgentSessionEventTypes.UserInputTranscribed,
+        voice.createUserInputTranscribedEvent({ transcript: '…', isFinal, language: language as never }),
+      );
+    reported('ta', false);
+    reported('en'); // the greeting's language: nothing changes
+    expect(c.actor.getSnapshot().context.caller.language).toBeUndefined();
+    reported('ta');
+    expect(c.actor.getSnapshot().context.caller.language).toBe('ta');
+    expect(told).toEqual(['ta']);
+    // A Tamil line the in-process detector cannot tell: the call stays Tamil, and the desk is told so.
+    await say(c, 'எனக்கு என் பில் பற்றி ஒரு கேள்வி இருக்கிறது');
+    expect(promptsOf(c, 'Triage').at(-1)).toContain('The caller speaks Tamil; reply in Tamil');
+    // Once the language is known the STT is told it and only echoes it (Hinglish is told as `hi`):
+    // its reports change nothing.
+    reported('hi');
+    expect(c.actor.getSnapshot().context.caller.language).toBe('ta');
+    // The caller's own line still leads.
+    await say(c, 'Sorry, can we continue in English please?');
+    expect(c.actor.getSnapshot().context.caller.language).toBe('en');
+    expect(told).toEqual(['ta', 'en']);
   });
 
   it('greets in GREETING_LANGUAGE while the caller language is unknown', async () => {

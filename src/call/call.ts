@@ -33,7 +33,7 @@ import type { PreparedStats } from './prepared-reply.js';
 import { followSession } from './session-events.js';
 import { errorText, newSession, waitForQuiet } from './session.js';
 import { pressKey } from './keypad.js';
-import { languageSwitch } from '../language.js';
+import { languageSwitch, sttLanguageSwitch } from '../language.js';
 
 type EndEvent = CallEvent & { type: 'end' };
 
@@ -78,10 +78,10 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     followSession(this.session, {
       emit: (e) => this.emitEvent(e),
       speakerOf: (id) => this.line.speakerOf(id),
-      callerSpoke: () => {
-        // The agent on the line has heard the caller: its transfers are no longer part of a chain.
-        const agent = this.line.active;
-        if (agent) agent.heardCaller = true;
+      callerSpoke: () => this.line.callerSpoke(),
+      heardLanguage: (code) => {
+        const language = sttLanguageSwitch(code, this.actor.getSnapshot().context.caller.language, this.opts.greetingLanguage);
+        if (language) this.updateCaller({ language });
       },
       agentSpoke: () => this.line.agentSpoke(),
       llmFailed: () => this.apologize(),

@@ -99,6 +99,11 @@ export class Line {
     session.updateAgent(agent);
   }
 
+  /** The desk on the line has heard the caller: its transfers are no longer part of a chain. */
+  callerSpoke(): void {
+    if (this.agent) this.agent.heardCaller = true;
+  }
+
   /** Caller details were saved: the desk on the line knows them from its next word. */
   callerUpdated(): void {
     const agent = this.agent;

@@ -1,4 +1,4 @@
-/** The session's own events, told as call events: who said what, what failed, when it closed. */
+/** The session's own events, told as call events: who said what (in which language), what failed, when it closed. */
 import { voice } from '@livekit/agents';
 import type { Target } from '../../machines/router.js';
 import type { CallData } from './agent.js';
@@ -9,6 +9,8 @@ export interface SessionListener {
   /** Who said a message: the agent whose context it was committed to. */
   speakerOf(itemId: string): Target;
   callerSpoke(): void;
+  /** The speech-to-text reported the language of a caller turn. */
+  heardLanguage(code: string): void;
   /** An agent line was committed (events held back for hearing order may follow it). */
   agentSpoke(): void;
   /** An LLM turn failed for good. */
@@ -28,6 +30,9 @@ export function followSession(session: voice.AgentSession<CallData>, to: Session
       to.emit({ type: 'agent', agent: to.speakerOf(item.id), text, interrupted: item.interrupted, at: Date.now() });
       to.agentSpoke();
     }
+  });
+  session.on(S.UserInputTranscribed, ({ isFinal, language }) => {
+    if (isFinal && language) to.heardLanguage(String(language));
   });
   session.on(S.Error, ({ error }) => {
     if ((error as { recoverable?: boolean }).recoverable) return;

@@ -96,6 +96,8 @@ export interface TestCallOptions {
   prepareReplies?: boolean;
   /** GREETING_LANGUAGE: the greeting's language while the caller's is unknown. */
   greetingLanguage?: string;
+  /** The caller's language became known or changed (the worker tells its speech-to-text). */
+  languageChanged?: CallOptions['languageChanged'];
 }
 
 /** A room-less call through the real orchestrator, the real OpenAI plugin and the scripted server. */
@@ -116,6 +118,7 @@ export async function startCall(server: ScriptedServer, o: TestCallOptions = {})
     dtmfMap: o.dtmfMap,
     prepareReplies: o.prepareReplies,
     greetingLanguage: o.greetingLanguage,
+    languageChanged: o.languageChanged,
     sessionOptions: {
       connOptions: { llmConnOptions: { maxRetry: o.maxRetry ?? 0, timeoutMs: o.timeoutMs ?? 5000, retryIntervalMs: 50 } },
     },
