@@ -76,6 +76,8 @@ export interface ScriptedServer {
   requests: RecordedRequest[];
   /** Chat requests only. */
   chatRequests(): RecordedRequest[];
+  /** Transcription requests: the form fields sent with the audio (model, language when the STT was told one). */
+  transcriptions: Record<string, string>[];
   setScript(script: Script): void;
   /** Closes every open connection (keep-alive ones included); the server keeps listening. */
   dropConnections(): void;
@@ -216,9 +218,17 @@ async function streamReply(res: ServerResponse, body: ChatRequest, reply: Script
   res.end();
 }
 
+/** The text fields of a multipart form body (the audio file's part left out). */
+function formFields(body: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const m of body.matchAll(/name="([^"]+)"\r\n\r\n([^\r]*)\r\n/g)) fields[m[1]!] = m[2]!;
+  return fields;
+}
+
 export async function startScriptedServer(opts: ScriptedServerOptions = {}): Promise<ScriptedServer> {
   let script: Script = opts.script ?? keywordBrain;
   const requests: RecordedRequest[] = [];
+  const transcriptions: Record<string, string>[] = [];
   const sockets = new Set<import('node:net').Socket>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -260,7 +270,7 @@ export async function startScriptedServer(opts: ScriptedServerOptions = {}): Pro
       return;
     }
     if (req.method === 'POST' && path === '/audio/transcriptions') {
-      await readBody(req);
+      transcriptions.push(formFields(await readBody(req)));
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ text: opts.transcript ?? '' }));
       return;
@@ -284,6 +294,7 @@ export async function startScriptedServer(opts: ScriptedServerOptions = {}): Pro
   return {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}/v1`,
     requests,
+    transcriptions,
     chatRequests: () => requests.filter((r) => r.path === '/chat/completions'),
     setScript: (s) => (script = s),
     dropConnections: () => {

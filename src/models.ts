@@ -31,12 +31,14 @@ export function buildLLM(s: Settings): llm.LLM {
 
 /**
  * HTTP transcription (not the realtime WebSocket) so any OpenAI-compatible server works; the
- * session's VAD cuts the audio into utterances. With the caller's language known it is told that
- * language (Hinglish as Hindi), and reports it back, so the end-of-turn model uses its Hindi
- * thresholds; before that it detects the language itself.
+ * session's VAD cuts the audio into utterances. With the caller's language known (a lookup), or a
+ * greeting language other than English configured, it is told that language (Hinglish as Hindi) and
+ * reports it back, so the end-of-turn model uses its Hindi thresholds; otherwise it detects the
+ * language itself until the call's is known.
  */
 export function buildSTT(s: Settings, language?: string): openai.STT {
-  const lang = language ? { language: sttLanguageOf(language) } : { detectLanguage: true };
+  const told = language ?? (s.GREETING_LANGUAGE !== 'en' ? s.GREETING_LANGUAGE : undefined);
+  const lang = told ? { language: sttLanguageOf(told) } : { detectLanguage: true };
   return new openai.STT({ model: s.STT_MODEL, apiKey: apiKey(s), baseURL: s.OPENAI_BASE_URL, useRealtime: false, ...lang });
 }
 
