@@ -34,14 +34,27 @@ const NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40
 const COLOURS: Record<number, string> = { 10: '90', 20: '34', 30: '32', 40: '33', 50: '31', 60: '35' };
 
 /**
+ * The framework logs every error a tool throws at ERROR, the call's own refusals too ("Transfer
+ * refused: …", a second transfer in one turn, end_call after a transfer). The call reports each in its
+ * own words (a `rejected` event, the agent telling the caller); as a log line it is noise, and in
+ * production an alert for an ordinary turn of a call. Dropped at the default level by every command.
+ */
+export function refusalWeReport(e: LogEntry): boolean {
+  if (e.msg !== 'exception occurred while executing tool') return false;
+  return /^(Transfer refused: |A transfer is already under way|This call has been transferred)/.test(errorMessageOf(e) ?? '');
+}
+
+/**
  * What every text call (`npm run chat`, `npm run demo`) leaves out of its log at the default level:
  *
+ * - a refusal the call reports itself (`refusalWeReport`);
  * - "speech scheduling is paused": the framework noting, as the session closes, that it is not
  *   answering a turn any more — every text call ends that way; nothing is lost (the call is over).
  * - "failed to generate LLM completion": a failed LLM request; the call reports each failed turn
  *   itself (an `error` line naming the model server), so the framework's stack trace adds nothing.
  */
 export function harmlessInTextCalls(e: LogEntry): boolean {
+  if (refusalWeReport(e)) return true;
   const msg = typeof e.msg === 'string' ? e.msg : '';
   if (e.level <= LEVELS.warn! && /speech scheduling is paused/.test(msg)) return true;
   if (e.level <= LEVELS.warn! && /^failed to generate LLM completion/.test(msg)) return true;

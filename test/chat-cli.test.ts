@@ -453,6 +453,18 @@ describe('chat: the first ten minutes', () => {
     expect(r.stderr).toBe('');
   }, 90_000);
 
+  it('a refused transfer is a turn of the call, not an error: reported as `rejected`, nothing on stderr', async () => {
+    const s = await server({ script: keywordBrain });
+    const r = await runChat(['--json'], ['I was charged twice', "I'd also like to upgrade my plan"], {
+      OPENAI_BASE_URL: s.url,
+      MAX_HANDOFFS: '2',
+      CALLS_DB: 'off',
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(parseJsonLines(r).filter((e) => e.type === 'rejected'), show(parseJsonLines(r))).toMatchObject([{ to: 'sales' }]);
+    expect(r.stderr).toBe('');
+  }, 90_000);
+
   it('no settings: the message names OPENAI_API_KEY and the key-free way in (npm run scripted-llm)', async () => {
     const r = await runChat([], ['hello'], {});
     expect(r.code).toBe(2);

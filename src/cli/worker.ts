@@ -24,7 +24,7 @@ import {
 } from '@livekit/agents';
 import { ParticipantKind, type RemoteParticipant, RoomEvent } from '@livekit/rtc-node';
 import { type Settings, loadEnvFile, loadWorkerSettings, settingsOrExit } from '../config.js';
-import { type LogEntry, errorMessageOf, filterStdoutForFrameworkLogger, initLogging } from '../logging.js';
+import { type LogEntry, errorMessageOf, filterStdoutForFrameworkLogger, initLogging, refusalWeReport } from '../logging.js';
 import { buildSTT, buildTTSFor, callOptionsFrom, llmConnOptions, sttFollower } from '../models.js';
 import { Call } from '../call/call.js';
 import { attachInspector } from '../inspector/client.js';
@@ -244,6 +244,7 @@ async function runWorker(): Promise<void> {
   initLogging({
     level,
     format: logFormat(production),
+    drop: refusalWeReport,
     rewrite: (e) => {
       const problem = liveKitProblem(e, settings.LIVEKIT_URL);
       if (!problem) return null;
