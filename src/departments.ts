@@ -16,6 +16,8 @@ export interface DepartmentSpec {
   voice: string;
   /** What this desk does; the common rules are appended by `instructionsFor`. */
   role: string;
+  /** What the desk is for, as the other desks' transfer tool to it describes it. */
+  handles: string;
   /** The keypad digit that asks for this desk by default (`DTMF_MAP`). */
   keypad: string;
 }
@@ -27,6 +29,7 @@ export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
     keypad: '9',
     title: 'Triage',
     voice: 'alloy',
+    handles: 'the front desk, for a caller who needs another department or is not sure which one',
     role:
       'You are the front desk. Greet callers, learn who they are (name, account id if they have one) and ' +
       'what they need, then send them to the right specialist: Billing for invoices, charges, refunds and ' +
@@ -39,6 +42,7 @@ export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
     keypad: '1',
     title: 'Billing',
     voice: 'sage',
+    handles: 'invoices, charges, double charges, refunds, payment methods and due dates',
     role:
       'You are the billing specialist: invoices, charges, double charges, refunds, payment methods and ' +
       'due dates. Be precise about amounts and dates; never invent an amount you were not told.',
@@ -49,6 +53,7 @@ export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
     keypad: '2',
     title: 'Sales',
     voice: 'coral',
+    handles: 'plans, pricing, upgrades, add-ons and new purchases',
     role:
       'You are the sales specialist: plans, pricing, upgrades, add-ons and new purchases. Recommend what ' +
       'fits what the caller told you; no pressure.',
@@ -59,6 +64,7 @@ export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
     keypad: '3',
     title: 'Support',
     voice: 'verse',
+    handles: 'outages, errors, devices, accounts that do not work',
     role:
       'You are the technical support specialist: outages, errors, devices, accounts that do not work. ' +
       'Troubleshoot one step at a time and check the result of each step with the caller.',
@@ -69,6 +75,7 @@ export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
     keypad: '0',
     title: 'Human hand-off',
     voice: 'alloy',
+    handles: 'a person on our team, when the caller asks for a human or you cannot help',
     role:
       'The caller is being connected to a person on our team. Tell them so in one sentence and ask them to ' +
       'stay on the line. Do not try to solve their problem yourself anymore.',

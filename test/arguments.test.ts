@@ -71,6 +71,19 @@ describe('the offered schema (as the OpenAI plugin sends it)', () => {
     expect(params('end_call')!.properties!.reason!.type).toEqual(['string', 'null']);
     expect(params('pass_control_to_billing')).toMatchObject({ required: ['reason'], properties: { reason: { type: 'string' } } });
   });
+
+  it('each transfer tool says what the desk it goes to is for, never "you are" (the model offering it is not that desk)', async () => {
+    const call = await newCall({ humanAvailable: true });
+    const description = (name: string) => requestsOf(server, call)[0]!.body.tools!.find((t) => t.function.name === name)?.function.description;
+    expect(description('pass_control_to_billing')).toBe('Transfer the caller to Billing: invoices, charges, double charges, refunds, payment methods and due dates.');
+    expect(description('pass_control_to_sales')).toMatch(/^Transfer the caller to Sales: plans, pricing/);
+    expect(description('transfer_to_human')).toMatch(/^Transfer the caller to a person on our team/);
+    await say(call, callTools({ name: 'pass_control_to_billing', arguments: { reason: 'charged twice' } }));
+    const billing = requestsOf(server, call).filter((r) => deskOf(r.body) === 'Billing').at(-1)!;
+    const triageTool = billing.body.tools!.find((t) => t.function.name === 'pass_control_to_triage')!.function.description!;
+    expect(triageTool).toMatch(/^Transfer the caller to Triage: the front desk/);
+    for (const r of requestsOf(server, call)) for (const t of r.body.tools ?? []) expect(t.function.description).not.toMatch(/\byou are\b/i);
+  });
 });
 
 describe('each tool with schema-true arguments', () => {
@@ -153,6 +166,16 @@ describe('each tool with schema-true arguments', () => {
     expect(ofType(events, 'handoff')).toMatchObject([{ from, to, reason, source: 'agent' }]);
     expect(call.machineState).toBe(to);
     expect(ofType(events, 'agent').at(-1)!.agent).toBe(to);
+  });
+});
+
+describe('a model that breaks the schema a little', () => {
+  it('a transfer with { reason: null } still moves the caller, with "(no reason given)"', async () => {
+    const call = await newCall();
+    const events = await say(call, callTools({ name: 'pass_control_to_billing', arguments: { reason: null } }));
+    noErrors(call);
+    expect(ofType(events, 'handoff')).toMatchObject([{ from: 'triage', to: 'billing', reason: '(no reason given)' }]);
+    expect(call.machineState).toBe('billing');
   });
 });
 

@@ -37,8 +37,12 @@ export function givenFields<T extends Record<string, unknown>>(args: T): { [K in
   };
 }
 
+/**
+ * A transfer's reason is asked for as a string; a model that sends `null` anyway still moves the
+ * caller (the reason becomes "(no reason given)"): refusing would drop the transfer over a word.
+ */
 const reasonParam = z.object({
-  reason: z.string().describe('Why the caller needs this transfer, in a short sentence.'),
+  reason: z.preprocess((v) => v ?? '', z.string().describe('Why the caller needs this transfer, in a short sentence.')),
 });
 
 const endParam = z.object({ reason: z.string().describe('Why the call ends, or null').nullish() });
@@ -57,10 +61,9 @@ function transferTool(target: Target, handlers: ToolHandlers): Tool {
   const spec = DEPARTMENT_TABLE[target];
   return llm.tool({
     name: toolName(target),
-    description:
-      target === 'human'
-        ? 'Transfer the caller to a person on our team, when they ask for a human or you cannot help.'
-        : `Transfer the caller to ${spec.title}. ${spec.role.split('.')[0]}.`,
+    // What the desk is for, never its own prompt ("You are the billing specialist" would tell the
+    // model offering the tool that it is Billing).
+    description: target === 'human' ? `Transfer the caller to ${spec.handles}.` : `Transfer the caller to ${spec.title}: ${spec.handles}.`,
     parameters: reasonParam,
     execute: async ({ reason }, { ctx }) => handlers.transfer(target, reason, ctx),
   });
