@@ -96,6 +96,24 @@ describe('npm run demo', () => {
   });
 });
 
+describe('npm run demo against a configured model', () => {
+  it('OPENAI_BASE_URL alone (a key-less OpenAI-compatible server): that server answers, and the demo names it', async () => {
+    const other = await startServer();
+    const { child, lines } = run(['src/cli/demo.ts', '--once'], { DEMO_PAUSE_MS: '300', CALLS_DB: 'off', OPENAI_BASE_URL: other.url });
+    try {
+      expect(await nextMatching(lines, (l) => l.startsWith('Answers come from'))).toBe(
+        `Answers come from the model gpt-4.1-mini at ${other.url}; the caller's lines are scripted.`,
+      );
+      await nextMatching(lines, (l) => l.includes('triage → billing'));
+      expect(other.chatRequests().length).toBeGreaterThan(0);
+      expect(await new Promise((r) => child.on('exit', r))).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      await other.close();
+    }
+  });
+});
+
 describe('npm run demo in Hindi and Hinglish', () => {
   it('its second call speaks Hindi and reaches Support, its third Hinglish and reaches Billing', async () => {
     const { child, lines } = run(['src/cli/demo.ts'], { DEMO_PAUSE_MS: '300', INSPECTOR_PORT: '0', CALLS_DB: 'off' });

@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: watch the statechart move with no keys at all. Plays scripted calls — scripted caller
  * lines, answered by the scripted OpenAI-compatible server the tests use (`dev/scripted-llm.ts`) — through
- * the real call core, with the live inspector serving. With OPENAI_API_KEY set, the real model answers instead.
+ * the real call core, with the live inspector serving. With OPENAI_API_KEY or OPENAI_BASE_URL set (a key-less
+ * OpenAI-compatible server is enough), that model answers instead.
  *
  *   npm run demo               a new call every few seconds until Ctrl-C (each live call is hung up, cleanly)
  *   npm run demo -- --once     one call, then exit (the page's server goes with it, as it says)
@@ -68,10 +69,10 @@ async function inspectorAnswers(url: string, token?: string): Promise<boolean> {
   }
 }
 
-/** What the demo runs on: its settings, and the scripted model answering (unless OPENAI_API_KEY is set). */
+/** What the demo runs on: its settings, and the scripted model answering (unless a model is configured). */
 interface Setup {
   settings: Settings;
-  /** OPENAI_API_KEY is set: the real model answers the scripted caller. */
+  /** OPENAI_API_KEY or OPENAI_BASE_URL is set: that model answers the scripted caller. */
   realModel: boolean;
   /** The scripted OpenAI-compatible server, stopped at the end; undefined when the real model answers. */
   scripted: ScriptedServer | undefined;
@@ -84,7 +85,7 @@ async function demoSettings(): Promise<Setup> {
   } catch (err) {
     exitOnConfigError(err, 'demo');
   }
-  const realModel = Boolean(process.env.OPENAI_API_KEY?.trim());
+  const realModel = Boolean(process.env.OPENAI_API_KEY?.trim() || process.env.OPENAI_BASE_URL?.trim());
   const scripted = realModel ? undefined : await startScriptedServer();
   let settings;
   try {
@@ -118,8 +119,8 @@ async function openPage({ settings, realModel }: Setup, records: Records | null)
     `Switchboard demo — open ${page}\n` +
       (reportTo ? `(calls report to the inspector at INSPECTOR_URL; this demo serves no page of its own)\n` : '') +
       (realModel
-        ? `Answers come from the real model (${settings.LLM_MODEL}); the caller's lines are scripted.\n`
-        : 'The answers are SCRIPTED (a keyword script standing in for a model, no keys needed); set OPENAI_API_KEY to use the real model.\n'),
+        ? `Answers come from the model ${settings.LLM_MODEL} at ${modelServer(settings)}; the caller's lines are scripted.\n`
+        : 'The answers are SCRIPTED (a keyword script standing in for a model, no keys needed); set OPENAI_API_KEY (or OPENAI_BASE_URL) to use a real model.\n'),
   );
   if (reportTo && !(await inspectorAnswers(reportTo, settings.INSPECTOR_TOKEN))) {
     process.stderr.write(
