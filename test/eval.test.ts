@@ -4,6 +4,8 @@
  * the scripted server is a keyword script.
  */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,11 +26,11 @@ afterAll(async () => {
   await server.close();
 });
 
-function runEval(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+function runEval(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     const child = spawn('npx', ['tsx', 'src/cli/eval.ts', ...args], {
       cwd: REPO,
-      env: { ...process.env, OPENAI_BASE_URL: server.url, OPENAI_API_KEY: '', LOG_LEVEL: 'fatal' },
+      env: { ...process.env, OPENAI_BASE_URL: server.url, OPENAI_API_KEY: '', LOG_LEVEL: 'fatal', ...env },
     });
     let out = '';
     let err = '';
@@ -108,4 +110,55 @@ describe('npm run eval', () => {
     expect(badFile.err).toMatch(/bad\.json: case 0\.turns/);
     expect(badFile.err).not.toMatch(/\n\s+at /);
   }, 120_000);
+
+  it('--max-calls N plays N cases spread over every language and kind, not the file\'s first N', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eval-spread-'));
+    const r = await runEval(['--max-calls', '21', '--concurrency', '4', '--out', dir]);
+    expect(r.code, r.err).toBe(0);
+    const run = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as Run;
+    const byId = new Map(cases.map((c) => [c.id, c]));
+    const played = run.results.map((x) => byId.get(x.id)!);
+    expect(played).toHaveLength(21);
+    expect(new Set(played.map((c) => `${c.language}/${c.kind}`)).size).toBe(21);
+    expect(r.err).toMatch(/Playing 21 conversations/);
+  }, 120_000);
+
+  it('a model server that cannot be reached, or refuses the key, is one line before any call is played (exit 2)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eval-down-'));
+    // A port nothing listens on (one just closed: fetch refuses some low ports outright).
+    const closed = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => closed.once('listening', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const down = await runEval(['--out', dir], { OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1` });
+    expect(down.code).toBe(2);
+    expect(down.err.trim().split('\n')).toEqual([
+      `eval: could not reach the model server at http://127.0.0.1:${port}/v1 (ECONNREFUSED): check OPENAI_BASE_URL`,
+    ]);
+    expect(existsSync(join(dir, 'results.json'))).toBe(false);
+    // A server that answers 401, as OpenAI does for a wrong key.
+    const refusing = createServer((_req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end('{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}');
+    }).listen(0, '127.0.0.1');
+    await new Promise((r) => refusing.once('listening', r));
+    try {
+      const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/v1`;
+      const refused = await runEval(['--out', dir], { OPENAI_BASE_URL: url, OPENAI_API_KEY: 'sk-wrong' });
+      expect(refused.code).toBe(2);
+      expect(refused.err.trim()).toBe(`eval: the model server at ${url} refused the key (HTTP 401): check OPENAI_API_KEY`);
+    } finally {
+      refusing.close();
+    }
+  }, 120_000);
+
+  it('an --out that cannot be written, and a language the cases do not have, are named before any call (exit 2)', async () => {
+    const out = await runEval(['--out', join(REPO, 'README.md', 'x')]);
+    expect(out.code).toBe(2);
+    expect(out.err.trim()).toMatch(/^eval: cannot write the reports to --out .*README\.md\/x \(ENOTDIR\)$/);
+    const lang = await runEval(['--language', 'fr']);
+    expect(lang.code).toBe(2);
+    expect(lang.err).toMatch(/^eval: --language fr: the cases are in en, hi, hinglish\n/);
+  }, 120_000);
 });
+

@@ -6,7 +6,9 @@
  *   npm run eval -- [--cases FILE] [--out DIR] [--max-calls N] [--concurrency N]
  *                   [--language en|hi|hinglish] [--min-accuracy 0.8]
  *
- * Exit 0; 1 when the first-transfer accuracy is under --min-accuracy; 2 for bad options or settings.
+ * `--max-calls N` plays N cases spread over every language and kind. Exit 0; 1 when the first-transfer
+ * accuracy is under --min-accuracy (or every call's model turns failed); 2 for bad options or settings,
+ * an `--out` that cannot be written, or a model server that cannot be reached or refuses the key.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -14,17 +16,24 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadSettings, settingsOrExit } from '../config.js';
 import { languageName } from '../language.js';
-import { type EvalCase, readCases } from '../eval/cases.js';
+import { type EvalCase, readCases, spread } from '../eval/cases.js';
 import { playCase } from '../eval/play.js';
 import { htmlReport } from '../eval/report.js';
 import { type CaseResult, type Summary, scoreCase, summarizeByLanguage } from '../eval/score.js';
-import { logToStderr, modelServer } from './text-calls.js';
+import { logToStderr, modelServer, modelServerProblem } from './text-calls.js';
 
 const USAGE = `usage: npm run eval -- [--cases eval/cases.json] [--out reports/eval] [--max-calls N] [--concurrency 4]
                        [--language en|hi|hinglish] [--min-accuracy 0.8]`;
 
+/** A bad option: one line, then the usage. */
 function fail(message: string): never {
   process.stderr.write(`eval: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+/** Something to fix before a run (a setting, a folder): one line. */
+function stop(message: string): never {
+  process.stderr.write(`eval: ${message}\n`);
   process.exit(2);
 }
 
@@ -112,17 +121,26 @@ async function main(): Promise<void> {
   } catch (err) {
     fail((err as Error).message);
   }
+  const languages = [...new Set(cases.map((c) => c.language))];
+  if (o.language && !languages.includes(o.language)) fail(`--language ${o.language}: the cases are in ${languages.join(', ')}`);
   if (o.language) cases = cases.filter((c) => c.language === o.language);
-  if (o.maxCalls !== undefined) cases = cases.slice(0, o.maxCalls);
-  if (!cases.length) fail('no cases to play (check --cases and --language)');
+  if (o.maxCalls !== undefined) cases = spread(cases, o.maxCalls);
+  if (!cases.length) fail(`no cases to play in ${o.cases}`);
   const settings = settingsOrExit('eval', () => loadSettings());
   logToStderr(settings);
-  process.stderr.write(`Playing ${cases.length} conversations against ${settings.LLM_MODEL} at ${modelServer(settings)}, ${o.concurrency} at a time.\n`);
+  try {
+    mkdirSync(o.out, { recursive: true });
+  } catch (err) {
+    stop(`cannot write the reports to --out ${o.out} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const problem = await modelServerProblem(settings);
+  if (problem) stop(problem);
+  const n = cases.length;
+  process.stderr.write(`Playing ${n} conversation${n === 1 ? '' : 's'} against ${settings.LLM_MODEL} at ${modelServer(settings)}, ${o.concurrency} at a time.\n`);
   const runId = randomUUID().slice(0, 8);
   const results = await playAll(cases, o.concurrency, async (c) => scoreCase(c, await playCase(settings, c, runId)));
   const { all, byLanguage } = summarizeByLanguage(results);
   const run = { model: settings.LLM_MODEL, server: modelServer(settings), at: new Date().toISOString(), all, byLanguage, results };
-  mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'results.json'), `${JSON.stringify(run, null, 2)}\n`);
   writeFileSync(join(o.out, 'report.html'), htmlReport(run));
   for (const [l, s] of Object.entries(byLanguage)) process.stdout.write(`${line(languageName(l), s)}\n`);

@@ -50,6 +50,30 @@ export function modelServer(s: Pick<Settings, 'OPENAI_BASE_URL'>): string {
   return s.OPENAI_BASE_URL ?? 'https://api.openai.com/v1 (OpenAI)';
 }
 
+/**
+ * One look at the model server before a run that would otherwise find out call by call: null when it
+ * answers (any HTTP answer but a refused key: a server without `/models` still serves chat), or the
+ * problem in one line naming the server and the setting to check.
+ */
+export async function modelServerProblem(s: Pick<Settings, 'OPENAI_BASE_URL' | 'OPENAI_API_KEY'>, timeoutMs = 10_000): Promise<string | null> {
+  const base = (s.OPENAI_BASE_URL ?? 'https://api.openai.com/v1').replace(/\/+$/, '');
+  try {
+    const res = await fetch(`${base}/models`, {
+      headers: s.OPENAI_API_KEY ? { authorization: `Bearer ${s.OPENAI_API_KEY}` } : {},
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await res.body?.cancel();
+    if (res.status === 401 || res.status === 403) {
+      return `the model server at ${modelServer(s)} refused the key (HTTP ${res.status}): check OPENAI_API_KEY`;
+    }
+    return null;
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (err as Error).message;
+    return `could not reach the model server at ${modelServer(s)} (${why}): check OPENAI_BASE_URL`;
+  }
+}
+
 const UNREACHABLE = /connection error|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ECONNRESET|fetch failed|socket hang up/i;
 
 /**

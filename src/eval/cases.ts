@@ -39,3 +39,20 @@ export function readCases(path: string): EvalCase[] {
   }
   return parsed.data;
 }
+
+/**
+ * At most `n` cases spread over the set, so `--max-calls 40` on a paid key plays every language and
+ * every kind rather than the file's first 40 (all English): round-robin over the language-and-kind
+ * groups, languages alternating within each kind (all in the file's order of first appearance).
+ */
+export function spread(cases: EvalCase[], n: number): EvalCase[] {
+  const firsts = (key: (c: EvalCase) => string) => [...new Set(cases.map(key))];
+  const groups = firsts((c) => c.kind).flatMap((kind) =>
+    firsts((c) => c.language).map((language) => cases.filter((c) => c.kind === kind && c.language === language)),
+  );
+  const picked: EvalCase[] = [];
+  for (let round = 0; picked.length < Math.min(n, cases.length); round++) {
+    for (const g of groups) if (g[round] && picked.length < n) picked.push(g[round]!);
+  }
+  return picked;
+}
