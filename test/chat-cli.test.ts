@@ -10,6 +10,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ScriptedServer, keywordBrain, startScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, directiveScript } from './support/harness.js';
@@ -489,6 +491,26 @@ describe('chat: the first ten minutes', () => {
     expect(lines[0]).toContain('OPENAI_BASE_URL');
     expect(r.stderr).not.toContain('    at ');
     expect(r.code).toBe(1);
+  }, 90_000);
+
+  it('a model server that refuses the key: one line saying so and naming OPENAI_API_KEY, exit 2', async () => {
+    const refusing = createServer((_req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end('{"error":{"message":"Incorrect API key provided: sk-wrong.","type":"invalid_request_error","code":"invalid_api_key"}}');
+    }).listen(0, '127.0.0.1');
+    await new Promise((r) => refusing.once('listening', r));
+    try {
+      const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/v1`;
+      const r = await runChat(['--json'], ['hello'], { OPENAI_BASE_URL: url, OPENAI_API_KEY: 'sk-wrong', CALLS_DB: 'off' });
+      const errors = parseJsonLines(r).filter((e) => e.type === 'error');
+      expect(errors[0]?.message, show(parseJsonLines(r))).toMatch(new RegExp(`^the model server at ${url} refused the key \\(401`));
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(/refused the key .*Check OPENAI_API_KEY\.$/);
+      expect(r.code).toBe(2);
+    } finally {
+      refusing.close();
+    }
   }, 90_000);
 
   it('DTMF_MAP is the worker\'s setting: a bad value does not stop a text call', async () => {

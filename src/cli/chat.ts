@@ -6,8 +6,9 @@
  *   npm run -s chat -- --json    one JSON object per stdout line (logs go to stderr)
  *
  * End of input (Ctrl-D) ends the call where it is; Ctrl-C is the caller hanging up (the call ends,
- * recorded as `hangup`). Exit status: 0; 2 for a setting to fix; 1 when the model never answered in
- * the whole call (e.g. nothing listens at OPENAI_BASE_URL) — the one line on stderr names the URL.
+ * recorded as `hangup`). Exit status: 0; 2 for a setting to fix (a refused key included); 1 when the
+ * model never answered in the whole call (e.g. nothing listens at OPENAI_BASE_URL) — the one line on
+ * stderr names the URL.
  */
 import { randomUUID } from 'node:crypto';
 import { type Interface, createInterface, clearLine, cursorTo } from 'node:readline';
@@ -288,13 +289,17 @@ async function endChat(
 
 /** A call in which the model never answered: one line on stderr naming where it was asked, and exit status 1. */
 function modelNeverAnswered(settings: Settings, failure: string): void {
+  // A refused key is a setting to fix (exit 2), not a server to start.
+  const keyRefused = /refused the key/.test(failure);
   process.stderr.write(
     `chat: the model never answered in this call: ${failure}. ` +
-      (settings.OPENAI_BASE_URL
-        ? 'Is that server running? Check OPENAI_BASE_URL (npm run scripted-llm serves one without a key).\n'
-        : 'Check OPENAI_API_KEY (or set OPENAI_BASE_URL to another server).\n'),
+      (keyRefused
+        ? 'Check OPENAI_API_KEY.\n'
+        : settings.OPENAI_BASE_URL
+          ? 'Is that server running? Check OPENAI_BASE_URL (npm run scripted-llm serves one without a key).\n'
+          : 'Check OPENAI_API_KEY (or set OPENAI_BASE_URL to another server).\n'),
   );
-  process.exitCode = 1;
+  process.exitCode = keyRefused ? 2 : 1;
 }
 
 async function main() {

@@ -74,15 +74,19 @@ export async function modelServerProblem(s: Pick<Settings, 'OPENAI_BASE_URL' | '
   }
 }
 
+/** How OpenAI and compatible servers answer a wrong or missing key. */
+const KEY_REFUSED = /^(401|403)\b|incorrect api key|invalid api key|invalid_api_key/i;
 const UNREACHABLE = /connection error|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ECONNRESET|fetch failed|socket hang up/i;
 
 /**
  * A failed LLM turn in words that say where the model is: `llm_error: Connection error.` becomes
- * "could not reach the model server at http://…/v1 (Connection error.)". Other messages are kept.
+ * "could not reach the model server at http://…/v1 (Connection error.)"; a 401 says the key was
+ * refused. Other messages are kept.
  */
 export function describeError(message: string, server: string): string {
   const m = /^llm_error: (.*)$/s.exec(message);
   if (!m) return message;
   const why = m[1]!.trim();
+  if (KEY_REFUSED.test(why)) return `the model server at ${server} refused the key (${why})`;
   return UNREACHABLE.test(why) ? `could not reach the model server at ${server} (${why})` : `the model at ${server} failed this turn: ${why}`;
 }
