@@ -208,10 +208,21 @@ const workerSchema = baseSchema.extend({
    * How a person is reached: `cold` (default: a SIP REFER, works with any trunk and server) or `warm`
    * (dialled through SIP_OUTBOUND_TRUNK_ID and briefed while the caller holds, then joined).
    */
-  HUMAN_TRANSFER_MODE: z.enum(['cold', 'warm']).default('cold'),
-  /** Warm: the outbound SIP trunk that dials the person, and the caller id it shows. */
-  SIP_OUTBOUND_TRUNK_ID: optionalString,
-  SIP_OUTBOUND_NUMBER: optionalString,
+  HUMAN_TRANSFER_MODE: z.preprocess(
+    (v) => (typeof v === 'string' ? v.trim().toLowerCase() || undefined : v),
+    z.enum(['cold', 'warm'], { errorMap: () => ({ message: 'must be cold or warm' }) }).default('cold'),
+  ),
+  /** Warm: the outbound SIP trunk that dials the person (`ST_…`), and the caller id it shows (E.164). */
+  SIP_OUTBOUND_TRUNK_ID: optionalString.refine((s) => s === undefined || /^ST_\w+$/.test(s), {
+    message: 'must be an outbound SIP trunk id, ST_… (lk sip outbound list)',
+  }),
+  SIP_OUTBOUND_NUMBER: optionalString.transform((s, ctx) => {
+    if (s === undefined) return undefined;
+    const e164 = toE164(s);
+    if (e164) return e164;
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a phone number, e.g. +918012345678 (the caller id the person sees)' });
+    return z.NEVER;
+  }),
   /** Warm: how long the caller may hold (dial, briefing, join) before a desk takes them back. */
   HUMAN_TRANSFER_TIMEOUT_S: int(10, 600, 90),
   /** The worker's own HTTP server (health check `/`, `/worker`): loopback unless set. */
@@ -302,7 +313,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 /** Settings for the LiveKit worker: everything, LiveKit included. */
 export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): Settings & z.infer<typeof workerSchema> {
   const problems: string[] = [];
-  if (env.HUMAN_TRANSFER_MODE?.trim() === 'warm') {
+  if (env.HUMAN_TRANSFER_MODE?.trim().toLowerCase() === 'warm') {
     // Warm dials the person itself: it needs a number and a trunk to dial it through.
     if (!env.HUMAN_TRANSFER_TO?.trim()) problems.push('HUMAN_TRANSFER_TO is not set (HUMAN_TRANSFER_MODE=warm dials this person)');
     if (!env.SIP_OUTBOUND_TRUNK_ID?.trim()) {

@@ -213,9 +213,24 @@ describe('loadWorkerSettings', () => {
       'HUMAN_TRANSFER_TO is not set (HUMAN_TRANSFER_MODE=warm dials this person)',
       'SIP_OUTBOUND_TRUNK_ID is not set (HUMAN_TRANSFER_MODE=warm dials the person through this outbound trunk, ST_…)',
     ]);
-    expect(count(configError(() => loadWorkerSettings({ ...WORKER_ENV, HUMAN_TRANSFER_MODE: 'lukewarm' })), 'HUMAN_TRANSFER_MODE')).toBe(1);
+    expect(configError(() => loadWorkerSettings({ ...WORKER_ENV, HUMAN_TRANSFER_MODE: 'lukewarm' })).problems).toEqual(['HUMAN_TRANSFER_MODE must be cold or warm']);
     const warm = loadWorkerSettings({ ...WORKER_ENV, HUMAN_TRANSFER_MODE: 'warm', HUMAN_TRANSFER_TO: '+91 80123 45678', SIP_OUTBOUND_TRUNK_ID: 'ST_x', HUMAN_TRANSFER_TIMEOUT_S: '45' });
     expect(warm).toMatchObject({ HUMAN_TRANSFER_MODE: 'warm', HUMAN_TRANSFER_TO: 'tel:+918012345678', HUMAN_TRANSFER_TIMEOUT_S: 45 });
+  });
+
+  it('warm transfer settings as people write them: WARM in capitals, the caller id with spaces; a wrong trunk id or caller id named', () => {
+    const warm = { ...WORKER_ENV, HUMAN_TRANSFER_TO: '+918012345678', SIP_OUTBOUND_TRUNK_ID: 'ST_abc123' };
+    expect(loadWorkerSettings({ ...warm, HUMAN_TRANSFER_MODE: ' WARM ', SIP_OUTBOUND_NUMBER: '+91 80 4567 8900' })).toMatchObject({
+      HUMAN_TRANSFER_MODE: 'warm',
+      SIP_OUTBOUND_NUMBER: '+918045678900',
+    });
+    // In capitals it is still warm, so what warm needs is still asked for.
+    expect(configError(() => loadWorkerSettings({ ...WORKER_ENV, HUMAN_TRANSFER_MODE: 'Warm' })).problems).toHaveLength(2);
+    const err = configError(() => loadWorkerSettings({ ...warm, HUMAN_TRANSFER_MODE: 'warm', SIP_OUTBOUND_TRUNK_ID: 'bogus', SIP_OUTBOUND_NUMBER: 'hello' }));
+    expect(err.problems).toEqual([
+      'SIP_OUTBOUND_TRUNK_ID must be an outbound SIP trunk id, ST_… (lk sip outbound list)',
+      'SIP_OUTBOUND_NUMBER must be a phone number, e.g. +918012345678 (the caller id the person sees)',
+    ]);
   });
 
   it('rejects a LIVEKIT_URL with another scheme', () => {
