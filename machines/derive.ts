@@ -115,7 +115,7 @@ export interface MachineGraph {
   id: string;
   initial: string;
   /** Top-level states; a compound one (`human`) lists its own steps and the edges between them. */
-  states: { id: string; description?: string; final: boolean; steps?: MachineGraph }[];
+  states: { id: string; description?: string; final: boolean; steps?: MachineGraph; ignores?: string[] }[];
   /** `target` is a top-level state; `step`, when the edge enters one of its steps directly (`dialling`). */
   edges: { source: string; target: string; step?: string; labels: string[] }[];
 }
@@ -140,7 +140,16 @@ function graphOf(id: string, parent: Node, bySteps: boolean): MachineGraph {
   const graph: MachineGraph = { id, initial: parent.initial?.target[0]?.key ?? '', states: [], edges: [] };
   for (const node of Object.values(parent.states)) {
     const steps = Object.keys(node.states).length ? graphOf(node.key, node, bySteps) : undefined;
-    graph.states.push({ id: node.key, description: node.description, final: node.type === 'final', ...(steps ? { steps } : {}) });
+    // An event a state takes and does nothing with: it overrides what its parent would do (`connected`
+    // ignores a late HUMAN_TRANSFER_FAILED), which the drawing must say.
+    const ignores = [...node.transitions].filter(([, ts]) => ts.some((t) => !t.target && !t.actions.length && !t.guard)).map(([e]) => e);
+    graph.states.push({
+      id: node.key,
+      description: node.description,
+      final: node.type === 'final',
+      ...(steps ? { steps } : {}),
+      ...(ignores.length ? { ignores } : {}),
+    });
     const edges = new Map<string, { target: string; step?: string; labels: string[] }>();
     for (const [eventType, transitions] of node.transitions) {
       for (const t of transitions) {
@@ -170,11 +179,13 @@ export function toMermaid(machine: AnyStateMachine = routerMachine): string {
   const g = machineGraph(machine, true);
   const lines = ['stateDiagram-v2', `    [*] --> ${g.initial}`];
   for (const s of g.states) {
-    for (const e of g.edges.filter((e) => e.source === s.id)) lines.push(`    ${e.source} --> ${e.step ?? e.target}: ${e.labels.join(' / ')}`);
+    // ` / ` would read as "event / action" in a state diagram: the labels of one edge are alternatives.
+    for (const e of g.edges.filter((e) => e.source === s.id)) lines.push(`    ${e.source} --> ${e.step ?? e.target}: ${e.labels.join(' or ')}`);
     if (s.final) lines.push(`    ${s.id} --> [*]`);
     if (s.steps) {
       lines.push(`    state ${s.id} {`, `        [*] --> ${s.steps.initial}`);
-      for (const e of s.steps.edges) lines.push(`        ${e.source} --> ${e.step ?? e.target}: ${e.labels.join(' / ')}`);
+      for (const e of s.steps.edges) lines.push(`        ${e.source} --> ${e.step ?? e.target}: ${e.labels.join(' or ')}`);
+      for (const step of s.steps.states) for (const e of step.ignores ?? []) lines.push(`        note right of ${step.id} : ignores ${e}`);
       lines.push('    }');
     }
   }

@@ -510,8 +510,19 @@ describe('the machine definition', () => {
     expect(lines).toContain('    ended --> [*]');
     // Warm transfer's steps, in order, inside `human`.
     expect(mermaid).toContain(
-      ['    state human {', '        [*] --> cold', '        dialling --> briefing: PERSON_ANSWERED', '        briefing --> connected: PERSON_CONNECTED', '    }'].join('\n'),
+      [
+        '    state human {',
+        '        [*] --> cold',
+        '        dialling --> briefing: PERSON_ANSWERED',
+        '        briefing --> connected: PERSON_CONNECTED',
+        // The parent's HUMAN_TRANSFER_FAILED edges do not apply once joined: the drawing says so.
+        '        note right of connected : ignores HUMAN_TRANSFER_FAILED',
+        '    }',
+      ].join('\n'),
     );
+    // One edge's labels are alternatives ("or"): "A / B" reads as event A with action B in a state diagram.
+    expect(lines).toContain('    triage --> ended: END_CALL or HANGUP');
+    expect(mermaid).not.toContain(' / ');
   });
 
   it('every state is a CallState', () => {
