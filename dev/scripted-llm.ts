@@ -476,7 +476,9 @@ export const keywordBrain: Script = (req) => {
   if (last?.role === 'tool') {
     if (/call is ending/i.test(lastText)) return { text: linesFor(req).bye };
     if (/refused|error|invalid|cannot|under way|unknown/i.test(lastText) && !/saved/.test(lastText)) {
-      return { text: `I'm sorry, I can't do that: ${lastText.replace(/^"|"$/g, '')} What else can I help with?` };
+      // What is marked for the model alone ("(For you, not to be read out: …)") is not said to the caller.
+      const said = lastText.replace(/^"|"$/g, '').replace(/\s*\(For you, not to be read out:[^)]*\)/g, '');
+      return { text: `I'm sorry, I can't do that: ${said} What else can I help with?` };
     }
     if (/saved/.test(lastText)) {
       const name = /"name":"([^"]+)"/.exec(lastText.replace(/\\"/g, '"'))?.[1];

@@ -339,6 +339,7 @@ describe('chat: readable transcript, settings and flags', () => {
     // The desk introduces itself by its caller-facing name ("say you are the billing team").
     expect(out, out).toMatch(/This is the billing team/);
     expect(out, out).toMatch(/triage\s*→\s*billing/);
+    expect(out, out).toMatch(/■ call over in billing after 1 transfer \(/);
     for (const line of out.split('\n').filter(Boolean)) {
       expect(line.trim().startsWith('{'), `not JSON: ${line}`).toBe(false);
     }
@@ -351,6 +352,19 @@ describe('chat: readable transcript, settings and flags', () => {
     expect(r.stderr).toContain('OPENAI_API_KEY');
     expect(r.stderr).not.toContain('    at ');
     expect(r.stdout).toBe('');
+  }, 90_000);
+
+  it('a refusal is explained to the caller without what is meant for the model alone; the agent ending the call reads "call ended"', async () => {
+    const s = await server({ script: keywordBrain });
+    const r = await runChat([], ['I was charged twice', "I'd also like to upgrade my plan", "No, that's all, goodbye"], {
+      OPENAI_BASE_URL: s.url,
+      MAX_HANDOFFS: '2',
+      CALLS_DB: 'off',
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout, r.stdout).toMatch(/I'm sorry, I can't do that: Transfer refused: This call has reached its limit of 2 transfers\./);
+    expect(r.stdout, r.stdout).not.toContain('not to be read out');
+    expect(r.stdout, r.stdout).toMatch(/■ call ended after 2 transfers \(caller is done\)/);
   }, 90_000);
 
   it('--help prints usage and exits 0; an unknown flag exits non-zero', async () => {

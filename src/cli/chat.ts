@@ -109,8 +109,8 @@ function toText(e: CallEvent, server: string): string | null {
       return `        ! ${describeError(e.message, server)}`;
     case 'end':
       return e.reason === 'hangup'
-        ? `        ■ the caller hung up, after ${e.handoffCount} transfer(s)`
-        : `        ■ call over in ${e.state} after ${e.handoffCount} transfer(s)${e.reason ? ` (${e.reason})` : ''}`;
+        ? `        ■ the caller hung up, after ${e.handoffCount} transfer${e.handoffCount === 1 ? '' : 's'}`
+        : `        ■ ${e.state === 'ended' ? 'call ended' : `call over in ${e.state}`} after ${e.handoffCount} transfer${e.handoffCount === 1 ? '' : 's'}${e.reason ? ` (${e.reason})` : ''}`;
     default:
       return null;
   }
