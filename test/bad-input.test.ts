@@ -150,15 +150,12 @@ describe('tools that do not exist, or not here', () => {
 
 describe('malformed arguments', () => {
   it.each([
-    ['arguments that are not JSON', '{"reason": '],
     ['arguments that are a JSON array', '[1, 2, 3]'],
     ['arguments that are a JSON string', '"billing please"'],
-    ['an empty arguments string', ''],
+    ['arguments that are not JSON at all', 'billing, {{please'],
     ['a reason that is a number', { reason: 42 }],
-    ['a reason that is null', { reason: null }],
     ['a reason that is an object', { reason: { why: 'x' } }],
     ['a reason that is an array', { reason: ['a', 'b'] }],
-    ['a missing reason', {}],
   ] as const)('%s: no transfer, the agent answers', async (label, args) => {
     const call = await newCall();
     const events = await turn(
@@ -174,6 +171,25 @@ describe('malformed arguments', () => {
     // And a well-formed transfer still works afterwards.
     const next = await turn(call, 'I was charged twice on my card');
     expect(handoffs(next)).toMatchObject([{ from: 'triage', to: 'billing' }]);
+  });
+
+  // The target is in the tool's name: a reason that is not there is no reason to drop the transfer.
+  it.each([
+    ['a reason that is null', { reason: null }],
+    ['a missing reason', {}],
+    ['an empty arguments string', ''],
+    ['arguments cut short (LiveKit repairs them to a null reason)', '{"reason": '],
+  ] as const)('%s: the caller is moved, with "(no reason given)"', async (label, args) => {
+    const call = await newCall();
+    const events = await turn(
+      call,
+      callTools({ name: 'pass_control_to_billing', arguments: args as Record<string, unknown> | string }),
+      label,
+    );
+    expect(handoffs(events)).toMatchObject([{ from: 'triage', to: 'billing', reason: '(no reason given)' }]);
+    expect(errors(events)).toEqual([]);
+    expect(call.machineState).toBe('billing');
+    await expectStillAnswering(call);
   });
 
   it('update_caller_info with wrong types saves nothing and the call goes on', async () => {

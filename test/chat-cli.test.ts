@@ -10,11 +10,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ScriptedServer, keywordBrain, startScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, directiveScript } from './support/harness.js';
+import { keyRefusingServer } from './support/model-servers.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -508,13 +507,9 @@ describe('chat: the first ten minutes', () => {
   }, 90_000);
 
   it('a model server that refuses the key: one line saying so and naming OPENAI_API_KEY, exit 2', async () => {
-    const refusing = createServer((_req, res) => {
-      res.writeHead(401, { 'content-type': 'application/json' });
-      res.end('{"error":{"message":"Incorrect API key provided: sk-wrong.","type":"invalid_request_error","code":"invalid_api_key"}}');
-    }).listen(0, '127.0.0.1');
-    await new Promise((r) => refusing.once('listening', r));
+    const refusing = await keyRefusingServer();
     try {
-      const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/v1`;
+      const { url } = refusing;
       const r = await runChat(['--json'], ['hello'], { OPENAI_BASE_URL: url, OPENAI_API_KEY: 'sk-wrong', CALLS_DB: 'off' });
       const errors = parseJsonLines(r).filter((e) => e.type === 'error');
       expect(errors[0]?.message, show(parseJsonLines(r))).toMatch(new RegExp(`^the model server at ${url} refused the key \\(401`));

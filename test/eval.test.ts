@@ -4,8 +4,6 @@
  * the scripted server is a keyword script.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { readCases } from '../src/eval/cases.js';
 import { startServer } from './support/harness.js';
+import { closedServerUrl, keyRefusingServer } from './support/model-servers.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const CHROMIUM = '/usr/bin/chromium';
@@ -125,25 +124,17 @@ describe('npm run eval', () => {
 
   it('a model server that cannot be reached, or refuses the key, is one line before any call is played (exit 2)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'eval-down-'));
-    // A port nothing listens on (one just closed: fetch refuses some low ports outright).
-    const closed = createServer().listen(0, '127.0.0.1');
-    await new Promise((r) => closed.once('listening', r));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((r) => closed.close(r));
-    const down = await runEval(['--out', dir], { OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1` });
+    const closed = await closedServerUrl();
+    const down = await runEval(['--out', dir], { OPENAI_BASE_URL: closed });
     expect(down.code).toBe(2);
     expect(down.err.trim().split('\n')).toEqual([
-      `eval: could not reach the model server at http://127.0.0.1:${port}/v1 (ECONNREFUSED): check OPENAI_BASE_URL`,
+      `eval: could not reach the model server at ${closed} (ECONNREFUSED): check OPENAI_BASE_URL`,
     ]);
     expect(existsSync(join(dir, 'results.json'))).toBe(false);
     // A server that answers 401, as OpenAI does for a wrong key.
-    const refusing = createServer((_req, res) => {
-      res.writeHead(401, { 'content-type': 'application/json' });
-      res.end('{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}');
-    }).listen(0, '127.0.0.1');
-    await new Promise((r) => refusing.once('listening', r));
+    const refusing = await keyRefusingServer();
     try {
-      const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/v1`;
+      const { url } = refusing;
       const refused = await runEval(['--out', dir], { OPENAI_BASE_URL: url, OPENAI_API_KEY: 'sk-wrong' });
       expect(refused.code).toBe(2);
       expect(refused.err.trim()).toBe(`eval: the model server at ${url} refused the key (HTTP 401): check OPENAI_API_KEY`);

@@ -38,8 +38,11 @@ export function givenFields<T extends Record<string, unknown>>(args: T): { [K in
 }
 
 /**
- * A transfer's reason is asked for as a string; a model that sends `null` anyway still moves the
- * caller (the reason becomes "(no reason given)"): refusing would drop the transfer over a word.
+ * A transfer's reason is asked for as a string. The target is in the tool's name, so a model that
+ * sends `null` (as real models do for what they do not know), leaves the reason out, or sends
+ * arguments LiveKit repairs to either, still moves the caller (the reason becomes "(no reason
+ * given)"): refusing would drop the transfer over a word. A reason of another type (a number, an
+ * object) is refused, and the model is told why.
  */
 const reasonParam = z.object({
   reason: z.preprocess((v) => v ?? '', z.string().describe('Why the caller needs this transfer, in a short sentence.')),
