@@ -596,4 +596,23 @@ describe('chat: the first ten minutes', () => {
     expect(typed, out).toEqual(['caller │ I was charged twice on my card']);
     expect(out).toMatch(/caller hung up/);
   }, 90_000);
+
+  it('at a terminal: Ctrl-D at the prompt ends the call, its end line on a line of its own', async () => {
+    const s = await server({ script: keywordBrain });
+    const child = spawn('script', ['-qfec', `${TSX} src/cli/chat.ts`, '/dev/null'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnvFile, OPENAI_BASE_URL: s.url, CALLS_DB: 'off', TERM: 'dumb' },
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const exited = new Promise<number | null>((res) => child.once('close', (code) => res(code)));
+    await waitFor(() => out.includes('How can I help you today?') && out.includes('caller │'), 'the greeting and the prompt');
+    child.stdin!.write('\x04'); // Ctrl-D, typed
+    expect(await exited).toBe(0);
+    const end = out.split('\n').map((l) => l.replace(/\r/g, '')).find((l) => l.includes('■'));
+    expect(end, out).toMatch(/^\s+■ call over in triage after 0 transfers/);
+  }, 90_000);
 });

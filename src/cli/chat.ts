@@ -178,6 +178,8 @@ class Terminal {
       this.rl.prompt();
     }
     const next = await this.lines.next();
+    // Ctrl-D at the prompt: what follows starts on a line of its own.
+    if (next.done && this.prompting) process.stdout.write('\n');
     this.prompting = false;
     return next.done ? null : next.value;
   }
