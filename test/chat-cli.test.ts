@@ -571,33 +571,11 @@ describe('chat: the first ten minutes', () => {
     expect(JSON.parse(calls)[0]).toMatchObject({ status: 'ended', outcome: 'hangup', department: 'billing' });
   }, 90_000);
 
-  it('at a terminal: a prompt and the Ctrl-D / Ctrl-C hint, each typed line shown once, Ctrl-C hangs up', async () => {
-    const s = await server({ script: keywordBrain });
-    // `script` (util-linux) gives the CLI a terminal of its own; what is written to its stdin is typed.
-    const cmd = `${TSX} src/cli/chat.ts`;
-    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnvFile, OPENAI_BASE_URL: s.url, CALLS_DB: 'off', TERM: 'dumb' },
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    const exited = new Promise<number | null>((res) => child.once('close', (code) => res(code)));
-    await waitFor(() => out.includes('How can I help you today?') && out.includes('caller │'), 'the greeting and the prompt');
-    expect(out).toMatch(/Ctrl-D ends the call; Ctrl-C hangs up/);
-    child.stdin!.write('I was charged twice on my card\r');
-    await waitFor(() => out.includes('billing │'), 'billing to answer');
-    child.stdin!.write('\x03'); // Ctrl-C, typed
-    expect(await exited).toBe(0);
-    // The typed line is on the screen once, as the caller's line (not the terminal's echo and a copy).
-    const typed = out.split('\n').map((l) => l.replace(/\r/g, '').trim()).filter((l) => l.endsWith('I was charged twice on my card'));
-    expect(typed, out).toEqual(['caller │ I was charged twice on my card']);
-    expect(out).toMatch(/caller hung up/);
-  }, 90_000);
-
-  it('at a terminal: Ctrl-D at the prompt ends the call, its end line on a line of its own', async () => {
+  /**
+   * `npm run chat` at a terminal of its own (`script`, util-linux): what `type` writes is typed, `screen`
+   * is what the terminal shows. Resolves once the greeting and the prompt are on the screen.
+   */
+  async function chatAtTerminal() {
     const s = await server({ script: keywordBrain });
     const child = spawn('script', ['-qfec', `${TSX} src/cli/chat.ts`, '/dev/null'], {
       cwd: ROOT,
@@ -610,8 +588,28 @@ describe('chat: the first ten minutes', () => {
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
     const exited = new Promise<number | null>((res) => child.once('close', (code) => res(code)));
     await waitFor(() => out.includes('How can I help you today?') && out.includes('caller │'), 'the greeting and the prompt');
-    child.stdin!.write('\x04'); // Ctrl-D, typed
+    return { type: (keys: string) => child.stdin!.write(keys), screen: () => out, exited };
+  }
+
+  it('at a terminal: a prompt and the Ctrl-D / Ctrl-C hint, each typed line shown once, Ctrl-C hangs up', async () => {
+    const { type, screen, exited } = await chatAtTerminal();
+    expect(screen()).toMatch(/Ctrl-D ends the call; Ctrl-C hangs up/);
+    type('I was charged twice on my card\r');
+    await waitFor(() => screen().includes('billing │'), 'billing to answer');
+    type('\x03'); // Ctrl-C, typed
     expect(await exited).toBe(0);
+    const out = screen();
+    // The typed line is on the screen once, as the caller's line (not the terminal's echo and a copy).
+    const typed = out.split('\n').map((l) => l.replace(/\r/g, '').trim()).filter((l) => l.endsWith('I was charged twice on my card'));
+    expect(typed, out).toEqual(['caller │ I was charged twice on my card']);
+    expect(out).toMatch(/caller hung up/);
+  }, 90_000);
+
+  it('at a terminal: Ctrl-D at the prompt ends the call, its end line on a line of its own', async () => {
+    const { type, screen, exited } = await chatAtTerminal();
+    type('\x04'); // Ctrl-D, typed
+    expect(await exited).toBe(0);
+    const out = screen();
     const end = out.split('\n').map((l) => l.replace(/\r/g, '')).find((l) => l.includes('■'));
     expect(end, out).toMatch(/^\s+■ call over in triage after 0 transfers/);
   }, 90_000);
