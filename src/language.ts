@@ -73,7 +73,11 @@ export function detectLanguage(text: string): Language | null {
  * English by default). Null when nothing changes: an English caller on an English line, an "ok".
  */
 export function languageSwitch(text: string, current: string | undefined): Language | null {
-  const language = detectLanguage(text);
+  return changedFrom(detectLanguage(text), current);
+}
+
+/** `language` when it is one and differs from the call's (`current`, English while unknown); else null. */
+function changedFrom(language: Language | null, current: string | undefined): Language | null {
   return language && language !== (current ?? 'en') ? language : null;
 }
 
@@ -84,9 +88,7 @@ export function languageSwitch(text: string, current: string | undefined): Langu
  * echoes it. A line's own language (`languageSwitch`) comes after it and wins where it tells one.
  */
 export function sttLanguageSwitch(reported: string, known: string | undefined, greeting: string | undefined): Language | null {
-  if (known) return null;
-  const language = parseLanguage(reported);
-  return language && language !== (greeting ?? 'en') ? language : null;
+  return known ? null : changedFrom(parseLanguage(reported), greeting);
 }
 
 /** The instruction that makes every desk answer in the caller's language. */
