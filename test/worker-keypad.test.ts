@@ -19,12 +19,14 @@ import { SqliteStore } from '../src/records/sqlite.js';
 import { initTestLogging, sleep, startServer } from './support/harness.js';
 
 const built = vi.hoisted(() => [] as CallType[]);
+const builtWith = vi.hoisted(() => [] as ConstructorParameters<typeof CallType>[0][]);
 vi.mock('../src/call/call.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../src/call/call.js')>();
   class RecordedCall extends real.Call {
     constructor(...args: ConstructorParameters<typeof real.Call>) {
       super(...args);
       built.push(this);
+      builtWith.push(args[0]);
     }
   }
   return { ...real, Call: RecordedCall };
@@ -49,7 +51,7 @@ afterAll(async () => {
 });
 
 /** Runs the worker's job entry for one SIP caller in a stand-in room; returns the room, the Call it built, its records file. */
-async function workerJob(env: Record<string, string>) {
+async function workerJob(env: Record<string, string>, inferenceExecutor?: { doInference: (method: string, data: unknown) => Promise<unknown> }) {
   const db = join(tmp, `calls-${built.length}.sqlite`);
   process.env = {
     ...savedEnv,
@@ -71,6 +73,7 @@ async function workerJob(env: Record<string, string>) {
     room,
     job: { id: `job-${built.length + 1}` },
     proc: { userData: { vad: null } },
+    inferenceExecutor,
     connect: async () => undefined,
     waitForParticipant: async () => ({ identity: 'sip-caller', kind: ParticipantKind.SIP, attributes: { 'sip.phoneNumber': '+15550104444' } }),
     addShutdownCallback: (f: () => Promise<void>) => shutdown.push(f),
@@ -86,6 +89,7 @@ async function workerJob(env: Record<string, string>) {
   }
   const call = built.at(-1)!;
   return {
+    options: builtWith.at(-1)!,
     room,
     call,
     db,
@@ -137,6 +141,20 @@ describe('worker: keypad', () => {
     try {
       job.press('3');
       expect(job.call.machineState).toBe('support');
+    } finally {
+      await job.stop();
+    }
+  });
+
+  it("the call's end-of-turn model (TURN_DETECTION=model) runs through the job's inference executor", async () => {
+    // LiveKit's detector with no executor answers 1.0 for every turn and only logs it: the worker must pass the job's.
+    const asked: string[] = [];
+    const executor = { doInference: async (method: string) => (asked.push(method), { probability: 0.9, inferenceDurationMs: 1 }) };
+    const job = await workerJob({ TURN_DETECTION: 'model' }, executor);
+    try {
+      const detector = job.options.sessionOptions?.turnHandling?.turnDetection as unknown as { model: string; _executor: unknown };
+      expect(detector.model).toBe('turn-detector-v1-mini');
+      expect(detector._executor).toBe(executor);
     } finally {
       await job.stop();
     }

@@ -3,15 +3,18 @@ import { ParticipantKind } from '@livekit/rtc-node';
 import { describe, expect, it } from 'vitest';
 import worker from '../src/cli/worker.js';
 import { callerFromParticipant } from '../src/telephony/caller.js';
+import { CopyingVAD } from '../src/voice/vad.js';
 import { initTestLogging } from './support/harness.js';
 
 describe('worker', () => {
-  it('prewarm loads the Silero VAD offline (LiveKit\'s bundled one: no download at install or run time)', async () => {
+  it('prewarm loads the Silero VAD offline (LiveKit\'s bundled one, copying each utterance: no download at install or run time)', async () => {
     initTestLogging();
     const proc = { userData: {} as Record<string, unknown> };
     await worker.prewarm!(proc as never);
     const vad = proc.userData.vad as { label: string; stream: () => { close(): void; _nativeVad?: unknown } };
     expect(vad.label).toBe('inference.VAD');
+    // The one that hands speech-to-text a copy of each utterance (src/voice/vad.ts, test/voice/vad.test.ts).
+    expect(vad).toBeInstanceOf(CopyingVAD);
     // A stream runs the model in the native local-inference module, whose weights ship in the package.
     const stream = vad.stream();
     expect(stream._nativeVad).toBeTruthy();

@@ -23,7 +23,7 @@ import {
   voice,
 } from '@livekit/agents';
 import { ParticipantKind, type RemoteParticipant, RoomEvent } from '@livekit/rtc-node';
-import { type Settings, loadEnvFile, loadWorkerSettings, settingsOrExit } from '../config.js';
+import { loadEnvFile, loadWorkerSettings, settingsOrExit } from '../config.js';
 import { type LogEntry, errorMessageOf, filterStdoutForFrameworkLogger, initLogging, refusalWeReport } from '../logging.js';
 import { buildSTT, buildTTSFor, callOptionsFrom, llmConnOptions, sttFollower } from '../models.js';
 import { Call } from '../call/call.js';
@@ -33,23 +33,12 @@ import { callerFromParticipant, enrichCaller } from '../telephony/caller.js';
 import { livekitPhoneLine } from '../telephony/phone-line.js';
 import { MoveSupport, type WarmLineOptions, dialTarget, livekitConsultation, warmTransfer } from '../telephony/warm-transfer.js';
 import { briefingFor } from '../call/briefing.js';
+import { turnHandlingFor } from '../voice/turn.js';
+import { newVAD } from '../voice/vad.js';
 import { type Records, openRecords } from '../records/index.js';
 
 type WorkerSettings = ReturnType<typeof loadWorkerSettings>;
 type Logger = ReturnType<typeof log>;
-
-function turnDetection(s: Settings): voice.AgentSessionOptions['turnHandling'] {
-  switch (s.TURN_DETECTION) {
-    case 'vad':
-    case 'stt':
-      return { turnDetection: s.TURN_DETECTION };
-    case 'cloud':
-      return { turnDetection: new inference.TurnDetector({ version: 'v1' }) };
-    default:
-      // The local end-of-turn model: no cloud dependency, also under `dev` (which would pick the cloud one).
-      return { turnDetection: new inference.TurnDetector({ version: 'v1-mini' }) };
-  }
-}
 
 /** Warm transfers of this job: LiveKit's task where the server can move participants, else the fallback. */
 function warmLineFor(ctx: JobContext, settings: WorkerSettings, logger: Logger): WarmLineOptions {
@@ -95,7 +84,8 @@ async function callFor(ctx: JobContext, settings: WorkerSettings, participant: R
     sessionOptions: {
       stt,
       vad: ctx.proc.userData.vad as inference.VAD,
-      turnHandling: turnDetection(settings),
+      // The local end-of-turn model runs in the worker's shared inference process, through the job.
+      turnHandling: turnHandlingFor(settings, ctx.inferenceExecutor),
       connOptions: llmConnOptions(settings),
     },
     connectHuman: async (call, steps) => {
@@ -114,8 +104,9 @@ async function callFor(ctx: JobContext, settings: WorkerSettings, participant: R
 
 export default defineAgent({
   prewarm: async (proc: JobProcess) => {
-    // LiveKit's bundled Silero VAD (local inference, weights inside the package: nothing to download).
-    proc.userData.vad = new inference.VAD();
+    // LiveKit's bundled Silero VAD (local inference, weights inside the package: nothing to download),
+    // handing speech-to-text a copy of each utterance (src/voice/vad.ts).
+    proc.userData.vad = newVAD();
   },
   entry: async (ctx: JobContext) => {
     loadEnvFile();
