@@ -12,10 +12,16 @@
  *
  * The default script, `keywordBrain`, plays a plausible call-center model from the request alone
  * (which desk is asking, what the caller said last), so a scripted call routes like a real one.
+ *
+ * Its audio is scripted too (dev/scripted-audio.ts): `/audio/speech` answers speech-like audio padded
+ * with silence as real voices are, and `/audio/transcriptions` hears the caller clips it is given only
+ * when their audio arrives intact.
  */
 import { once } from 'node:events';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { parseWav } from '../src/voice/wav.js';
+import { type Clip, ClipRecogniser, TTS_PADDING, synthSpeech } from './scripted-audio.js';
 
 export interface ChatMessageIn {
   role: 'system' | 'developer' | 'user' | 'assistant' | 'tool';
@@ -76,9 +82,14 @@ export interface ScriptedServer {
   requests: RecordedRequest[];
   /** Chat requests only. */
   chatRequests(): RecordedRequest[];
-  /** Transcription requests: the form fields sent with the audio (model, language when the STT was told one). */
+  /**
+   * Transcription requests: the form fields sent with the audio (model, language when the STT was told
+   * one), and `heard`, the text answered.
+   */
   transcriptions: Record<string, string>[];
   setScript(script: Script): void;
+  /** The caller clips transcriptions are recognised against (none: every one returns `transcript`). */
+  setClips(clips: Clip[]): void;
   /** Closes every open connection (keep-alive ones included); the server keeps listening. */
   dropConnections(): void;
   close(): Promise<void>;
@@ -88,10 +99,14 @@ export interface ScriptedServerOptions {
   script?: Script;
   host?: string;
   port?: number;
-  /** TTS: delay before the first audio byte, and audio length per character of text. */
+  /** TTS: delay before the first audio byte, and spoken length per character of text (default 10 ms). */
   ttsTtfbMs?: number;
   ttsMsPerChar?: number;
-  /** STT: what every transcription returns. */
+  /** TTS: the silence around every clip (default TTS_PADDING; `{ leadMs: 0, trailMs: 0 }` for none). */
+  ttsPadding?: { leadMs?: number; trailMs?: number };
+  /** STT: the caller clips it can hear (see ClipRecogniser); without them, `transcript` for every request. */
+  clips?: Clip[];
+  /** STT: what every transcription returns when no clips are set. */
   transcript?: string;
 }
 
@@ -131,7 +146,7 @@ export function historyProblem(messages: ChatMessageIn[]): string | undefined {
   return undefined;
 }
 
-async function readBody(req: IncomingMessage, limit = 20 * 1024 * 1024): Promise<string> {
+async function readRawBody(req: IncomingMessage, limit = 20 * 1024 * 1024): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
@@ -139,8 +154,10 @@ async function readBody(req: IncomingMessage, limit = 20 * 1024 * 1024): Promise
     if (size > limit) throw new Error('body too large');
     chunks.push(c as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
+
+const readBody = async (req: IncomingMessage) => (await readRawBody(req)).toString('utf8');
 
 const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 
@@ -218,11 +235,80 @@ async function streamReply(res: ServerResponse, body: ChatRequest, reply: Script
   res.end();
 }
 
-/** The text fields of a multipart form body (the audio file's part left out). */
-function formFields(body: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const m of body.matchAll(/name="([^"]+)"\r\n\r\n([^\r]*)\r\n/g)) fields[m[1]!] = m[2]!;
-  return fields;
+interface FormPart {
+  name: string;
+  filename?: string;
+  data: Buffer;
+}
+
+/** The parts of a multipart/form-data body, binary intact, split by the boundary its content-type names. */
+function formParts(body: Buffer, contentType: string | undefined): FormPart[] {
+  const m = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType ?? '');
+  if (!m) return [];
+  const delimiter = Buffer.from(`--${m[1] ?? m[2]}`);
+  const parts: FormPart[] = [];
+  let at = body.indexOf(delimiter);
+  while (at >= 0) {
+    const start = at + delimiter.length;
+    if (body.toString('latin1', start, start + 2) === '--') break; // the closing delimiter
+    const next = body.indexOf(delimiter, start);
+    if (next < 0) break;
+    const part = body.subarray(start + 2, next - 2); // between the CRLF after one delimiter and before the next
+    const headEnd = part.indexOf('\r\n\r\n');
+    const head = part.toString('utf8', 0, Math.max(0, headEnd));
+    const name = /;\s*name="([^"]*)"/i.exec(head)?.[1];
+    const filename = /;\s*filename="([^"]*)"/i.exec(head)?.[1];
+    if (headEnd >= 0 && name !== undefined) {
+      parts.push({ name, ...(filename !== undefined ? { filename } : {}), data: part.subarray(headEnd + 4) });
+    }
+    at = next;
+  }
+  return parts;
+}
+
+/** The longest stretch of speech `/audio/speech` answers with (padding aside). */
+const TTS_MAX_SPOKEN_MS = 8000;
+
+/** `/audio/speech`: scripted speech for the text in the voice asked for, as raw s16le 24 kHz mono (OpenAI's `pcm`). */
+async function answerSpeech(req: IncomingMessage, res: ServerResponse, opts: ScriptedServerOptions): Promise<void> {
+  const body = JSON.parse(await readBody(req)) as { input?: string; voice?: string };
+  await sleep(opts.ttsTtfbMs ?? 0);
+  const input = body.input ?? '';
+  const chars = Math.max(1, [...input].length);
+  const msPerChar = Math.min(opts.ttsMsPerChar ?? 10, TTS_MAX_SPOKEN_MS / chars);
+  const samples = synthSpeech(input, { voice: body.voice, sampleRate: 24000, msPerChar, ...TTS_PADDING, ...opts.ttsPadding });
+  const bytes = Buffer.alloc(samples.length * 2);
+  for (let i = 0; i < samples.length; i++) bytes.writeInt16LE(samples[i]!, i * 2);
+  res.writeHead(200, { 'content-type': 'audio/pcm' });
+  res.end(bytes);
+}
+
+/**
+ * `/audio/transcriptions`: the multipart form's text fields are recorded, its `file` part read as WAV
+ * and recognised against the clips (or answered with `transcript` when there are none). The text
+ * answered is recorded too, as `heard`.
+ */
+async function answerTranscription(
+  req: IncomingMessage,
+  res: ServerResponse,
+  heard: (wav: Buffer) => string,
+  record: (entry: Record<string, string>) => void,
+): Promise<void> {
+  const parts = formParts(await readRawBody(req), req.headers['content-type']);
+  const entry: Record<string, string> = {};
+  for (const p of parts) if (p.filename === undefined) entry[p.name] = p.data.toString('utf8');
+  record(entry);
+  const file = parts.find((p) => p.name === 'file' && p.filename !== undefined);
+  if (!file) return openAIError(res, 400, "Missing required parameter: 'file'.");
+  let text: string;
+  try {
+    text = heard(file.data);
+  } catch (err) {
+    return openAIError(res, 400, `Invalid file format: ${(err as Error).message}`);
+  }
+  entry.heard = text;
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ text }));
 }
 
 export async function startScriptedServer(opts: ScriptedServerOptions = {}): Promise<ScriptedServer> {
@@ -230,6 +316,12 @@ export async function startScriptedServer(opts: ScriptedServerOptions = {}): Pro
   const requests: RecordedRequest[] = [];
   const transcriptions: Record<string, string>[] = [];
   const sockets = new Set<import('node:net').Socket>();
+  const recogniserOf = (clips: Clip[] | undefined) => (clips?.length ? new ClipRecogniser(clips) : undefined);
+  let recogniser = recogniserOf(opts.clips);
+  const heard = (wav: Buffer) => {
+    const pcm = parseWav(wav); // a WAV we cannot read is refused, clips or not
+    return recogniser ? recogniser.recognise(pcm).text : (opts.transcript ?? '');
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0]!.replace(/^\/v1/, '');
@@ -261,19 +353,9 @@ export async function startScriptedServer(opts: ScriptedServerOptions = {}): Pro
       }
       return streamReply(res, body, reply);
     }
-    if (req.method === 'POST' && path === '/audio/speech') {
-      const body = JSON.parse(await readBody(req)) as { input?: string };
-      await sleep(opts.ttsTtfbMs ?? 0);
-      const ms = Math.min(8000, Math.max(100, (body.input ?? '').length * (opts.ttsMsPerChar ?? 10)));
-      res.writeHead(200, { 'content-type': 'audio/pcm' });
-      res.end(Buffer.alloc(Math.floor((24000 * ms) / 1000) * 2)); // s16le 24 kHz mono silence
-      return;
-    }
+    if (req.method === 'POST' && path === '/audio/speech') return answerSpeech(req, res, opts);
     if (req.method === 'POST' && path === '/audio/transcriptions') {
-      transcriptions.push(formFields(await readBody(req)));
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ text: opts.transcript ?? '' }));
-      return;
+      return answerTranscription(req, res, heard, (entry) => transcriptions.push(entry));
     }
     openAIError(res, 404, `Unknown request URL: ${req.method} ${req.url}`);
   };
@@ -297,6 +379,7 @@ export async function startScriptedServer(opts: ScriptedServerOptions = {}): Pro
     transcriptions,
     chatRequests: () => requests.filter((r) => r.path === '/chat/completions'),
     setScript: (s) => (script = s),
+    setClips: (clips) => (recogniser = recogniserOf(clips)),
     dropConnections: () => {
       for (const s of sockets) s.destroy();
     },

@@ -10,6 +10,18 @@ import { boundedForModel, carriedHistory } from './context.js';
 import type { AudioFrame } from '@livekit/rtc-node';
 import { type PreparedReply, type Ready, audioStream, responseStream } from './prepared-reply.js';
 
+/** How long a caller speaking over the seam may talk before the desk takes the line anyway. */
+const CALLER_TURN_MAX_MS = 30_000;
+/** How long a new desk's VAD may take to find a caller who was speaking through the swap. */
+const VAD_REDETECT_MS = 300;
+/** After they stop: the longest the session's end-of-turn detection takes to commit their turn. */
+const TURN_GRACE_MS = 3_500;
+
+async function until(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
 /** Per-call data in the session's `userData`: what every department sees. */
 export interface CallData {
   callId: string;
@@ -29,6 +41,8 @@ export interface AgentHooks {
   onFirstLlmRequest(): void;
   /** A reply to this caller line is about to be asked for (the call follows the caller's language). */
   beforeReplyTo(callerLine: string): void;
+  /** The caller is speaking, or was a moment ago (see CallerVoice). */
+  callerMayBeSpeaking(): boolean;
 }
 
 export interface EntryOptions {
@@ -88,6 +102,12 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     if (this.bridge) await this.sayBridge(this.bridge);
     else this.hooks.onTakeLine();
     if (this.retired) return;
+    if (await this.talkedOver()) {
+      // The caller spoke over the seam and their turn is answered by this desk's next reply: a reply
+      // prepared before they spoke (or an opening) would answer the wrong thing, or answer twice.
+      this.prepared?.discard();
+      return;
+    }
     const ready = await this.prepared?.take(this.session.history, this.entryInstructions);
     if (this.retired) return;
     // The caller spoke while the reply was being prepared, and this desk already answered that turn:
@@ -102,6 +122,23 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     this.served = ready ?? null;
     const { opening, toolChoice } = this.entry;
     await this.hooks.onEntryReply(this.session.generateReply({ instructions: opening, toolChoice }));
+  }
+
+  /**
+   * The caller is speaking as this desk takes the line (over the old desk's transfer line, or its
+   * bridge): nothing is played over them. The desk waits until they stop, then for their turn to be
+   * committed (at most `TURN_GRACE_MS`); true when it was, and the desk answers it as any turn. A
+   * sound that never becomes a turn (a cough) leaves the entry reply to play as usual.
+   */
+  private async talkedOver(): Promise<boolean> {
+    if (!this.hooks.callerMayBeSpeaking()) return false;
+    // This desk's activity has just started: its VAD finds a caller who is still speaking within ~150 ms.
+    await until(() => this.retired || this.session.userState === 'speaking', VAD_REDETECT_MS);
+    if (this.session.userState !== 'speaking') return false;
+    const heardBefore = this.heardCaller;
+    await until(() => this.retired || this.session.userState !== 'speaking', CALLER_TURN_MAX_MS);
+    await until(() => this.retired || this.heardCaller !== heardBefore, TURN_GRACE_MS);
+    return this.heardCaller !== heardBefore;
   }
 
   /** The bridging line, played out before the reply follows (the reply was prepared meanwhile). */

@@ -30,7 +30,7 @@ import { Line } from './line.js';
 import { type CallOptions, DEFAULT_APOLOGY, type HandoffTiming, type TransferAnswer } from './options.js';
 import { JOINED_TO_PERSON, connectPerson } from './person.js';
 import type { PreparedStats } from './prepared-reply.js';
-import { followSession } from './session-events.js';
+import { CallerVoice, followSession } from './session-events.js';
 import { errorText, newSession, waitForQuiet } from './session.js';
 import { pressKey } from './keypad.js';
 import { languageSwitch, sttLanguageSwitch } from '../language.js';
@@ -58,6 +58,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   /** The last apology said after a failed LLM turn. */
   private apology: voice.SpeechHandle | null = null;
   private readonly deskPort: DeskPort;
+  private readonly callerVoice: CallerVoice;
 
   constructor(private readonly opts: CallOptions) {
     super();
@@ -73,6 +74,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     });
     this.listenToMachine();
     this.session = newSession(opts);
+    this.callerVoice = new CallerVoice(this.session);
     const { llm, ttsFor, deskNames, prepareReplies } = opts;
     this.line = new Line({ session: this.session, llm, ttsFor, deskNames, prepareReplies, port: this.deskPort, emit: (e) => this.emitEvent(e) });
     followSession(this.session, {
@@ -317,6 +319,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       onEntryReply: (speech) => this.onEntryReply(agent, speech),
       onFirstLlmRequest: () => this.line.firstLlmRequest(agent),
       beforeReplyTo: (line) => this.followLanguage(line),
+      callerMayBeSpeaking: () => this.callerVoice.mayBeSpeaking(),
     }),
     };
   }

@@ -55,6 +55,7 @@ export function buildDesk(role: Target, how: Opening, port: DeskPort): Departmen
     onEntryReply: (speech) => port.hooks(agent).onEntryReply(speech),
     onFirstLlmRequest: () => port.hooks(agent).onFirstLlmRequest(),
     beforeReplyTo: (line) => port.hooks(agent).beforeReplyTo(line),
+    callerMayBeSpeaking: () => port.hooks(agent).callerMayBeSpeaking(),
   };
   agent = new DepartmentAgent(role, entry, hooks, {
     instructions: deskInstructions(role, port),

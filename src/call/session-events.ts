@@ -43,3 +43,22 @@ export function followSession(session: voice.AgentSession<CallData>, to: Session
   });
   session.on(S.Close, ({ reason }) => to.closed(String(reason)));
 }
+
+/**
+ * Whether the caller may be speaking, as the session's VAD tells it. An agent swap starts a new
+ * activity whose view of the caller starts at "listening", and its VAD finds a caller still speaking
+ * again only ~150 ms later: a caller who was speaking just now may still be.
+ */
+export class CallerVoice {
+  private stoppedAt = 0;
+
+  constructor(private readonly session: voice.AgentSession<CallData>) {
+    session.on(voice.AgentSessionEventTypes.UserStateChanged, ({ oldState }) => {
+      if (oldState === 'speaking') this.stoppedAt = Date.now();
+    });
+  }
+
+  mayBeSpeaking(withinMs = 300): boolean {
+    return this.session.userState === 'speaking' || Date.now() - this.stoppedAt < withinMs;
+  }
+}

@@ -23,6 +23,7 @@ import type { Records } from '../records/index.js';
 import type { Recorder } from '../records/recorder.js';
 import { newTextCall, sayLine } from '../text-calls.js';
 import { describeError, logToStderr, modelServer, onCtrlC, openRecordsOrSay } from './text-calls.js';
+import { toJson, toText } from './call-lines.js';
 
 const USAGE = `usage: npm run chat [-- --json] [--inspect]
 
@@ -65,55 +66,6 @@ function parseArgs(argv: string[]): Args {
     }
   }
   return opts;
-}
-
-/** The JSON contract: a stable subset of each call event, plus extra fields. */
-function toJson(e: CallEvent, server: string): Record<string, unknown> | null {
-  switch (e.type) {
-    case 'user':
-      return { type: 'user', text: e.text };
-    case 'agent':
-      return { type: 'agent', agent: e.agent, text: e.text, interrupted: e.interrupted || undefined };
-    case 'handoff':
-      return {
-        type: 'handoff',
-        from: e.from,
-        to: e.to,
-        handoffCount: e.handoffCount,
-        reason: e.reason,
-        escalated: e.escalated || undefined,
-        latencyMs: e.latencyMs,
-      };
-    case 'rejected':
-      return { type: 'rejected', from: e.from, to: e.to, reason: e.reason };
-    case 'error':
-      return { type: 'error', message: describeError(e.message, server) };
-    case 'end':
-      return { type: 'end', state: e.state, handoffCount: e.handoffCount, reason: e.reason };
-    default:
-      return null;
-  }
-}
-
-function toText(e: CallEvent, server: string): string | null {
-  switch (e.type) {
-    case 'agent':
-      return `${e.agent.padStart(7)} │ ${e.text}${e.interrupted ? ' …(interrupted)' : ''}`;
-    case 'user':
-      return `${'caller'.padStart(7)} │ ${e.text}`;
-    case 'handoff':
-      return `        ↪ ${e.escalated ? 'escalated' : 'transferred'} ${e.from} → ${e.to} (${e.handoffCount}) — ${e.reason}${e.latencyMs !== null ? ` [${e.latencyMs} ms]` : ''}`;
-    case 'rejected':
-      return `        ✗ transfer ${e.from} → ${e.to} refused: ${e.reason}`;
-    case 'error':
-      return `        ! ${describeError(e.message, server)}`;
-    case 'end':
-      return e.reason === 'hangup'
-        ? `        ■ the caller hung up, after ${e.handoffCount} transfer${e.handoffCount === 1 ? '' : 's'}`
-        : `        ■ ${e.state === 'ended' ? 'call ended' : `call over in ${e.state}`} after ${e.handoffCount} transfer${e.handoffCount === 1 ? '' : 's'}${e.reason ? ` (${e.reason})` : ''}`;
-    default:
-      return null;
-  }
 }
 
 /** Resolves once the call has left `human` and the department it returned to has spoken (at most 10 s). */

@@ -41,22 +41,34 @@ export function inProcessEot(watch?: EotWatcher): InferenceExecutor {
   };
 }
 
+/**
+ * What a call does with the caller's audio while an agent speaks and may not be cut off (a transfer line
+ * once the machine has accepted): LiveKit's default replaces it with silence (`discardAudioIfUninterruptible`),
+ * so a caller speaking over "let me transfer you" would lose those words. Kept here: they do not
+ * interrupt the line, but the speech-to-text hears them and the new desk answers them.
+ */
+const KEEP_CALLER_AUDIO = { discardAudioIfUninterruptible: false };
+
 /** The session's turn handling for TURN_DETECTION; `executor` runs the local model (required for `model`). */
 export function turnHandlingFor(
   s: Pick<Settings, 'TURN_DETECTION'>,
   executor: InferenceExecutor | undefined,
 ): NonNullable<voice.AgentSessionOptions['turnHandling']> {
+  return { turnDetection: turnDetectionFor(s, executor), interruption: KEEP_CALLER_AUDIO };
+}
+
+function turnDetectionFor(s: Pick<Settings, 'TURN_DETECTION'>, executor: InferenceExecutor | undefined) {
   switch (s.TURN_DETECTION) {
     case 'vad':
     case 'stt':
-      return { turnDetection: s.TURN_DETECTION };
+      return s.TURN_DETECTION;
     case 'cloud':
-      return { turnDetection: new inference.TurnDetector({ version: 'v1' }) };
+      return new inference.TurnDetector({ version: 'v1' });
     default:
       if (!executor) {
         throw new Error('TURN_DETECTION=model needs an inference executor for the local end-of-turn model (none was given)');
       }
       // The local model: no cloud dependency, also under `dev` (which would pick the cloud one).
-      return { turnDetection: new inference.TurnDetector({ version: 'v1-mini', executor }) };
+      return new inference.TurnDetector({ version: 'v1-mini', executor });
   }
 }
