@@ -21,6 +21,7 @@ import type { CallOptions } from '../src/call/options.js';
 import { type CallData } from '../src/call/agent.js';
 import { callerInfoParam, toolName } from '../src/call/tools.js';
 import { carriedHistory } from '../src/call/context.js';
+import { soundBounds } from '../src/voice/sound.js';
 import type { CallRequests, ChildServerOptions } from './scripted-child.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -203,6 +204,11 @@ export interface Segment {
   samples: number;
   sampleRate: number;
   interrupted?: boolean;
+  /**
+   * Where its sound starts and stops (energy ≥ −45 dBFS), ms from its play start: what the caller hears
+   * of it, the speech engine's padding left out. Null when it carried no sound.
+   */
+  sound?: { onsetMs: number; offsetMs: number } | null;
 }
 
 /**
@@ -214,6 +220,8 @@ export interface Segment {
 export class PacedSink extends voice.AudioOutput {
   readonly segments: Segment[] = [];
   private current: Segment | null = null;
+  /** The current segment's samples, kept until its flush measures where its sound is. */
+  private frames: Int16Array[] = [];
   private playing: { seg: Segment; timer: NodeJS.Timeout }[] = [];
   private lastEnd = 0;
 
@@ -228,9 +236,23 @@ export class PacedSink extends voice.AudioOutput {
       const at = now();
       this.current = { firstFrameAt: at, playStartAt: Math.max(at, this.lastEnd), samples: 0, sampleRate: frame.sampleRate };
       this.segments.push(this.current);
+      this.frames = [];
       this.onPlaybackStarted(Date.now());
     }
     this.current.samples += frame.samplesPerChannel;
+    this.frames.push(frame.data.slice(0, frame.samplesPerChannel));
+  }
+
+  /** Where the segment's sound is, from its samples (then let go). */
+  private measure(seg: Segment): void {
+    const all = new Int16Array(this.frames.reduce((n, f) => n + f.length, 0));
+    let at = 0;
+    for (const f of this.frames) {
+      all.set(f, at);
+      at += f.length;
+    }
+    this.frames = [];
+    seg.sound = soundBounds(all, seg.sampleRate);
   }
 
   override flush(): void {
@@ -238,6 +260,7 @@ export class PacedSink extends voice.AudioOutput {
     const seg = this.current;
     this.current = null;
     if (!seg) return;
+    this.measure(seg);
     const durMs = (seg.samples / seg.sampleRate) * 1000;
     seg.playEndAt = seg.playStartAt + durMs;
     this.lastEnd = seg.playEndAt;
@@ -267,6 +290,7 @@ export class PacedSink extends voice.AudioOutput {
       const seg = this.current;
       this.current = null;
       super.flush();
+      this.measure(seg);
       seg.interrupted = true;
       seg.playEndAt = seg.reportedAt = at;
       this.onPlaybackFinished({ playbackPosition: Math.max(0, at - seg.playStartAt) / 1000, interrupted: true });

@@ -18,6 +18,7 @@
  * desk's first reply routes onward at once.
  */
 import { TARGETS, bridgeLine } from '../src/departments.js';
+import { TTS_PADDING } from '../dev/scripted-audio.js';
 import type { PreparedStats } from '../src/call/prepared-reply.js';
 import {
   type ChildServer,
@@ -75,6 +76,9 @@ export interface TransferSample {
   replyGap: number;
   /** Bridged: the bridging line's last sample → the reply's first sample. */
   afterBridge?: number;
+  /** `gap` and `replyGap` as heard: from the old line's last sound (not sample) to the new agent's first sound. */
+  heardGap: number;
+  heardReplyGap: number;
   stages: Partial<Record<Stage, number>>;
 }
 
@@ -129,6 +133,10 @@ interface TurnData {
 
 const BRIDGE_LINES = new Set(TARGETS.map((t) => bridgeLine(t)));
 
+/** When a segment's sound starts and stops as the caller hears it (padding left out). */
+const soundStart = (s: Segment) => s.playStartAt + (s.sound?.onsetMs ?? 0);
+const soundEnd = (s: Segment) => Math.min(s.playEndAt!, s.playStartAt + (s.sound?.offsetMs ?? Infinity));
+
 /**
  * The transfers of one caller turn. A segment belongs to the agent on the line when its first frame
  * came (after agent_handoff item j: transfer j's new agent); the old line of transfer j is the last
@@ -147,6 +155,7 @@ function transfersOfTurn(t: TurnData, p: Probes, label: string): TransferSample[
     const first = mine[0]!.s;
     const reply = bridged ? mine[1]!.s : first;
     const from = old ? old.playEndAt! : t.userAt;
+    const heardFrom = old ? soundEnd(old) : t.userAt;
     const start = bridged ? first.reportedAt! : item;
     const r = replyStages(p, item, start, reply, t.firstLlm[j]);
     const stages: Partial<Record<Stage, number>> = {
@@ -164,6 +173,8 @@ function transfersOfTurn(t: TurnData, p: Probes, label: string): TransferSample[
       gap: first.playStartAt - from,
       replyGap: reply.playStartAt - from,
       ...(bridged ? { afterBridge: reply.playStartAt - first.playEndAt! } : {}),
+      heardGap: soundStart(first) - heardFrom,
+      heardReplyGap: soundStart(reply) - heardFrom,
       stages,
     };
   });
@@ -254,6 +265,12 @@ export interface ArmFigures {
    * the bridging line's end → the reply.
    */
   silent: { firstAudio: Summary; replyDirect: Summary; replyChain: Summary; afterBridgeDirect: Summary; afterBridgeChain: Summary };
+  /**
+   * The same seams as the caller hears them, measured in the sound of the played audio (energy ≥ −45 dBFS,
+   * the scripted voices padded with silence as real ones are): the old line's last sound (or the caller's
+   * line committed) → the new agent's first sound.
+   */
+  heard: { spoken: { direct: Summary; chain: Summary }; silent: { firstAudio: Summary; replyDirect: Summary; replyChain: Summary } };
   /** Stage medians (ms) by kind of transfer and where the new agent's reply came from. */
   stages: Record<string, Record<string, Summary>>;
   /** Transfers whose new agent played a prepared reply, of all such transfers. */
@@ -298,6 +315,14 @@ function armFigures(runs: CallRun[]): ArmFigures {
       replyChain: of((s) => !s.spoken && s.chain, (s) => s.replyGap),
       afterBridgeDirect: of((s) => s.bridged && !s.chain, (s) => s.afterBridge),
       afterBridgeChain: of((s) => s.bridged && s.chain, (s) => s.afterBridge),
+    },
+    heard: {
+      spoken: { direct: of(KINDS.spokenDirect, (s) => s.heardGap), chain: of(KINDS.spokenChain, (s) => s.heardGap) },
+      silent: {
+        firstAudio: of(KINDS.silent, (s) => s.heardGap),
+        replyDirect: of((s) => !s.spoken && !s.chain, (s) => s.heardReplyGap),
+        replyChain: of((s) => !s.spoken && s.chain, (s) => s.heardReplyGap),
+      },
     },
     stages: stageGroups(all),
     preparedPlayed: { spokenDirect: played(KINDS.spokenDirect), spokenChain: played(KINDS.spokenChain), silent: played(KINDS.silent) },
@@ -396,6 +421,8 @@ export interface DeadAirOptions {
 
 export interface DeadAirResult {
   speeds: SpeedResult[];
+  /** The silence the scripted voices put around each clip (as real ones do): what the heard figures include. */
+  padding: { leadMs: number; trailMs: number };
   target: { text: string; met: boolean };
   setup: string;
 }
@@ -414,6 +441,7 @@ export async function benchDeadAir(o: DeadAirOptions): Promise<DeadAirResult> {
     const speeds = o.speeds.map((sp, si) => speedResult(sp, runs[si]!));
     return {
       speeds,
+      padding: { ...TTS_PADDING },
       target: {
         text: 'dead air at a transfer with a spoken line: ours ≤ 50 ms median and ≤ 0.2× native, at every speed',
         met: speeds.every((s) => s.target.met),

@@ -39,6 +39,13 @@ export function deadAirRows(da: DeadAirResult): string[] {
         `ours, not prepared: first audio ${ms(a.oursUnprepared.silent.firstAudio, 1)}; native: ${ms(a.native.silent.firstAudio, 1)} ` +
         `(direct ${med(a.native.silent.replyDirect)}, chain ${med(a.native.silent.replyChain)} ms) | — | |`,
     );
+    const h = (arm: typeof a.ours) =>
+      `spoken line: direct ${med(arm.heard.spoken.direct)}, chain ${med(arm.heard.spoken.chain)} ms; no line: first sound ${med(arm.heard.silent.firstAudio)}, ` +
+      `reply direct ${med(arm.heard.silent.replyDirect)}, chain ${med(arm.heard.silent.replyChain)} ms`;
+    rows.push(
+      `| 2d | the same seams **as heard** (${speedLabel(s)}): last sound → first sound, energy ≥ −45 dBFS, voices padded ` +
+        `${da.padding.leadMs} ms before / ${da.padding.trailMs} ms after | ours ${h(a.ours)} | native ${h(a.native)} | — | |`,
+    );
   }
   const x = totalExtra(da);
   rows.push(

@@ -108,7 +108,9 @@ export class DepartmentAgent extends voice.Agent<CallData> {
       this.prepared?.discard();
       return;
     }
-    const ready = await this.prepared?.take(this.session.history, this.entryInstructions);
+    // Judged once it is ready, against the history and this desk's instructions as they are then
+    // (caller details saved while it was being made change them). Nothing is awaited from there to `say`.
+    const ready = await this.prepared?.take(this.session.history, () => this.entryInstructions);
     if (this.retired) return;
     // The caller spoke while the reply was being prepared, and this desk already answered that turn:
     // an entry reply now would be a second answer to one line.

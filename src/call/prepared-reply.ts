@@ -8,8 +8,11 @@
  * the prepared reply is thrown away and the agent replies as it would have without one:
  *
  * - the caller spoke (a user message the preparation did not see), or the old line committed differs;
- * - the agent's instructions changed (caller details saved meanwhile);
+ * - the agent's instructions changed (caller details or the caller's language saved meanwhile);
  * - the call moved on (keypad, supervisor, another transfer) or ended: the call aborts it.
+ *
+ * This is judged when the reply would start playing (once it is ready), against the conversation and
+ * the agent's instructions as they are then — not as they were when the agent began to wait for it.
  *
  * A reply that routes onward (a chained hop) is not thrown away: it is served to the agent's own turn in
  * place of that turn's first LLM request, so its transfer tool runs there as usual.
@@ -128,15 +131,19 @@ export class PreparedReply {
   }
 
   /**
-   * The prepared reply, once, if it is still right for `history` (the conversation as it now stands);
-   * otherwise null (and it is thrown away).
+   * The prepared reply, once, if it is still right; otherwise null (and it is thrown away). Whether it
+   * is right is decided when it would start playing — once it is ready, not when the agent began to
+   * wait for it — against the conversation (`history`, the session's live history) and the agent's
+   * instructions (`currentInstructions`, read then) as they stand at that moment: caller details or a
+   * language saved, or a caller line heard, while it was still being made, throw it away. Nothing may
+   * be awaited between this answer and the reply starting to play (see `DepartmentAgent.onEnter`).
    */
-  async take(history: llm.ChatContext, instructions: string): Promise<Ready | null> {
+  async take(history: llm.ChatContext, currentInstructions: () => string): Promise<Ready | null> {
     if (this.taken) return null;
     this.taken = true;
-    const right = () => this.stillRight(history) && instructions === this.opts.instructions;
+    const right = () => this.stillRight(history) && currentInstructions() === this.opts.instructions;
+    // Not worth waiting for when already stale; otherwise judged again once it is ready.
     const ready = right() ? await this.ready : null;
-    // The caller may have spoken while the reply was still being prepared.
     if (ready && right()) {
       this.opts.stats.used++;
       return ready;

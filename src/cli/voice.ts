@@ -6,7 +6,7 @@
  *
  * With no OPENAI_API_KEY / OPENAI_BASE_URL the scripted server answers: its model is the keyword script,
  * its speech-to-text hears the script's clips (and only intact ones), its voices are synthetic. DIR
- * (default reports/voice) gets call.wav (caller left, agents right) and timeline.json.
+ * (default reports/voice) gets call.wav (caller left, agents right), timeline.json and timeline.svg.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { CALLER_RATE } from '../voice/caller-audio.js';
 import { runVoiceCall } from '../voice/loop.js';
 import { ScriptError, type VoiceScript, loadScript } from '../voice/script.js';
 import type { Timeline } from '../voice/timeline.js';
+import { timelineSvg } from '../voice/timeline-svg.js';
 import { toJson, toText } from './call-lines.js';
 import { harmlessInTextCalls, initLogging } from '../logging.js';
 import { modelServer } from './text-calls.js';
@@ -144,9 +145,10 @@ async function main(): Promise<void> {
     const result = await runVoiceCall({ settings, script, callId: `voice-${randomUUID().slice(0, 8)}`, onEvent: show, onProgress: progress(args.json) });
     writeFileSync(join(out, 'call.wav'), result.wav);
     writeFileSync(join(out, 'timeline.json'), `${JSON.stringify({ callId: result.call.callId, ...result.timeline }, null, 2)}\n`);
+    writeFileSync(join(out, 'timeline.svg'), timelineSvg(result.timeline, result.channels.caller, result.channels.agents));
     if (!args.json) {
       for (const l of transferLines(result.timeline)) process.stdout.write(`${l}\n`);
-      process.stdout.write(`Listen: ${join(out, 'call.wav')} (caller left, agents right); timeline: ${join(out, 'timeline.json')}\n`);
+      process.stdout.write(`Listen: ${join(out, 'call.wav')} (caller left, agents right); timeline: ${join(out, 'timeline.json')} and timeline.svg\n`);
     }
   } finally {
     await scripted?.close();

@@ -15,7 +15,7 @@ import { buildSTT, buildTTSFor, callOptionsFrom, llmConnOptions, sttFollower } f
 import { AgentAudio } from './agent-audio.js';
 import { CallerAudio } from './caller-audio.js';
 import type { ScriptLine, VoiceScript } from './script.js';
-import { type CallerLine, type Clocked, type Timeline, buildTimeline, callWav } from './timeline.js';
+import { type CallerLine, type Clocked, type Timeline, buildTimeline, callChannels, callWav } from './timeline.js';
 import { inProcessEot, turnHandlingFor } from './turn.js';
 import { newVAD } from './vad.js';
 
@@ -40,6 +40,8 @@ export interface VoiceCallResult {
   timeline: Timeline;
   /** Stereo 24 kHz WAV: caller left, agents right. */
   wav: Buffer;
+  /** Its two channels (24 kHz). */
+  channels: { caller: Int16Array; agents: Int16Array };
   /** The end-of-turn model's probabilities (TURN_DETECTION=model). */
   eot: { probability: number; inferenceMs: number }[];
 }
@@ -108,7 +110,8 @@ export async function runVoiceCall(o: VoiceCallOptions): Promise<VoiceCallResult
   o.onProgress?.(0, o.script.lines.length, clock());
   const durationMs = clock();
   const timeline = buildTimeline(events, lines, agents.segments, durationMs);
-  return { call, events, timeline, wav: callWav(caller.recording(), agents.segments, durationMs), eot };
+  const channels = callChannels(caller.recording(), agents.segments, durationMs);
+  return { call, events, timeline, wav: callWav(channels), channels, eot };
 }
 
 /** When the caller speaks next: after the agents have answered and gone quiet, or over them (barge-in). */

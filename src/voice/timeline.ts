@@ -132,15 +132,26 @@ export function buildTimeline(events: Clocked[], lines: CallerLine[], segments: 
   return { durationMs: round(durationMs), utterances, transfers: transferTimings(events, utterances), responses };
 }
 
-/** `call.wav`: stereo at the agents' rate, the caller on the left, the agents on the right, one clock. */
-export function callWav(caller: Int16Array, segments: PlayedSegment[], durationMs: number): Buffer {
+/** The call's two channels on one clock, at the agents' rate: the caller's line and what the agents played. */
+export function callChannels(caller: Int16Array, segments: PlayedSegment[], durationMs: number): { caller: Int16Array; agents: Int16Array } {
   const left = resample(caller, CALLER_RATE, AGENT_RATE);
   const frames = Math.max(left.length, Math.ceil((durationMs * AGENT_RATE) / 1000));
-  const out = new Int16Array(frames * 2);
-  for (let i = 0; i < left.length; i++) out[i * 2] = left[i]!;
+  const callerOut = new Int16Array(frames);
+  callerOut.set(left.subarray(0, frames));
+  const agents = new Int16Array(frames);
   for (const seg of segments) {
     const at = Math.round((seg.startMs * AGENT_RATE) / 1000);
-    for (let i = 0; i < seg.samples.length && at + i < frames; i++) out[(at + i) * 2 + 1] = seg.samples[i]!;
+    agents.set(seg.samples.subarray(0, Math.max(0, frames - at)), at);
+  }
+  return { caller: callerOut, agents };
+}
+
+/** `call.wav`: stereo at the agents' rate, the caller on the left, the agents on the right. */
+export function callWav({ caller, agents }: { caller: Int16Array; agents: Int16Array }): Buffer {
+  const out = new Int16Array(caller.length * 2);
+  for (let i = 0; i < caller.length; i++) {
+    out[i * 2] = caller[i]!;
+    out[i * 2 + 1] = agents[i]!;
   }
   return encodeWav({ sampleRate: AGENT_RATE, channels: 2, samples: out });
 }
