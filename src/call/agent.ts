@@ -192,8 +192,14 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     const last = chatCtx.items.at(-1);
     // The instructions name the language of the line being answered (updated synchronously).
     if (last?.type === 'message' && last.role === 'user') this.hooks.beforeReplyTo(last.textContent ?? '');
-    const served = this.served;
+    let served = this.served;
     this.served = null;
+    // A prepared hop is served when its turn runs, a moment after it was taken: caller details or a
+    // language saved in between make it stale, and this request is made live instead.
+    if (served && this.prepared && this.entryInstructions !== this.prepared.instructions) {
+      this.prepared.withdraw();
+      served = null;
+    }
     if (served) return this.noteText(responseStream(served) as unknown as ReadableStream<llm.ChatChunk | string>);
     const ctx = boundedForModel(this.withCurrentInstructions(chatCtx));
     const out = await voice.Agent.default.llmNode(this, ctx, ...rest);

@@ -122,6 +122,17 @@ export class PreparedReply {
     return frames;
   }
 
+  /** The instructions it was prepared with. */
+  get instructions(): string {
+    return this.opts.instructions;
+  }
+
+  /** A reply taken to be served later (a chained hop) turned out stale before it was used: thrown away after all. */
+  withdraw(): void {
+    this.opts.stats.used--;
+    this.opts.stats.thrownAway++;
+  }
+
   /** The call moved on or ended: the reply will never play. */
   discard(): void {
     if (this.taken) return;

@@ -41,7 +41,7 @@ function lane(channel: Int16Array, t: Timeline, y: number, speakers: (s: string)
 
 export function timelineSvg(t: Timeline, caller: Int16Array, agents: Int16Array): string {
   const x = (ms: number) => LEFT + (ms / Math.max(1, t.durationMs)) * (W - LEFT - 10);
-  const height = TOP + 2 * LANE + 60;
+  const height = TOP + 2 * LANE + 56;
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
@@ -50,11 +50,13 @@ export function timelineSvg(t: Timeline, caller: Int16Array, agents: Int16Array)
     lane(caller, t, TOP, (s) => s === 'caller', x),
     lane(agents, t, TOP + LANE, (s) => s !== 'caller', x),
   ];
-  for (const tr of t.transfers) {
+  for (const [i, tr] of t.transfers.entries()) {
     const at = x(tr.atMs);
+    // Transfers close together (a chain) take turns between two rows of labels.
+    const row = TOP + 2 * LANE + 14 + (i % 2) * 14;
     const label = `${tr.from}→${tr.to}${tr.silenceMs === null ? '' : ` ${tr.silenceMs} ms`}`;
     parts.push(`<line x1="${at}" x2="${at}" y1="${TOP}" y2="${TOP + 2 * LANE}" stroke="#111" stroke-dasharray="3 3"/>`);
-    parts.push(`<text x="${at + 2}" y="${TOP + 2 * LANE + 14}" font-size="10">${esc(label)}</text>`);
+    parts.push(`<text x="${at + 2}" y="${row}" font-size="10">${esc(label)}</text>`);
   }
   let lx = LEFT;
   for (const [who, colour] of Object.entries(COLOURS)) {
