@@ -21,7 +21,7 @@ import type { CallOptions } from '../src/call/options.js';
 import { type CallData } from '../src/call/agent.js';
 import { callerInfoParam, toolName } from '../src/call/tools.js';
 import { carriedHistory } from '../src/call/context.js';
-import { soundBounds } from '../src/voice/sound.js';
+import { soundBounds } from '../src/call/sound.js';
 import type { CallRequests, ChildServerOptions } from './scripted-child.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

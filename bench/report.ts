@@ -115,6 +115,16 @@ function tableRows(r: Results): string[] {
         `${(c.text.cpuCoresPerCall * 100).toFixed(2)} % of a core, ${c.text.jsMBPerCall} MB per call | ≥ 25 voice calls per core | ${yes(c.target.met)} |`,
     );
   }
+  const v = r.voiceCapacity;
+  if (v) {
+    const at = v.levels.find((l) => l.calls === v.withinBudget)!;
+    rows.push(
+      `| 4b | whole voice calls per worker process (the voice loop: VAD, local end-of-turn model, STT, LLM, TTS per call; response = caller's last sound → agents' next sound) | ` +
+        `${v.withinBudget} concurrent calls within +20 % of one call's response time, using ${(at.cpuCores * 100).toFixed(0)} % of a core ⇒ ${v.perCore} calls per busy core | ` +
+        v.levels.map((l) => `${l.calls}: ${l.response.median.toFixed(0)} ms`).join(', ') +
+        ` | ≥ 50 per core | ${yes(v.target.met)} |`,
+    );
+  }
   const i = r.inspector;
   if (i) {
     rows.push(

@@ -5,7 +5,7 @@
  *
  *   npm run bench                      # everything (about 10 minutes on 2 cores)
  *   npm run bench -- --quick           # fewer samples, for a smoke run (about 3 minutes)
- *   npm run bench -- --only=handoff,history   # some figures (handoff, deadair, history, capacity, inspector, paths)
+ *   npm run bench -- --only=handoff,history   # some figures (handoff, deadair, history, capacity, voicecapacity, inspector, paths)
  *
  * Not part of `npm test`. Fixed seeds; A/B comparisons alternate within the same run.
  */
@@ -20,6 +20,7 @@ import { type HistoryResult, benchHistory } from './history.js';
 import { type InspectorResult, benchInspector } from './inspector.js';
 import { type PathsResult, benchPaths } from './paths.js';
 import { transferNotes } from './report-calls.js';
+import { type VoiceCapacityResult, benchVoiceCapacity } from './voice-capacity.js';
 import { explainMisses, renderReport } from './report.js';
 
 export interface Results {
@@ -40,6 +41,8 @@ export interface Results {
   deadAir?: DeadAirResult;
   history?: HistoryResult;
   capacity?: CapacityResult;
+  /** Whole voice calls (the voice loop: VAD, end-of-turn model, STT, LLM, TTS) per process. */
+  voiceCapacity?: VoiceCapacityResult;
   inspector?: InspectorResult;
   paths?: PathsResult;
   /** For each missed target: where the time goes. */
@@ -123,6 +126,12 @@ if (want('capacity')) {
       timeBudgetS: quick ? 60 : 180,
       log,
     }),
+  );
+}
+
+if (want('voicecapacity')) {
+  results.voiceCapacity = await step('4b. whole voice calls per process', () =>
+    benchVoiceCapacity({ ttftMs: 300, levels: quick ? [1, 10] : [1, 10, 25, 50, 75, 100], staggerMs: 3000, log }),
   );
 }
 

@@ -12,6 +12,8 @@
  */
 import { createInterface } from 'node:readline';
 import { type ChatRequest, type ScriptedReply, keywordBrain, startScriptedServer, systemText, textOf } from '../dev/scripted-llm.js';
+import { CALLER_RATE } from '../src/voice/caller-audio.js';
+import { loadScript } from '../src/voice/script.js';
 
 export interface ChildServerOptions {
   /** Time to first token of every chat reply (ms). */
@@ -23,6 +25,8 @@ export interface ChildServerOptions {
   ttsMsPerChar?: number;
   /** Caller lines whose transfer is made without a word (exact text). */
   silentLines?: string[];
+  /** A voice script (`npm run voice`'s format) whose clips the speech-to-text hears. */
+  voiceScript?: string;
 }
 
 /** One call's chat requests as the server saw them. */
@@ -72,6 +76,9 @@ const server = await startScriptedServer({
   },
   ttsTtfbMs: opts.ttsTtfbMs ?? 0,
   ttsMsPerChar: opts.ttsMsPerChar ?? 10,
+  clips: opts.voiceScript
+    ? loadScript(opts.voiceScript).lines.map((l) => ({ words: l.words, samples: l.samples, sampleRate: CALLER_RATE }))
+    : undefined,
 });
 // The raw request log is not read here (the per-call counts are): keep the child's memory flat.
 setInterval(() => (server.requests.length = 0), 5000).unref();

@@ -169,6 +169,11 @@ const baseSchema = z.object({
     .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])
     .default('on')
     .transform((v) => ['1', 'true', 'yes', 'on'].includes(v)),
+  /**
+   * The silence kept where one agent clip meets the next (a transfer's seam): the speech engine's padding
+   * around each clip is trimmed to it (20 ms before a clip's sound, the rest after). 0 keeps none.
+   */
+  SEAM_PAUSE_MS: int(0, 2000, 150),
   /** How each desk introduces itself to callers (DESK_NAME_BILLING="Accounts"); the table's names by default. */
   ...(Object.fromEntries(DESK_NAME_SETTINGS.map((k) => [k, optionalString])) as Record<DeskNameSetting, typeof optionalString>),
 });

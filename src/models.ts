@@ -81,7 +81,7 @@ export function callOptionsFrom(
   s: Settings,
 ): Pick<
   CallOptions,
-  'llm' | 'company' | 'maxHandoffs' | 'humanAvailable' | 'deskNames' | 'prepareReplies' | 'greetingLanguage' | 'humanTransferMode' | 'personTimeoutMs'
+  'llm' | 'company' | 'maxHandoffs' | 'humanAvailable' | 'deskNames' | 'prepareReplies' | 'greetingLanguage' | 'humanTransferMode' | 'personTimeoutMs' | 'seamPauseMs'
 > {
   const deskNames: DeskNames = Object.fromEntries(
     TARGETS.flatMap((t) => (s[deskNameSetting(t)] ? [[t, s[deskNameSetting(t)]]] : [])),
@@ -93,6 +93,7 @@ export function callOptionsFrom(
     humanAvailable: Boolean(s.HUMAN_TRANSFER_TO),
     deskNames,
     prepareReplies: s.PREPARE_REPLIES,
+    seamPauseMs: s.SEAM_PAUSE_MS,
     greetingLanguage: s.GREETING_LANGUAGE,
     humanTransferMode: s.HUMAN_TRANSFER_MODE,
     personTimeoutMs: s.HUMAN_TRANSFER_TIMEOUT_S === undefined ? undefined : s.HUMAN_TRANSFER_TIMEOUT_S * 1000,

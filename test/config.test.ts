@@ -43,6 +43,12 @@ describe('loadSettings defaults', () => {
     expect(s.HUMAN_TRANSFER_TO).toBeUndefined();
     expect(s.OPENAI_BASE_URL).toBeUndefined();
     expect(s.TTS_VOICE_TRIAGE).toBeUndefined();
+    expect(s.SEAM_PAUSE_MS).toBe(150);
+  });
+
+  it('SEAM_PAUSE_MS: a number of ms (0 keeps no silence at a seam); anything else is named', () => {
+    expect(loadSettings({ OPENAI_API_KEY: 'k', SEAM_PAUSE_MS: '0' }).SEAM_PAUSE_MS).toBe(0);
+    expect(count(configError(() => loadSettings({ OPENAI_API_KEY: 'k', SEAM_PAUSE_MS: 'short' })), 'SEAM_PAUSE_MS')).toBe(1);
   });
 
   it('an empty MAX_HANDOFFS means the default', () => {

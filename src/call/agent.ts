@@ -9,6 +9,7 @@ import type { CallerInfo, Target } from '../../machines/router.js';
 import { boundedForModel, carriedHistory } from './context.js';
 import type { AudioFrame } from '@livekit/rtc-node';
 import { type PreparedReply, type Ready, audioStream, responseStream } from './prepared-reply.js';
+import { type TrimOptions, trimPadding } from './trim.js';
 
 /** How long a caller speaking over the seam may talk before the desk takes the line anyway. */
 const CALLER_TURN_MAX_MS = 30_000;
@@ -69,6 +70,8 @@ export class DepartmentAgent extends voice.Agent<CallData> {
   private firstLlmRequestSeen = false;
   /** A prepared response to serve in place of the next LLM request. */
   private served: Ready | null = null;
+  /** How this agent's clips are trimmed of the speech engine's padding (see ./trim.ts); null: as made. */
+  trim: TrimOptions | null = null;
   /** Instructions this agent had before the latest `updateInstructions` (newest last). */
   private formerInstructions: string[] = [];
 
@@ -116,7 +119,7 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     // an entry reply now would be a second answer to one line.
     if (this.heardCaller && this.firstLlmRequestSeen && this.role !== 'human') return;
     if (ready && !ready.toolCalls.length) {
-      const audio = ready.frames ? audioStream(ready.frames) : undefined;
+      const audio = ready.frames ? this.trimmed(audioStream(ready.frames)) : undefined;
       await this.hooks.onEntryReply(this.session.say(ready.text, { audio }));
       return;
     }
@@ -147,8 +150,18 @@ export class DepartmentAgent extends voice.Agent<CallData> {
   private async sayBridge(bridge: { text: string; audio: Promise<AudioFrame[] | null> }): Promise<void> {
     const frames = await bridge.audio;
     this.hooks.onTakeLine();
-    const speech = this.session.say(bridge.text, { audio: frames ? audioStream(frames) : undefined });
+    const speech = this.session.say(bridge.text, { audio: frames ? this.trimmed(audioStream(frames)) : undefined });
     await speech.waitForPlayout().catch(() => undefined);
+  }
+
+  /** Audio this agent plays, its padding trimmed to the seam's pause. */
+  private trimmed(audio: ReadableStream<AudioFrame>): ReadableStream<AudioFrame> {
+    return this.trim ? audio.pipeThrough(trimPadding(this.trim)) : audio;
+  }
+
+  override async ttsNode(...args: Parameters<voice.Agent['ttsNode']>): ReturnType<voice.Agent['ttsNode']> {
+    const out = await voice.Agent.default.ttsNode(this, ...args);
+    return out && (this.trimmed(out as unknown as ReadableStream<AudioFrame>) as unknown as typeof out);
   }
 
   override async updateInstructions(instructions: string): Promise<void> {

@@ -27,7 +27,8 @@ import { MAX_REASON_CHARS, bounded, cleanCallerInfo } from './context.js';
 import type { DeskPort } from './desk.js';
 import type { CallEvent } from './events.js';
 import { Line } from './line.js';
-import { type CallOptions, DEFAULT_APOLOGY, type HandoffTiming, type TransferAnswer } from './options.js';
+import { trimForPause } from './trim.js';
+import { type CallOptions, DEFAULT_APOLOGY, DEFAULT_SEAM_PAUSE_MS, type HandoffTiming, type TransferAnswer } from './options.js';
 import { JOINED_TO_PERSON, connectPerson } from './person.js';
 import type { PreparedStats } from './prepared-reply.js';
 import { CallerVoice, followSession } from './session-events.js';
@@ -309,6 +310,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     company: opts.company,
     deskNames: opts.deskNames,
     ttsFor: opts.ttsFor,
+    trim: opts.seamPauseMs === null ? null : trimForPause(opts.seamPauseMs ?? DEFAULT_SEAM_PAUSE_MS),
     context: () => this.actor.getSnapshot().context,
     isOnLine: (agent) => this.line.isOnLine(agent),
     requestTransfer: (to, reason, chained) => this.requestTransfer(to, reason, 'agent', chained),

@@ -11,11 +11,14 @@ import { type AgentHooks, type CallData, DepartmentAgent } from './agent.js';
 import type { CallOptions, TransferAnswer } from './options.js';
 import { disallowInterruptions } from './session.js';
 import { toolsFor } from './tools.js';
+import type { TrimOptions } from './trim.js';
 
 export interface DeskPort {
   company: string;
   deskNames?: DeskNames;
   ttsFor?: CallOptions['ttsFor'];
+  /** How each agent clip's padding is trimmed (none: played as made). */
+  trim: TrimOptions | null;
   /** The machine's context now (caller details, whether a person can be reached). */
   context(): RouterContext;
   /** The agent is the one on the line (not retired, not replaced). */
@@ -62,6 +65,7 @@ export function buildDesk(role: Target, how: Opening, port: DeskPort): Departmen
     tools,
     tts: port.ttsFor?.(role),
   });
+  agent.trim = port.trim;
   return agent;
 }
 

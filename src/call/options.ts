@@ -64,6 +64,11 @@ export interface CallOptions {
    * default on): one extra LLM request per transfer at most, no dead air when it can be used.
    */
   prepareReplies?: boolean;
+  /**
+   * The silence kept around each agent clip's sound, so a transfer's seam holds this pause rather than
+   * two speech engines' padding (SEAM_PAUSE_MS; default DEFAULT_SEAM_PAUSE_MS; null: clips play as made).
+   */
+  seamPauseMs?: number | null;
   /** The greeting's language while the caller's is unknown (GREETING_LANGUAGE; English by default). */
   greetingLanguage?: string;
   /**
@@ -72,6 +77,9 @@ export interface CallOptions {
    */
   languageChanged?: (language: string) => void;
 }
+
+/** The pause at a seam between two agent clips, when none is configured (ms). */
+export const DEFAULT_SEAM_PAUSE_MS = 150;
 
 /** What the agent says when its LLM turn failed for good. */
 export const DEFAULT_APOLOGY = "I'm sorry, I didn't catch that. Could you say it again?";

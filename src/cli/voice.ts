@@ -144,7 +144,7 @@ async function main(): Promise<void> {
   try {
     const result = await runVoiceCall({ settings, script, callId: `voice-${randomUUID().slice(0, 8)}`, onEvent: show, onProgress: progress(args.json) });
     writeFileSync(join(out, 'call.wav'), result.wav);
-    writeFileSync(join(out, 'timeline.json'), `${JSON.stringify({ callId: result.call.callId, ...result.timeline }, null, 2)}\n`);
+    writeFileSync(join(out, 'timeline.json'), `${JSON.stringify({ callId: result.call.callId, ...result.timeline, endOfTurn: result.eot }, null, 2)}\n`);
     writeFileSync(join(out, 'timeline.svg'), timelineSvg(result.timeline, result.channels.caller, result.channels.agents));
     if (!args.json) {
       for (const l of transferLines(result.timeline)) process.stdout.write(`${l}\n`);

@@ -42,14 +42,14 @@ export interface VoiceCallResult {
   wav: Buffer;
   /** Its two channels (24 kHz). */
   channels: { caller: Int16Array; agents: Int16Array };
-  /** The end-of-turn model's probabilities (TURN_DETECTION=model). */
-  eot: { probability: number; inferenceMs: number }[];
+  /** The end-of-turn model's predictions (TURN_DETECTION=model), on the call's clock. */
+  eot: { atMs: number; probability: number; inferenceMs: number }[];
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The worker's call, with audio ends instead of a room. */
-function voiceCall(o: VoiceCallOptions, eot: VoiceCallResult['eot']): Call {
+function voiceCall(o: VoiceCallOptions, eot: VoiceCallResult['eot'], clock: () => number): Call {
   const { settings } = o;
   const stt = buildSTT(settings);
   return new CallClass({
@@ -65,7 +65,7 @@ function voiceCall(o: VoiceCallOptions, eot: VoiceCallResult['eot']): Call {
     sessionOptions: {
       stt,
       vad: newVAD(),
-      turnHandling: turnHandlingFor(settings, inProcessEot((probability, inferenceMs) => eot.push({ probability, inferenceMs }))),
+      turnHandling: turnHandlingFor(settings, inProcessEot((probability, inferenceMs) => eot.push({ atMs: Math.round(clock()), probability, inferenceMs }))),
       connOptions: llmConnOptions(settings),
     },
   });
@@ -74,9 +74,9 @@ function voiceCall(o: VoiceCallOptions, eot: VoiceCallResult['eot']): Call {
 /** Plays a voice call to its end and measures it. */
 export async function runVoiceCall(o: VoiceCallOptions): Promise<VoiceCallResult> {
   const eot: VoiceCallResult['eot'] = [];
-  const call = voiceCall(o, eot);
   const t0 = performance.now();
   const clock = () => performance.now() - t0;
+  const call = voiceCall(o, eot, clock);
   const caller = new CallerAudio();
   const agents = new AgentAudio(clock);
   const events: Clocked[] = [];

@@ -4,7 +4,7 @@
  * with the silence the caller heard there. Plain SVG: opens in any browser, renders on GitHub.
  */
 import { AGENT_RATE } from './agent-audio.js';
-import { levels } from './sound.js';
+import { levels } from '../call/sound.js';
 import type { Timeline } from './timeline.js';
 
 const COLOURS: Record<string, string> = {

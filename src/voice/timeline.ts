@@ -8,7 +8,7 @@ import type { Target } from '../../machines/router.js';
 import type { CallEvent } from '../call/events.js';
 import { AGENT_RATE, type PlayedSegment } from './agent-audio.js';
 import { CALLER_RATE } from './caller-audio.js';
-import { soundBounds } from './sound.js';
+import { soundBounds } from '../call/sound.js';
 import { encodeWav, resample } from './wav.js';
 
 /** A call event and when it happened on the call's clock. */

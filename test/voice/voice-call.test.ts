@@ -7,16 +7,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/call/events.js';
-import { soundBounds } from '../../src/voice/sound.js';
-import { TTS_PADDING } from '../../dev/scripted-audio.js';
+import { soundBounds } from '../../src/call/sound.js';
+import { DEFAULT_SEAM_PAUSE_MS } from '../../src/call/options.js';
 import { type VoiceRun, deskHeard, playVoiceCall, soundIn } from './voice-run.js';
 
 /**
- * The most silence a caller may hear at a transfer: the speech engines' padding at the seam (the old
- * line's trailing silence and the new one's leading silence) and 150 ms of the call's own. (Trimming the
- * padding at the seam is the issue "Every seam silent".)
+ * The silence a caller hears at a transfer: the seam's chosen pause (SEAM_PAUSE_MS, 150 ms by default;
+ * the voices' own padding, 350 ms at a seam, is trimmed to it) and at most 100 ms of the call's own.
  */
-const AUDIBLE_SEAM_BUDGET_MS = TTS_PADDING.leadMs + TTS_PADDING.trailMs + 150;
+const AUDIBLE_SEAM_BUDGET_MS = DEFAULT_SEAM_PAUSE_MS + 100;
 
 const CALL_TIMEOUT = 150_000;
 
@@ -73,10 +72,11 @@ describe.concurrent('a call by voice', () => {
       ]);
       expect(of(run, 'end')).toEqual([expect.objectContaining({ state: 'ended', reason: 'caller is done' })]);
       expectSoundsLikeACall(run);
-      // Each transfer: the new desk's voice after at most the seam budget of silence.
+      // Each transfer: the new desk's voice after the seam's pause — a breath, not the voices' padding added up.
       for (const t of run.timeline.transfers) {
         expect(t.silenceMs, `${t.from} → ${t.to}`).not.toBeNull();
         expect(t.silenceMs!, `${t.from} → ${t.to}`).toBeLessThanOrEqual(AUDIBLE_SEAM_BUDGET_MS);
+        expect(t.silenceMs!, `${t.from} → ${t.to}`).toBeGreaterThanOrEqual(DEFAULT_SEAM_PAUSE_MS - 50);
       }
       // The local end-of-turn model decided the turns: it ran, in this process, on the caller's speech.
       expect(run.eot.length).toBeGreaterThanOrEqual(words.length);

@@ -11,7 +11,7 @@ import { AGENT_RATE } from '../../src/voice/agent-audio.js';
 import { CALLER_RATE } from '../../src/voice/caller-audio.js';
 import { runVoiceCall, type VoiceCallResult } from '../../src/voice/loop.js';
 import { loadScript } from '../../src/voice/script.js';
-import { soundBounds } from '../../src/voice/sound.js';
+import { soundBounds } from '../../src/call/sound.js';
 import { parseWav } from '../../src/voice/wav.js';
 import { estimatePitch, pitchOf } from '../../dev/scripted-audio.js';
 import { startScriptedServer } from '../../dev/scripted-llm.js';
