@@ -121,7 +121,8 @@ function tableRows(r: Results): string[] {
     rows.push(
       `| 4b | whole voice calls per worker process (the voice loop: VAD, local end-of-turn model, STT, LLM, TTS per call; response = caller's last sound → agents' next sound) | ` +
         `${v.withinBudget} concurrent calls within +20 % of one call's response time, using ${(at.cpuCores * 100).toFixed(0)} % of a core ⇒ ${v.perCore} calls per busy core | ` +
-        v.levels.map((l) => `${l.calls}: ${l.response.median.toFixed(0)} ms`).join(', ') +
+        'response by caller line (ms, median) at ' +
+        v.levels.map((l) => `${l.calls} call${l.calls === 1 ? '' : 's'}: ${l.responseByLine.map((x) => x.median.toFixed(0)).join(' / ')} (×${l.ratio})`).join('; ') +
         ` | ≥ 50 per core | ${yes(v.target.met)} |`,
     );
   }

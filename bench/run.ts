@@ -22,6 +22,7 @@ import { type PathsResult, benchPaths } from './paths.js';
 import { transferNotes } from './report-calls.js';
 import { type VoiceCapacityResult, benchVoiceCapacity } from './voice-capacity.js';
 import { explainMisses, renderReport } from './report.js';
+import { survivesUnhandledRejections } from '../src/logging.js';
 
 export interface Results {
   machine: {
@@ -58,6 +59,7 @@ const want = (k: string) => !only || only.includes(k);
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 initBenchLogging();
+survivesUnhandledRejections((m) => process.stderr.write(`bench: ${m}\n`));
 const t0 = performance.now();
 const r3 = (x: number) => Number(x.toFixed(2));
 const results: Results = {

@@ -166,3 +166,17 @@ export function filterStdoutForFrameworkLogger(opts: Omit<LogOptions, 'toStderr'
   const stdout = Object.getOwnPropertyDescriptor(process, 'stdout')!;
   Object.defineProperty(process, 'stdout', { configurable: true, enumerable: stdout.enumerable, get: () => filter });
 }
+
+/**
+ * What LiveKit's job process does with a promise rejection nobody handled: it logs it (at debug) and the
+ * call goes on. Processes that run calls outside a job (`npm run voice`, the bench) do the same, so a
+ * framework stream aborted mid-request (in @livekit/agents 1.9.0 an interrupted or thrown-away speech
+ * synthesis rejects a promise nobody awaits) does not end the call where the worker's would go on.
+ */
+export function survivesUnhandledRejections(report: (message: string) => void): void {
+  process.on('unhandledRejection', (reason) => {
+    const err = reason as { name?: string; message?: string } | undefined;
+    if (err?.name === 'APIUserAbortError' || err?.name === 'AbortError') return; // an aborted request: expected
+    report(`unhandled rejection (the call goes on, as in LiveKit's job process): ${err?.message ?? String(reason)}`);
+  });
+}

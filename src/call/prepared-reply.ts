@@ -114,7 +114,9 @@ export class PreparedReply {
 
   private async synthesize(text: string): Promise<AudioFrame[]> {
     const frames: AudioFrame[] = [];
-    const stream = this.opts.tts!.synthesize(text, undefined, this.abort.signal);
+    // Not aborted when the reply is thrown away: LiveKit 1.9.0's ChunkedStream turns an aborted request
+    // into an unhandled rejection (its main task is never caught). The audio is left unused instead.
+    const stream = this.opts.tts!.synthesize(text);
     let failed = false;
     quiet(stream, () => (failed = true));
     for await (const audio of stream) frames.push(audio.frame);

@@ -20,7 +20,7 @@ import { ScriptError, type VoiceScript, loadScript } from '../voice/script.js';
 import type { Timeline } from '../voice/timeline.js';
 import { timelineSvg } from '../voice/timeline-svg.js';
 import { toJson, toText } from './call-lines.js';
-import { harmlessInTextCalls, initLogging } from '../logging.js';
+import { harmlessInTextCalls, initLogging, survivesUnhandledRejections } from '../logging.js';
 import { modelServer } from './text-calls.js';
 
 const USAGE = `usage: npm run -s voice -- --script FILE [--out DIR] [--json]
@@ -115,6 +115,7 @@ function progress(json: boolean): (line: number, of: number, atMs: number) => vo
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  survivesUnhandledRejections((m) => process.stderr.write(`voice: ${m}\n`));
   let script: VoiceScript;
   try {
     script = loadScript(resolve(args.script));
