@@ -18,6 +18,15 @@ const VAD_REDETECT_MS = 300;
 /** After they stop: the longest the session's end-of-turn detection takes to commit their turn. */
 const TURN_GRACE_MS = 3_500;
 
+/** Reads a stream to its end, keeping nothing. */
+async function drain(stream: AsyncIterable<unknown>): Promise<void> {
+  try {
+    for await (const _ of stream) void _;
+  } catch {
+    /* the turn was cut short */
+  }
+}
+
 async function until(done: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -70,6 +79,8 @@ export class DepartmentAgent extends voice.Agent<CallData> {
   private firstLlmRequestSeen = false;
   /** A prepared response to serve in place of the next LLM request. */
   private served: Ready | null = null;
+  /** The speech of the response being served (made during its preparation), for this turn's ttsNode. */
+  private servedAudio: AudioFrame[] | null = null;
   /** How this agent's clips are trimmed of the speech engine's padding (see ./trim.ts); null: as made. */
   trim: TrimOptions | null = null;
   /** Instructions this agent had before the latest `updateInstructions` (newest last). */
@@ -160,8 +171,16 @@ export class DepartmentAgent extends voice.Agent<CallData> {
   }
 
   override async ttsNode(...args: Parameters<voice.Agent['ttsNode']>): ReturnType<voice.Agent['ttsNode']> {
+    const served = this.servedAudio;
+    this.servedAudio = null;
+    type Out = NonNullable<Awaited<ReturnType<voice.Agent['ttsNode']>>>;
+    if (served) {
+      // The served reply's text still flows in; its speech is already made.
+      void drain(args[0]);
+      return this.trimmed(audioStream(served)) as unknown as Out;
+    }
     const out = await voice.Agent.default.ttsNode(this, ...args);
-    return out && (this.trimmed(out as unknown as ReadableStream<AudioFrame>) as unknown as typeof out);
+    return out && (this.trimmed(out as unknown as ReadableStream<AudioFrame>) as unknown as Out);
   }
 
   override async updateInstructions(instructions: string): Promise<void> {
@@ -213,7 +232,11 @@ export class DepartmentAgent extends voice.Agent<CallData> {
       this.prepared.withdraw();
       served = null;
     }
-    if (served) return this.noteText(responseStream(served) as unknown as ReadableStream<llm.ChatChunk | string>);
+    if (served) {
+      // Its line's speech, made with it, is what this turn's speech plays (see ttsNode).
+      this.servedAudio = served.frames;
+      return this.noteText(responseStream(served) as unknown as ReadableStream<llm.ChatChunk | string>);
+    }
     const ctx = boundedForModel(this.withCurrentInstructions(chatCtx));
     const out = await voice.Agent.default.llmNode(this, ctx, ...rest);
     return out ? this.noteText(out) : out;

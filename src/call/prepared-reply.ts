@@ -15,7 +15,8 @@
  * the agent's instructions as they are then — not as they were when the agent began to wait for it.
  *
  * A reply that routes onward (a chained hop) is not thrown away: it is served to the agent's own turn in
- * place of that turn's first LLM request, so its transfer tool runs there as usual.
+ * place of that turn's first LLM request, so its transfer tool runs there as usual, and its line's
+ * speech, made during the preparation, is served to that turn's speech (see `DepartmentAgent.ttsNode`).
  *
  * It is taken once (`take`), so it can never play twice. At most one extra LLM request per transfer.
  */
@@ -105,11 +106,12 @@ export class PreparedReply {
     if (failed) return null;
     stats.tokens += (reply.usage?.promptTokens ?? 0) + (reply.usage?.completionTokens ?? 0);
     if (this.abort.signal.aborted) return null;
-    // A reply that routes onward runs as the agent's own turn; its speech is synthesized there.
-    if (reply.toolCalls.length > 0) return { text: reply.text, frames: null, toolCalls: reply.toolCalls };
-    if (!reply.text.trim()) return null;
-    const frames = this.opts.tts ? await this.synthesize(reply.text) : null;
-    return this.abort.signal.aborted ? null : { text: reply.text, frames, toolCalls: [] };
+    const toolCalls = reply.toolCalls;
+    if (!toolCalls.length && !reply.text.trim()) return null;
+    // Its speech is made now too — a reply that routes onward (a chained hop) as well: its one line then
+    // plays the moment the desk takes the line, not a speech engine's first byte later.
+    const frames = this.opts.tts && reply.text.trim() ? await this.synthesize(reply.text) : null;
+    return this.abort.signal.aborted ? null : { text: reply.text, frames, toolCalls };
   }
 
   private async synthesize(text: string): Promise<AudioFrame[]> {

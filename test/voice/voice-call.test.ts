@@ -52,9 +52,9 @@ function expectSoundsLikeACall(run: VoiceRun, { bargeIn = [] as number[] } = {})
 
 describe.concurrent('a call by voice', () => {
   it(
-    'English, with the end-of-turn model: every caller line heard word for word, Billing, a chain through Triage to Sales, back to Support, goodbye ends it; each new desk in its own voice within the seam budget',
+    'English, with the end-of-turn model and voices that take 300 ms to their first byte: every caller line heard word for word, Billing, a chain through Triage to Sales, back to Support, goodbye ends it; each new desk in its own voice after the seam\'s pause, chains included',
     async () => {
-      const run = await playVoiceCall('english');
+      const run = await playVoiceCall('english', {}, { ttsTtfbMs: 300 });
       const words = [
         'I was charged twice on my card',
         'I would also like to upgrade my plan',

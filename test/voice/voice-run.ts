@@ -30,14 +30,15 @@ export interface VoiceRun extends VoiceCallResult {
 
 let logging = false;
 
-/** Plays `calls/<name>.json` by voice against its own scripted server. */
-export async function playVoiceCall(name: string, env: Record<string, string> = {}): Promise<VoiceRun> {
+/** Plays `calls/<name>.json` by voice against its own scripted server (`ttsTtfbMs`: its voices' first-byte delay). */
+export async function playVoiceCall(name: string, env: Record<string, string> = {}, { ttsTtfbMs = 0 } = {}): Promise<VoiceRun> {
   if (!logging) initializeLogger({ pretty: false, level: process.env.TEST_LOG_LEVEL ?? 'fatal' });
   logging = true;
   const script = loadScript(`${CALLS_DIR}${name}.json`);
   const server = await startScriptedServer({
     clips: script.lines.map((l) => ({ words: l.words, samples: l.samples, sampleRate: CALLER_RATE })),
     ttsMsPerChar: TEST_MS_PER_CHAR,
+    ttsTtfbMs,
   });
   try {
     const settings = loadSettings({ OPENAI_BASE_URL: server.url, OPENAI_API_KEY: 'test', LLM_MODEL: 'scripted', CALLS_DB: 'off', ...env });
