@@ -17,7 +17,7 @@
  * line, and two chains (billing → triage → sales; sales → triage with no line → support): the middle
  * desk's first reply routes onward at once.
  */
-import { TARGETS, bridgeLine } from '../src/departments.js';
+import { ALL_BRIDGE_LINES } from '../src/departments.js';
 import { TTS_PADDING } from '../dev/scripted-audio.js';
 import type { PreparedStats } from '../src/call/prepared-reply.js';
 import {
@@ -131,7 +131,7 @@ interface TurnData {
   firstLlm: (number | undefined)[];
 }
 
-const BRIDGE_LINES = new Set(TARGETS.map((t) => bridgeLine(t)));
+const BRIDGE_LINES = new Set(ALL_BRIDGE_LINES);
 
 /** When a segment's sound starts and stops as the caller hears it (padding left out). */
 const soundStart = (s: Segment) => s.playStartAt + (s.sound?.onsetMs ?? 0);

@@ -11,7 +11,7 @@
  * tool call (the reply's text is removed): a transfer with no spoken line.
  */
 import { createInterface } from 'node:readline';
-import { type ChatRequest, type ScriptedReply, keywordBrain, startScriptedServer, systemText, textOf } from '../dev/scripted-llm.js';
+import { type ChatRequest, type ScriptedReply, keywordBrain, silentTransfers, startScriptedServer, textOf } from '../dev/scripted-llm.js';
 import { CALLER_RATE } from '../src/voice/caller-audio.js';
 import { loadScript } from '../src/voice/script.js';
 
@@ -44,16 +44,6 @@ const opts = JSON.parse(process.argv[2] ?? '{}') as ChildServerOptions;
 const perCall = new Map<string, CallRequests>();
 
 const keyOf = (authorization: string | undefined) => (authorization ?? '').replace(/^Bearer\s+/i, '');
-const isTransfer = (name: string) => name === 'transfer_to_human' || name.startsWith('pass_control_to_');
-
-function silenced(req: ChatRequest, reply: ScriptedReply): ScriptedReply {
-  const last = req.messages.at(-1);
-  const silentLine = last?.role === 'user' && (opts.silentLines ?? []).includes(textOf(last));
-  // The desk that answers the caller, not one taking the call over (its first words are its own).
-  const takingOver = /You have just taken over this call/.test(systemText(req));
-  if (!silentLine || takingOver || !reply.toolCalls?.some((c) => isTransfer(c.name))) return reply;
-  return { ...reply, text: '' };
-}
 
 function count(key: string, req: ChatRequest, reply: ScriptedReply): void {
   const c = perCall.get(key) ?? { requests: 0, promptChars: 0, completionChars: 0, usageTokens: 0 };
@@ -67,10 +57,11 @@ function count(key: string, req: ChatRequest, reply: ScriptedReply): void {
   perCall.set(key, c);
 }
 
+const brain = silentTransfers(keywordBrain, opts.silentLines ?? []);
 const server = await startScriptedServer({
   script: async (req, rec): Promise<ScriptedReply> => {
     const key = keyOf(rec.authorization);
-    const reply = silenced(req, await keywordBrain(req, rec));
+    const reply = await brain(req, rec);
     count(key, req, reply);
     return { ...reply, ttftMs: opts.ttftMs ?? 0, chunkDelayMs: opts.chunkDelayMs ?? 0 };
   },

@@ -611,6 +611,22 @@ export const keywordBrain: Script = (req) => {
   return { text: linesFor(req).help(introOf(req)) };
 };
 
+const isTransferTool = (name: string) => name === 'transfer_to_human' || name.startsWith('pass_control_to_');
+
+/**
+ * `script`, except that the desk answering one of these caller lines (exact text) with a transfer says
+ * nothing before its tool call: a transfer with no spoken line. A desk taking the call over keeps its words.
+ */
+export function silentTransfers(script: Script, lines: string[]): Script {
+  return async (req, rec) => {
+    const reply = await script(req, rec);
+    const last = req.messages.at(-1);
+    const silentLine = last?.role === 'user' && lines.includes(textOf(last));
+    if (!silentLine || isTakeover(req) || !reply.toolCalls?.some((c) => isTransferTool(c.name))) return reply;
+    return { ...reply, text: '' };
+  };
+}
+
 // `npm run scripted-llm`: serve the keyword script on 127.0.0.1 for a key-free `npm run chat`.
 const isMain = process.argv[1] !== undefined && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href;
 if (isMain) {

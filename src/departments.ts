@@ -146,19 +146,24 @@ export function instructionsFor(role: Target, opts: PromptContext): string {
 export type Opening =
   /** `language`: the greeting's language (`GREETING_LANGUAGE`) when the caller's is not known yet. */
   | { kind: 'start'; language?: string }
-  /** `bridged`: the desk has already said its bridging line (`bridgeLine`) because the old one said nothing. */
-  | { kind: 'transfer'; from: Target; reason: string; bridged?: boolean }
+  | { kind: 'transfer'; from: Target; reason: string }
   | { kind: 'returned'; reason: string };
+
+/** The bridging line in each language the desks answer in (Hinglish in Latin script). */
+const BRIDGE_LINES: Record<string, string> = { en: 'Sure.', hi: 'जी, ज़रूर।', hinglish: 'Ji, zaroor.' };
 
 /**
  * What a desk says the moment it takes the line when the desk before it said nothing (a silent
- * transfer): short, from audio synthesized once, so the caller hears someone at once while the
- * desk's reply is being prepared.
+ * transfer) and its reply is not ready yet: one short acknowledgement in the caller's language, from
+ * audio synthesized once, so the caller hears someone at once. Short (about a third of a second), so it
+ * never holds back a reply that is ready: the reply follows it, and says who is speaking.
  */
-export function bridgeLine(role: Target, names: DeskNames = {}): string {
-  const name = callerNameOf(role, names);
-  return `You're through to ${name}.`;
+export function bridgeLine(language?: string): string {
+  return BRIDGE_LINES[language ?? 'en'] ?? BRIDGE_LINES.en!;
 }
+
+/** Every bridging line there is (each desk's voice says them all). */
+export const ALL_BRIDGE_LINES = Object.values(BRIDGE_LINES);
 
 /** The one-off instructions of the first reply an agent gives when it takes the line. */
 export function openingFor(role: Target, how: Opening, names: DeskNames = {}): string {
@@ -177,10 +182,7 @@ export function openingFor(role: Target, how: Opening, names: DeskNames = {}): s
     `You have just taken over this call from ${DEPARTMENT_TABLE[how.from].title}; the reason given was: ` +
     `"${how.reason}". The conversation so far is above. Do not greet the caller as if the call had just ` +
     'started and do not ask for anything already known. ' +
-    (how.bridged
-      ? `You have just told the caller they are through to ${callerNameOf(role, names)}; do not introduce ` +
-        'yourself again. In one or two sentences, continue with what they need. '
-      : `In one or two sentences, say you are ${callerNameOf(role, names)} and continue with what they need. `) +
+    `In one or two sentences, say you are ${callerNameOf(role, names)} and continue with what they need. ` +
     'If that reason is for another ' +
     'department, do not try to help with it yourself: call its transfer tool now, with at most one short ' +
     'line before it, so the caller never has to repeat themselves.'

@@ -11,6 +11,10 @@ import type { AudioFrame } from '@livekit/rtc-node';
 import { type PreparedReply, type Ready, audioStream, responseStream } from './prepared-reply.js';
 import { type TrimOptions, trimPadding } from './trim.js';
 
+/** How long after a silent transfer's swap the reply may take before the bridging line fills the silence. */
+const BRIDGE_AFTER_MS = 100;
+/** The bridging line's own padding: the reply that follows is the same speaker's next sentence. */
+const BRIDGE_TRIM = { leadMs: 20, trailMs: 80 };
 /** How long a caller speaking over the seam may talk before the desk takes the line anyway. */
 const CALLER_TURN_MAX_MS = 30_000;
 /** How long a new desk's VAD may take to find a caller who was speaking through the swap. */
@@ -113,7 +117,9 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     // Copy the history now, not when the transfer was requested: the previous agent's last line is
     // committed only after its transfer tool has run.
     await this.updateChatCtx(carriedHistory(this.session.history));
-    if (this.bridge) await this.sayBridge(this.bridge);
+    // After a silent transfer, the bridging line fills the silence only when the reply is not ready
+    // within a moment of the swap: it never holds back one that is.
+    if (this.bridge && !(await this.prepared?.readyWithin(BRIDGE_AFTER_MS))) await this.sayBridge(this.bridge);
     else this.hooks.onTakeLine();
     if (this.retired) return;
     if (await this.talkedOver()) {
@@ -161,7 +167,9 @@ export class DepartmentAgent extends voice.Agent<CallData> {
   private async sayBridge(bridge: { text: string; audio: Promise<AudioFrame[] | null> }): Promise<void> {
     const frames = await bridge.audio;
     this.hooks.onTakeLine();
-    const speech = this.session.say(bridge.text, { audio: frames ? this.trimmed(audioStream(frames)) : undefined });
+    // One speaker going on: the pause after it is a short one between two of their sentences.
+    const audio = frames ? audioStream(frames).pipeThrough(trimPadding(BRIDGE_TRIM)) : undefined;
+    const speech = this.session.say(bridge.text, { audio });
     await speech.waitForPlayout().catch(() => undefined);
   }
 

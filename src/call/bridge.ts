@@ -4,7 +4,7 @@
  */
 import type { tts as ttsNs } from '@livekit/agents';
 import type { AudioFrame } from '@livekit/rtc-node';
-import { type DeskNames, TARGETS, bridgeLine } from '../departments.js';
+import { ALL_BRIDGE_LINES, TARGETS, bridgeLine } from '../departments.js';
 import type { DepartmentAgent } from './agent.js';
 import type { CallOptions } from './options.js';
 import { quiet } from './prepared-reply.js';
@@ -36,16 +36,16 @@ async function synthesize(tts: ttsNs.TTS, text: string): Promise<AudioFrame[]> {
   return frames;
 }
 
-/** The bridge a desk says first after a silent transfer: its line, and the line's audio in its voice. */
-export function bridgeFor(agent: DepartmentAgent, names?: DeskNames): DepartmentAgent['bridge'] {
-  const text = bridgeLine(agent.role, names);
+/** The bridge a desk may say first after a silent transfer: its line in the caller's language, and its audio in the desk's voice. */
+export function bridgeFor(agent: DepartmentAgent, language?: string): DepartmentAgent['bridge'] {
+  const text = bridgeLine(language);
   return { text, audio: agent.tts ? bridgeAudio(agent.tts, text) : Promise.resolve(null) };
 }
 
-/** Each desk's bridging line, synthesized in its voice before any transfer needs it. */
-export function prewarmBridges(ttsFor: NonNullable<CallOptions['ttsFor']>, names?: DeskNames): void {
+/** Each desk's bridging lines, synthesized in its voice before any transfer needs them. */
+export function prewarmBridges(ttsFor: NonNullable<CallOptions['ttsFor']>): void {
   for (const role of TARGETS.filter((t) => t !== 'human')) {
     const tts = ttsFor(role);
-    if (tts && typeof tts !== 'string') void bridgeAudio(tts, bridgeLine(role, names));
+    if (tts && typeof tts !== 'string') for (const line of ALL_BRIDGE_LINES) void bridgeAudio(tts, line);
   }
 }

@@ -140,7 +140,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       humanAvailable: snap.context.humanAvailable,
       at: Date.now(),
     });
-    if (this.opts.ttsFor) prewarmBridges(this.opts.ttsFor, this.opts.deskNames);
+    if (this.opts.ttsFor) prewarmBridges(this.opts.ttsFor);
     await this.session.start({ ...startOptions, agent });
   }
 

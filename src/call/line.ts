@@ -73,18 +73,19 @@ export class Line {
     const bridged = fromTool && !oldLine.trim() && entry.to !== 'human' && this.o.ttsFor !== undefined;
     const agent = buildDesk(
       entry.to,
-      entry.from === 'human' ? { kind: 'returned', reason: entry.reason }
-      : { kind: 'transfer', from: entry.from as Target, reason: entry.reason, bridged },
+      entry.from === 'human' ? { kind: 'returned', reason: entry.reason } : { kind: 'transfer', from: entry.from as Target, reason: entry.reason },
       this.o.port,
     );
-    if (bridged) agent.bridge = bridgeFor(agent, this.o.deskNames);
+    if (bridged) agent.bridge = bridgeFor(agent, this.o.port.context().caller.language);
     this.previous = old;
     this.agent = agent;
     this.pending = new PendingHandoff(entry, handoffCount, agent);
     this.handoffs.push(this.pending.timing);
     const { session } = this.o;
     // The new agent's first LLM request is the preparation's, made now.
-    if (fromTool && this.o.prepareReplies !== false && prepareReply(agent, agent.bridge?.text ?? oldLine, session.history, this.o.llm, this.prepared)) {
+    // Prepared for the conversation as it stands after the old line; a bridging line, if it plays before
+    // the reply, is allowed for (it is said only when the reply is not ready yet).
+    if (fromTool && this.o.prepareReplies !== false && prepareReply(agent, oldLine, session.history, this.o.llm, this.prepared)) {
       this.pending.llmRequested();
     }
     // A tool-initiated transfer happens inside the old agent's turn: its line (if any) finishes, then

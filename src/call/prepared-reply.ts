@@ -83,6 +83,8 @@ export class PreparedReply {
       toolChoice: llm.ToolChoice;
       tts?: ttsNs.TTS;
       stats: PreparedStats;
+      /** A bridging line the desk may say before this reply plays (when it is not ready in time). */
+      bridge?: string;
     },
   ) {
     const ctx = carriedHistory(opts.history);
@@ -124,6 +126,16 @@ export class PreparedReply {
     for await (const audio of stream) frames.push(audio.frame);
     if (failed) throw new Error('speech synthesis failed');
     return frames;
+  }
+
+  /** Is it made (speech included) within `ms`? (False at once when already taken or failed.) */
+  async readyWithin(ms: number): Promise<boolean> {
+    if (this.taken) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+    const made = await Promise.race([this.ready.then((r) => r !== null), late]);
+    clearTimeout(timer);
+    return made;
   }
 
   /** The instructions it was prepared with. */
@@ -169,7 +181,9 @@ export class PreparedReply {
   }
 
   private stillRight(history: llm.ChatContext): boolean {
-    const now = linesOf(carriedHistory(history));
+    const bridge = this.opts.bridge && `assistant:${this.opts.bridge.trim()}`;
+    // The bridging line, said because the reply was not ready yet, changes nothing the reply answers.
+    const now = linesOf(carriedHistory(history)).filter((l, i) => !(bridge && i === this.expectedLines.length && l === bridge));
     return now.length === this.expectedLines.length && now.every((l, i) => l === this.expectedLines[i]);
   }
 }
@@ -215,6 +229,7 @@ export function prepareReply(
     toolChoice: agent.entryToolChoice,
     tts: agent.tts,
     stats,
+    bridge: agent.bridge?.text,
   });
   return true;
 }

@@ -149,4 +149,38 @@ describe.concurrent('a call by voice', () => {
     },
     CALL_TIMEOUT,
   );
+
+  it(
+    'a silent transfer whose reply is not ready: the new desk\'s short bridging line at once, in its voice, then its prepared reply right after it',
+    async () => {
+      const run = await playVoiceCall('silent', { TURN_DETECTION: 'vad' }, { silentLines: ['I was charged twice on my card'], takeoverTtftMs: 250 });
+      expect(of(run, 'handoff').map((h) => `${h.from}>${h.to}`)).toEqual(['triage>billing']);
+      const [line] = callerLines(run);
+      const after = agentLines(run).filter((u) => u.startMs > line!.endMs);
+      // Billing says "Sure." (the old desk said nothing), then its reply: the one prepared while the caller waited.
+      expect(after[0]).toMatchObject({ speaker: 'billing', text: 'Sure.' });
+      expect(after[1]!.speaker).toBe('billing');
+      expect(after[1]!.text).toMatch(/^This is the billing team/);
+      expect(run.call.prepared).toMatchObject({ requests: 1, used: 1, thrownAway: 0 });
+      // The reply follows the bridging line after a short breath: the line never holds back a reply that is ready.
+      expect(after[1]!.startMs - after[0]!.endMs).toBeLessThanOrEqual(250);
+      expectSoundsLikeACall(run);
+    },
+    CALL_TIMEOUT,
+  );
+
+  it(
+    'a silent transfer whose reply is ready at the swap: no bridging line, the reply at once',
+    async () => {
+      const run = await playVoiceCall('silent', { TURN_DETECTION: 'vad' }, { silentLines: ['I was charged twice on my card'] });
+      const [line] = callerLines(run);
+      const after = agentLines(run).filter((u) => u.startMs > line!.endMs);
+      expect(after[0]!.speaker).toBe('billing');
+      expect(after[0]!.text).toMatch(/^This is the billing team/);
+      expect(agentLines(run).map((u) => u.text)).not.toContain('Sure.');
+      expect(run.call.prepared).toMatchObject({ used: 1, thrownAway: 0 });
+      expectSoundsLikeACall(run);
+    },
+    CALL_TIMEOUT,
+  );
 });

@@ -14,7 +14,7 @@ import { loadScript } from '../../src/voice/script.js';
 import { soundBounds } from '../../src/call/sound.js';
 import { parseWav } from '../../src/voice/wav.js';
 import { estimatePitch, pitchOf } from '../../dev/scripted-audio.js';
-import { startScriptedServer } from '../../dev/scripted-llm.js';
+import { type Script, isTakeover, keywordBrain, silentTransfers, startScriptedServer } from '../../dev/scripted-llm.js';
 
 export const CALLS_DIR = new URL('./calls/', import.meta.url).pathname;
 
@@ -30,15 +30,31 @@ export interface VoiceRun extends VoiceCallResult {
 
 let logging = false;
 
-/** Plays `calls/<name>.json` by voice against its own scripted server (`ttsTtfbMs`: its voices' first-byte delay). */
-export async function playVoiceCall(name: string, env: Record<string, string> = {}, { ttsTtfbMs = 0 } = {}): Promise<VoiceRun> {
+export interface ServerShape {
+  /** The voices' delay to their first byte. */
+  ttsTtfbMs?: number;
+  /** The model's time to first token when a desk takes a call over (its prepared or entry reply). */
+  takeoverTtftMs?: number;
+  /** Caller lines the desk answers with a transfer and no word before it (a silent transfer). */
+  silentLines?: string[];
+}
+
+/** The scripted model: the keyword script, shaped as `o` says. */
+function modelFor(o: ServerShape): Script {
+  const slow: Script = async (req, rec) => ({ ...(await keywordBrain(req, rec)), ...(isTakeover(req) ? { ttftMs: o.takeoverTtftMs ?? 0 } : {}) });
+  return silentTransfers(slow, o.silentLines ?? []);
+}
+
+/** Plays `calls/<name>.json` by voice against its own scripted server, shaped as `shape` says. */
+export async function playVoiceCall(name: string, env: Record<string, string> = {}, shape: ServerShape = {}): Promise<VoiceRun> {
   if (!logging) initializeLogger({ pretty: false, level: process.env.TEST_LOG_LEVEL ?? 'fatal' });
   logging = true;
   const script = loadScript(`${CALLS_DIR}${name}.json`);
   const server = await startScriptedServer({
     clips: script.lines.map((l) => ({ words: l.words, samples: l.samples, sampleRate: CALLER_RATE })),
     ttsMsPerChar: TEST_MS_PER_CHAR,
-    ttsTtfbMs,
+    ttsTtfbMs: shape.ttsTtfbMs ?? 0,
+    script: modelFor(shape),
   });
   try {
     const settings = loadSettings({ OPENAI_BASE_URL: server.url, OPENAI_API_KEY: 'test', LLM_MODEL: 'scripted', CALLS_DB: 'off', ...env });
