@@ -21,7 +21,7 @@ import type { CallOptions } from '../src/call/options.js';
 import { type CallData } from '../src/call/agent.js';
 import { callerInfoParam, toolName } from '../src/call/tools.js';
 import { carriedHistory } from '../src/call/context.js';
-import { soundBounds } from '../src/call/sound.js';
+import { concatSamples, soundBounds } from '../src/call/sound.js';
 import type { CallRequests, ChildServerOptions } from './scripted-child.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -245,14 +245,8 @@ export class PacedSink extends voice.AudioOutput {
 
   /** Where the segment's sound is, from its samples (then let go). */
   private measure(seg: Segment): void {
-    const all = new Int16Array(this.frames.reduce((n, f) => n + f.length, 0));
-    let at = 0;
-    for (const f of this.frames) {
-      all.set(f, at);
-      at += f.length;
-    }
+    seg.sound = soundBounds(concatSamples(this.frames), seg.sampleRate);
     this.frames = [];
-    seg.sound = soundBounds(all, seg.sampleRate);
   }
 
   override flush(): void {

@@ -18,7 +18,7 @@ const BRIDGE_TRIM = { leadMs: 20, trailMs: 80 };
 /** How long a caller speaking over the seam may talk before the desk takes the line anyway. */
 const CALLER_TURN_MAX_MS = 30_000;
 /** How long a new desk's VAD may take to find a caller who was speaking through the swap. */
-const VAD_REDETECT_MS = 300;
+const VAD_REDETECT_MS = 700;
 /** After they stop: the longest the session's end-of-turn detection takes to commit their turn. */
 const TURN_GRACE_MS = 3_500;
 

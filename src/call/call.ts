@@ -307,12 +307,9 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   /** What a desk needs of the call: the machine's answers and the call's hooks. */
   private deskPortOf(opts: CallOptions): DeskPort {
     return {
-    company: opts.company,
-    deskNames: opts.deskNames,
-    ttsFor: opts.ttsFor,
+    company: opts.company, deskNames: opts.deskNames, ttsFor: opts.ttsFor,
     trim: opts.seamPauseMs === null ? null : trimForPause(opts.seamPauseMs ?? DEFAULT_SEAM_PAUSE_MS),
-    context: () => this.actor.getSnapshot().context,
-    isOnLine: (agent) => this.line.isOnLine(agent),
+    context: () => this.actor.getSnapshot().context, isOnLine: (agent) => this.line.isOnLine(agent),
     requestTransfer: (to, reason, chained) => this.requestTransfer(to, reason, 'agent', chained),
     updateCaller: (info) => this.updateCaller(info),
     endCall: (reason) => this.endCall(reason),

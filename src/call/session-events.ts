@@ -47,7 +47,7 @@ export function followSession(session: voice.AgentSession<CallData>, to: Session
 /**
  * Whether the caller may be speaking, as the session's VAD tells it. An agent swap starts a new
  * activity whose view of the caller starts at "listening", and its VAD finds a caller still speaking
- * again only ~150 ms later: a caller who was speaking just now may still be.
+ * again only ~150 ms later (longer on a busy machine): a caller who was speaking just now may still be.
  */
 export class CallerVoice {
   private stoppedAt = 0;
@@ -58,7 +58,7 @@ export class CallerVoice {
     });
   }
 
-  mayBeSpeaking(withinMs = 300): boolean {
+  mayBeSpeaking(withinMs = 500): boolean {
     return this.session.userState === 'speaking' || Date.now() - this.stoppedAt < withinMs;
   }
 }

@@ -48,3 +48,14 @@ export function soundSpans(samples: Int16Array, sampleRate: number, bridgeMs = 0
   });
   return spans;
 }
+
+/** Samples one after another, as one array. */
+export function concatSamples(parts: Int16Array[]): Int16Array {
+  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -12,7 +12,7 @@
  */
 import { TransformStream } from 'node:stream/web';
 import { AudioFrame } from '@livekit/rtc-node';
-import { SOUND_THRESHOLD_DBFS } from './sound.js';
+import { SOUND_THRESHOLD_DBFS, concatSamples } from './sound.js';
 
 const WINDOW_MS = 10;
 
@@ -51,18 +51,8 @@ const frameOf = (data: Int16Array, rate: number) => new AudioFrame(data, rate, 1
 /** The last `ms` of held silence, as one frame (or none). */
 function tail(held: Int16Array[], ms: number, rate: number): AudioFrame | null {
   const want = Math.round((rate * ms) / 1000);
-  const all = concat(held);
+  const all = concatSamples(held);
   return want > 0 && all.length ? frameOf(all.slice(Math.max(0, all.length - want)), rate) : null;
-}
-
-function concat(parts: Int16Array[]): Int16Array {
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 export function trimPadding(o: TrimOptions): TransformStream<AudioFrame, AudioFrame> {
@@ -86,7 +76,7 @@ export function trimPadding(o: TrimOptions): TransformStream<AudioFrame, AudioFr
         started = true;
       } else if (held.length || sound.first > 0) {
         // A pause inside the speech: all of it.
-        controller.enqueue(frameOf(concat([...held, data.subarray(0, sound.first)]), rate));
+        controller.enqueue(frameOf(concatSamples([...held, data.subarray(0, sound.first)]), rate));
       }
       held = [];
       controller.enqueue(frameOf(data.slice(sound.first, sound.last), rate));
@@ -94,7 +84,7 @@ export function trimPadding(o: TrimOptions): TransformStream<AudioFrame, AudioFr
     },
     flush(controller) {
       // After the last sound: only `trailMs` of silence.
-      const all = concat(held);
+      const all = concatSamples(held);
       const keep = Math.min(all.length, Math.round((rate * o.trailMs) / 1000));
       if (started && keep > 0) controller.enqueue(frameOf(all.slice(0, keep), rate));
     },

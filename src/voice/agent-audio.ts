@@ -6,6 +6,7 @@
  */
 import { voice } from '@livekit/agents';
 import type { AudioFrame } from '@livekit/rtc-node';
+import { concatSamples } from '../call/sound.js';
 
 export const AGENT_RATE = 24_000;
 
@@ -67,7 +68,7 @@ export class AgentAudio extends voice.AudioOutput {
     this.current = null;
     if (!open) return;
     const seg = open.seg;
-    seg.samples = concat(open.chunks);
+    seg.samples = concatSamples(open.chunks);
     const durMs = (seg.samples.length / AGENT_RATE) * 1000;
     seg.endMs = seg.startMs + durMs;
     this.lastEnd = seg.endMs;
@@ -93,7 +94,7 @@ export class AgentAudio extends voice.AudioOutput {
       const { seg, chunks } = this.current;
       this.current = null;
       super.flush();
-      seg.samples = concat(chunks);
+      seg.samples = concatSamples(chunks);
       this.cut(seg, at);
       this.onPlaybackFinished({ playbackPosition: (seg.endMs - seg.startMs) / 1000, interrupted: true });
     }
@@ -109,12 +110,3 @@ export class AgentAudio extends voice.AudioOutput {
   }
 }
 
-function concat(chunks: Int16Array[]): Int16Array {
-  const out = new Int16Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}

@@ -9,6 +9,7 @@ import { initializeLogger } from '@livekit/agents';
 import * as openai from '@livekit/agents-plugin-openai';
 import { AudioFrame } from '@livekit/rtc-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { concatSamples } from '../../src/call/sound.js';
 import { ClipRecogniser, TTS_PADDING, estimatePitch, pitchOf, synthSpeech } from '../../dev/scripted-audio.js';
 import { type ScriptedServer, type ScriptedServerOptions, startScriptedServer } from '../../dev/scripted-llm.js';
 import { resample } from '../../src/voice/wav.js';
@@ -26,15 +27,7 @@ const recogniser = new ClipRecogniser(CLIPS);
 
 const silence = (ms: number, rate = RATE) => new Int16Array(Math.round((ms * rate) / 1000));
 
-function joined(...parts: Int16Array[]): Int16Array {
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const joined = (...parts: Int16Array[]) => concatSamples(parts);
 
 /** An utterance as the VAD hands it to speech-to-text: 0.5 s of pre-roll, the clip, 0.3 s of silence. */
 const utterance = (samples: Int16Array, preMs = 500, postMs = 300) => joined(silence(preMs), samples, silence(postMs));

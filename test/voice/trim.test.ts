@@ -6,7 +6,7 @@
 import { ReadableStream } from 'node:stream/web';
 import { AudioFrame } from '@livekit/rtc-node';
 import { describe, expect, it } from 'vitest';
-import { soundBounds, soundSpans } from '../../src/call/sound.js';
+import { concatSamples, soundBounds, soundSpans } from '../../src/call/sound.js';
 import { trimForPause, trimPadding } from '../../src/call/trim.js';
 import { synthSpeech } from '../../dev/scripted-audio.js';
 
@@ -27,13 +27,7 @@ async function trimmed(samples: Int16Array, frameMs: number, pauseMs = 150): Pro
     },
   }).pipeThrough(trimPadding(trimForPause(pauseMs)));
   for await (const f of stream) out.push(f.data.slice(0, f.samplesPerChannel));
-  const all = new Int16Array(out.reduce((a, b) => a + b.length, 0));
-  let at = 0;
-  for (const o of out) {
-    all.set(o, at);
-    at += o.length;
-  }
-  return all;
+  return concatSamples(out);
 }
 
 const ms = (samples: Int16Array) => (samples.length / RATE) * 1000;
