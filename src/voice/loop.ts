@@ -7,8 +7,7 @@
  *
  *   caller clips ► CallerAudio ► VAD ► turn detection ► STT ► LLM ► TTS ► AgentAudio ► call.wav + timeline
  */
-import type { Call } from '../call/call.js';
-import { Call as CallClass } from '../call/call.js';
+import { Call } from '../call/call.js';
 import type { CallEvent } from '../call/events.js';
 import type { Settings } from '../config.js';
 import { buildSTT, buildTTSFor, callOptionsFrom, llmConnOptions, sttFollower } from '../models.js';
@@ -52,7 +51,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 function voiceCall(o: VoiceCallOptions, eot: VoiceCallResult['eot'], clock: () => number): Call {
   const { settings } = o;
   const stt = buildSTT(settings);
-  return new CallClass({
+  return new Call({
     callId: o.callId,
     ...callOptionsFrom(settings),
     humanAvailable: Boolean(settings.HUMAN_TRANSFER_TO),
