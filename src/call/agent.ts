@@ -166,6 +166,8 @@ export class DepartmentAgent extends voice.Agent<CallData> {
   /** The bridging line, played out before the reply follows (the reply was prepared meanwhile). */
   private async sayBridge(bridge: { text: string; audio: Promise<AudioFrame[] | null> }): Promise<void> {
     const frames = await bridge.audio;
+    // The call may have moved on while the line's audio was still being made: a desk left says nothing.
+    if (this.retired) return;
     this.hooks.onTakeLine();
     // One speaker going on: the pause after it is a short one between two of their sentences.
     const audio = frames ? audioStream(frames).pipeThrough(trimPadding(BRIDGE_TRIM)) : undefined;
