@@ -21,7 +21,7 @@ import type { Timeline } from '../voice/timeline.js';
 import { timelineSvg } from '../voice/timeline-svg.js';
 import { toJson, toText } from './call-lines.js';
 import { harmlessInTextCalls, initLogging, survivesUnhandledRejections } from '../logging.js';
-import { modelServer } from './text-calls.js';
+import { modelServer, modelServerProblem } from './text-calls.js';
 
 const USAGE = `usage: npm run -s voice -- --script FILE [--out DIR] [--json]
 
@@ -104,8 +104,9 @@ function transferLines(t: Timeline): string[] {
   });
 }
 
+/** The progress line, on stderr: rewritten in place at a terminal; a line per step otherwise (none with --json into a pipe). */
 function progress(json: boolean): (line: number, of: number, atMs: number) => void {
-  const tty = process.stderr.isTTY && !json;
+  const tty = Boolean(process.stderr.isTTY);
   return (line, of, atMs) => {
     const text = line === 0 ? `call over at ${(atMs / 1000).toFixed(1)} s` : `caller line ${line}/${of} at ${(atMs / 1000).toFixed(1)} s (real time)`;
     if (tty) process.stderr.write(`\r\x1b[2K${text}${line === 0 ? '\n' : ''}`);
@@ -135,6 +136,12 @@ async function main(): Promise<void> {
   }
   const { settings, scripted } = await voiceSettings(script);
   const server = modelServer(settings);
+  // A configured model server that is not there, or refuses the key, is said once, before the call.
+  const problem = scripted ? null : await modelServerProblem(settings);
+  if (problem) {
+    process.stderr.write(`voice: ${problem}\n`);
+    process.exit(2);
+  }
   const show = (e: CallEvent) => {
     const line = args.json ? JSON.stringify(toJson(e, server)) : toText(e, server);
     if (line && line !== 'null') process.stdout.write(`${line}\n`);

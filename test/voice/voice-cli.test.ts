@@ -23,11 +23,11 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function voice(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function voice(args: string[], timeoutMs = 20_000, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
     const child = spawn(TSX, ['src/cli/voice.ts', ...args], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: join(tmp, 'empty.env'), CALLS_DB: 'off' },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: join(tmp, 'empty.env'), CALLS_DB: 'off', ...env },
     });
     let stdout = '';
     let stderr = '';
@@ -65,6 +65,15 @@ describe.concurrent('npm run voice: what is wrong is said before any call', () =
     oneLine(await voice(['--script', join(tmp, 'none.json')]), /^voice: cannot read the script .*none\.json: ENOENT$/);
     oneLine(await voice(['--script', script('bad.json', '{"lines": [')]), /^voice: the script .*bad\.json is not JSON/);
     oneLine(await voice(['--script', script('words.json', { lines: [{ audio: 'a.wav' }] })]), /^voice: the script .*words\.json is not a voice script: lines\[0\]\.words: Required$/);
+  });
+
+  it('a configured model server that is not there is named, before the call', async () => {
+    copyFileSync(join(CLIPS_DIR, 'en-goodbye.wav'), join(tmp, 'bye.wav'));
+    const path = script('bye.json', { lines: [{ audio: 'bye.wav', words: 'Thank you, that is all, goodbye' }] });
+    oneLine(
+      await voice(['--script', path], 20_000, { OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' }),
+      /^voice: could not reach the model server at http:\/\/127\.0\.0\.1:9\/v1 \(.+\): check OPENAI_BASE_URL$/,
+    );
   });
 
   it('a clip that is missing or not 16-bit PCM WAV names the line and the file', async () => {
