@@ -27,7 +27,7 @@ const USAGE = `usage: npm run -s voice -- --script FILE [--out DIR] [--json]
 
   --script FILE  the caller's lines: {"lines": [{"audio": "clip.wav", "words": "…"}, …]}
                  (paths relative to FILE; mono 16-bit WAV; optional "pauseMs", "bargeIn": true)
-  --out DIR      where call.wav and timeline.json go (default reports/voice)
+  --out DIR      where call.wav, timeline.json and timeline.svg go (default reports/voice)
   --json         one JSON object per line on stdout, as npm run chat -- --json`;
 
 interface Args {
@@ -88,11 +88,14 @@ async function voiceSettings(script: VoiceScript): Promise<{ settings: Settings;
 }
 
 /**
- * The framework's log lines a voice-loop call always causes: a text call's, and the note that its audio
- * output cannot pause (the loop's earpiece plays or is cut, as a phone line without pause would).
+ * The framework's log lines a voice-loop call always causes: a text call's; the note that its audio
+ * output cannot pause (the loop's earpiece plays or is cut, as a phone line without pause would); and a
+ * reply begun before the caller's turn ended, started again because the desk's instructions changed on
+ * that turn (the call follows the caller's language from the line being answered).
  */
 function harmlessInVoiceLoop(e: Parameters<typeof harmlessInTextCalls>[0]): boolean {
-  return harmlessInTextCalls(e) || /audio output does not support pause/.test(typeof e.msg === 'string' ? e.msg : '');
+  const msg = typeof e.msg === 'string' ? e.msg : '';
+  return harmlessInTextCalls(e) || /audio output does not support pause|preemptive generation invalidated/.test(msg);
 }
 
 /** The transfers as the caller heard them: the silence before each new desk's voice. */
