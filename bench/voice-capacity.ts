@@ -11,7 +11,7 @@
 import { fileURLToPath } from 'node:url';
 import { loadSettings } from '../src/config.js';
 import { type VoiceCallResult, runVoiceCall } from '../src/voice/loop.js';
-import { loadScript } from '../src/voice/script.js';
+import { type VoiceScript, loadScript } from '../src/voice/script.js';
 import { type ChildServer, cpuMs, now, sleep, startChildServer } from './common.js';
 import { type Summary, summarize } from './stats.js';
 
@@ -52,8 +52,7 @@ export interface VoiceCapacityResult {
 }
 
 /** `n` calls at once (`repeats` times over, one after another), and what their callers heard. */
-async function level(server: ChildServer, n: number, staggerMs: number, repeats = 1): Promise<VoiceLevel> {
-  const script = loadScript(SCRIPT);
+async function level(server: ChildServer, script: VoiceScript, n: number, staggerMs: number, repeats = 1): Promise<VoiceLevel> {
   const cpu0 = cpuMs();
   const t0 = now();
   const runs = [];
@@ -103,10 +102,11 @@ const ratioTo = (base: VoiceLevel, l: VoiceLevel) =>
 export async function benchVoiceCapacity(o: { ttftMs: number; levels: number[]; staggerMs: number; log: (s: string) => void }): Promise<VoiceCapacityResult> {
   const server = await startChildServer({ ttftMs: o.ttftMs, ttsTtfbMs: 150, ttsMsPerChar: 25, voiceScript: SCRIPT });
   const levels: VoiceLevel[] = [];
+  const script = loadScript(SCRIPT);
   try {
     for (const n of o.levels) {
       // One call alone, three times over: the baseline each line's response is judged against.
-      const l = await level(server, n, o.staggerMs, n === 1 ? 3 : 1);
+      const l = await level(server, script, n, o.staggerMs, n === 1 ? 3 : 1);
       l.ratio = levels.length ? ratioTo(levels[0]!, l) : 1;
       levels.push(l);
       const lines = l.afterTurnByLine.map((x) => x.median.toFixed(0)).join(' / ');

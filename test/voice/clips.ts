@@ -22,3 +22,12 @@ export function clip(id: string): ClipFile {
   const pcm = parseWav(readFileSync(join(CLIPS_DIR, `${id}.wav`)));
   return { id, words: line.words, samples: firstChannel(pcm), sampleRate: pcm.sampleRate };
 }
+
+/** A clip's samples between its first and last sound (espeak leaves a little silence at both ends). */
+export function spokenPart(samples: Int16Array): Int16Array {
+  let a = 0;
+  let b = samples.length;
+  while (a < b && Math.abs(samples[a]!) < 300) a++;
+  while (b > a && Math.abs(samples[b - 1]!) < 300) b--;
+  return samples.subarray(a, b);
+}

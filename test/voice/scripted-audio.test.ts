@@ -13,7 +13,7 @@ import { concatSamples } from '../../src/call/sound.js';
 import { ClipRecogniser, TTS_PADDING, estimatePitch, pitchOf, synthSpeech } from '../../dev/scripted-audio.js';
 import { type ScriptedServer, type ScriptedServerOptions, startScriptedServer } from '../../dev/scripted-llm.js';
 import { resample } from '../../src/voice/wav.js';
-import { clip } from './clips.js';
+import { clip, spokenPart } from './clips.js';
 
 beforeAll(() => initializeLogger({ pretty: false, level: 'fatal' }));
 
@@ -44,20 +44,12 @@ function noise(ms: number, dbfs: number, seed = 7): Int16Array {
   });
 }
 
-/** The clip between its first and last sound (espeak leaves a little silence at both ends). */
-function spoken(samples: Int16Array): Int16Array {
-  let a = 0;
-  let b = samples.length;
-  while (a < b && Math.abs(samples[a]!) < 300) a++;
-  while (b > a && Math.abs(samples[b - 1]!) < 300) b--;
-  return samples.subarray(a, b);
-}
 
 /**
  * The utterance a bare `inference.VAD` of @livekit/agents 1.9.0 handed over for "Thank you, that is all,
  * goodbye" (measured once): its first sound 423 ms into the buffer, 359 ms of quiet after its last.
  */
-const vadUtterance = (samples: Int16Array) => joined(silence(423), spoken(samples), silence(359));
+const vadUtterance = (samples: Int16Array) => joined(silence(423), spokenPart(samples), silence(359));
 
 /** The VAD bug: before speech-to-text reads the buffer, `resetWriteCursor` copies its last 500 ms over its head. */
 function headOverwritten(buffer: Int16Array): Int16Array {

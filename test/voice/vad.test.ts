@@ -8,7 +8,7 @@ import { type VADEvent, VADEventType, initializeLogger } from '@livekit/agents';
 import { AudioFrame } from '@livekit/rtc-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { newVAD } from '../../src/voice/vad.js';
-import { clip } from './clips.js';
+import { clip, spokenPart } from './clips.js';
 
 beforeAll(() => initializeLogger({ pretty: false, level: 'fatal' }));
 
@@ -24,14 +24,6 @@ function indexOfSamples(hay: Int16Array, needle: Int16Array): number {
   return -1;
 }
 
-/** The clip's samples between its first and last sound (espeak pads a little silence at both ends). */
-function voiced(samples: Int16Array): Int16Array {
-  let a = 0;
-  let b = samples.length;
-  while (a < b && Math.abs(samples[a]!) < 300) a++;
-  while (b > a && Math.abs(samples[b - 1]!) < 300) b--;
-  return samples.subarray(a, b);
-}
 
 /** Feeds 20 ms frames of `audio` to a fresh VAD stream, then reads every event once the VAD is done. */
 async function endOfSpeechFrames(audio: Int16Array, utterances: number): Promise<Int16Array[]> {
@@ -65,7 +57,7 @@ describe('the VAD hands speech-to-text each utterance as it was spoken', () => {
     expect(frames).toHaveLength(2);
     frames.forEach((frame, i) => {
       // The whole spoken part of the line, sample for sample, with the VAD's pre-roll before it.
-      expect(indexOfSamples(frame, voiced(lines[i]!.samples)), `line ${i + 1}: "${lines[i]!.words}"`).toBeGreaterThan(0);
+      expect(indexOfSamples(frame, spokenPart(lines[i]!.samples)), `line ${i + 1}: "${lines[i]!.words}"`).toBeGreaterThan(0);
     });
   });
 });
