@@ -30,21 +30,23 @@ export function deadAirRows(da: DeadAirResult): string[] {
     rows.push(
       `| 2 | dead air at a transfer with a spoken line (${speedLabel(s)}): old agent's last audio → new agent's first audio | ` +
         `ours ${ms(a.ours.spoken.all, 1)} — direct ${ms(a.ours.spoken.direct, 1)}, middle of a chain ${ms(a.ours.spoken.chain, 1)} | ` +
-        `ours, replies not prepared ${ms(a.oursUnprepared.spoken.all, 1)}; native ${ms(a.native.spoken.all, 1)}; ratio ${s.target.ratio}× | ` +
-        `≤ 50 ms and ≤ 0.2× native | ${yes(s.target.met)} |`,
+        `ours, replies not prepared ${ms(a.oursUnprepared.spoken.all, 1)}; native ${ms(a.native.spoken.all, 1)}; ratio ${s.target.ratio}× ` +
+        `(direct ${s.target.direct}×, chain ${s.target.chain}×) | direct and chain each ≤ 50 ms and ≤ 0.2× native | ${yes(s.target.met)} |`,
     );
     rows.push(
       `| 2b | transfer with no line (${speedLabel(s)}): caller's end of turn → new agent's first audio | ours ${ms(a.ours.silent.firstAudio, 1)} ` +
         `(its bridging line); → its reply: direct ${ms(a.ours.silent.replyDirect, 1)}, middle of a chain ${ms(a.ours.silent.replyChain, 1)} | ` +
         `ours, not prepared: first audio ${ms(a.oursUnprepared.silent.firstAudio, 1)}; native: ${ms(a.native.silent.firstAudio, 1)} ` +
-        `(direct ${med(a.native.silent.replyDirect)}, chain ${med(a.native.silent.replyChain)} ms) | — | |`,
+        `(direct ${med(a.native.silent.replyDirect)}, chain ${med(a.native.silent.replyChain)} ms); ratios between segments: first audio ` +
+        `${s.silentTarget.segments.firstAudio}×, reply ${s.silentTarget.segments.reply}× | — | |`,
     );
     const h = (arm: typeof a.ours) =>
       `spoken line: direct ${med(arm.heard.spoken.direct)}, chain ${med(arm.heard.spoken.chain)} ms; no line: first sound ${med(arm.heard.silent.firstAudio)}, ` +
       `reply direct ${med(arm.heard.silent.replyDirect)}, chain ${med(arm.heard.silent.replyChain)} ms`;
     rows.push(
       `| 2d | the same seams **as heard** (${speedLabel(s)}): last sound → first sound, energy ≥ −45 dBFS, voices padded ` +
-        `${da.padding.leadMs} ms before / ${da.padding.trailMs} ms after | ours ${h(a.ours)} | native ${h(a.native)} | — | |`,
+        `${da.padding.leadMs} ms before / ${da.padding.trailMs} ms after | ours ${h(a.ours)} | native ${h(a.native)}; no line, ours/native: first sound ` +
+        `${s.silentTarget.firstAudio}×, reply ${s.silentTarget.reply}× | no line: first sound ≤ 0.5×, reply ≤ 1.0× native | ${yes(s.silentTarget.met)} |`,
     );
   }
   const x = totalExtra(da);
@@ -204,6 +206,18 @@ export function explainDeadAir(s: SpeedResult): string {
     `${part(used, 'sayToFrame')} ms) and ${o.preparedPlayed.spokenChain} chain hops (${med(o.spoken.chain)} ms): a reply that routes onward is ` +
     `thrown away and made again after the swap — onEnter ${part(replied, 'onEnter')}, LLM ${part(replied, 'llm')}, to TTS ` +
     `${part(replied, 'toTts')}, TTS ${part(replied, 'tts')} ms: at least the floor of ${s.floorMs} ms.`
+  );
+}
+
+/** A transfer with no line that missed its target: its bridging line and its reply, against native's. */
+export function explainSilent(s: SpeedResult): string {
+  const o = s.arms.ours.silent;
+  const n = s.arms.native.silent;
+  return (
+    `${speedLabel(s)}, no line, as heard: first sound ${med(s.arms.ours.heard.silent.firstAudio)} ms vs native ${med(s.arms.native.heard.silent.firstAudio)} ` +
+    `(${s.silentTarget.firstAudio}×); the reply ${s.silentTarget.reply}× (between segments: direct ${med(o.replyDirect)} vs ${med(n.replyDirect)}, ` +
+    `chain ${med(o.replyChain)} vs ${med(n.replyChain)} ms, ${s.silentTarget.segments.reply}×); ` +
+    `after the bridging line: direct ${med(o.afterBridgeDirect)}, chain ${med(o.afterBridgeChain)} ms (near 0: the reply was ready and waited for the line to end).`
   );
 }
 

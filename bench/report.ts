@@ -3,6 +3,7 @@ import {
   deadAirRows,
   deadAirSection,
   explainDeadAir,
+  explainSilent,
   explainHandoff,
   handoffRow,
   handoffSection,
@@ -23,6 +24,7 @@ export function explainMisses(r: Results): Record<string, string> {
   if (h && !h.target.met) out.handoff = explainHandoff(h);
   for (const sp of r.deadAir?.speeds ?? []) {
     if (!sp.target.met) out[`deadAir ${sp.ttftMs}/${sp.ttsTtfbMs}`] = explainDeadAir(sp);
+    if (!sp.silentTarget.met) out[`deadAir no line ${sp.ttftMs}/${sp.ttsTtfbMs}`] = explainSilent(sp);
   }
   const never = preparedDiagnosis(h, r.deadAir);
   if (never) out.preparedReplies = never;

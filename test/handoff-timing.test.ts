@@ -1,7 +1,7 @@
 /**
  * One transfer's timing (`src/call/handoff.ts` `PendingHandoff`) with a controlled clock: it runs from
  * the machine's answer to the new desk's first LLM request (the first one counts), is published only
- * when that request was made and the desk has taken the line, is rounded to 0.01 ms, and is unknown
+ * when that request was made, the desk has taken the line and has been heard, is rounded to 0.01 ms, and is unknown
  * (null) for a call that ended before the new desk was heard from. The end-to-end counterpart, through
  * a real call, the records, the CLI and the webhooks, is `handoff-latency.test.ts`.
  */
@@ -57,22 +57,35 @@ describe('PendingHandoff', () => {
     expect(h.timing.firstLlmRequestAt).toBe(5);
   });
 
-  it('complete only when the desk has taken the line AND made its first request, in either order', () => {
+  it('complete only when the desk has taken the line, made its first request AND been heard, in any order', () => {
     useClock(0);
     const a = new PendingHandoff(entry(), 1, agent);
     expect(a.complete).toBe(false);
-    a.entered = true;
+    a.tookLine();
     expect(a.complete).toBe(false);
     clock = 1;
     a.llmRequested();
+    expect(a.complete).toBe(false);
+    a.heard = true;
     expect(a.complete).toBe(true);
 
     const b = new PendingHandoff(entry(), 1, agent);
     clock = 2;
     b.llmRequested();
+    b.heard = true;
     expect(b.complete).toBe(false);
-    b.entered = true;
+    b.tookLine();
     expect(b.complete).toBe(true);
+  });
+
+  it('the swap is timed from the machine’s answer to the desk taking the line; the decision is as given', () => {
+    useClock(100);
+    const h = new PendingHandoff(entry(), 1, agent, 0.0371);
+    clock = 142.26;
+    h.tookLine();
+    clock = 900;
+    h.tookLine(); // once
+    expect(h.event()).toMatchObject({ stages: { decisionMs: 0.04, swapMs: 42.3, silenceMs: null, preparedPlayed: false, bridged: false } });
   });
 
   it('a call that ended first: the event says the latency is unknown (null), not 0', () => {

@@ -12,7 +12,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { machineGraph } from '../machines/derive.js';
 import type { ScriptedServer } from '../dev/scripted-llm.js';
 import type { Call } from '../src/call/call.js';
-import { type InspectorLink, attachInspector } from '../src/inspector/client.js';
+import WebSocket from 'ws';
+import type { HandoffStages } from '../src/call/events.js';
+import { type InspectorLink, attachInspector, encode, ingestUrl } from '../src/inspector/client.js';
 import { type InspectorServer, startInspectorServer } from '../src/inspector/server.js';
 import { inspectorRecords, openStore } from '../src/records/index.js';
 import { attachRecorder } from '../src/records/recorder.js';
@@ -489,5 +491,51 @@ suite(suiteName, () => {
     await page.click('[data-testid="tab-past"]');
     await expect.poll(() => page.locator('[data-testid="past-problem"]').innerText()).toMatch(/Call records are not available on this server/);
     expect(errors.filter((e) => !/404/.test(e))).toEqual([]);
+  });
+
+  it('silence at transfers: each transfer says what the caller heard; per desk, p50 and p95 over the calls listed', async () => {
+    const server = await startInspectorServer({ host: '127.0.0.1', port: 0 });
+    extraServers.push(server);
+    // Voice calls from a worker on another machine, reporting over the wire as every worker does.
+    const ws = new WebSocket(ingestUrl(server.url));
+    await new Promise((r, j) => ws.once('open', r).once('error', j));
+    const send = (msg: Parameters<typeof encode>[0]) => ws.send(encode(msg)!);
+    const stages = (silenceMs: number | null, preparedPlayed = true): HandoffStages => ({
+      decisionMs: 0.05, swapMs: 1200, llmTtftMs: 310, ttsTtfbMs: 290, silenceMs, preparedPlayed, bridged: false,
+    });
+    const at = Date.now() - 60_000;
+    const calls: [string, [string, number | null, boolean?][]][] = [
+      ['v1', [['billing', 120]]],
+      ['v2', [['billing', 160], ['triage', 30], ['sales', 140]]],
+      ['v3', [['billing', 900, false]]],
+      ['t1', [['billing', null]]], // a text call: nothing heard, nothing counted
+    ];
+    for (const [callId, hops] of calls) {
+      send({ kind: 'hello', callId, startedAt: at, state: 'triage', handoffCount: 0, maxHandoffs: 6, humanAvailable: false, caller: { name: callId } });
+      send({ kind: 'event', callId, event: { type: 'started', callId, state: 'triage', caller: { name: callId }, maxHandoffs: 6, humanAvailable: false, at } });
+      let from = 'triage';
+      hops.forEach(([to, silence, prepared], i) => {
+        const event = { type: 'handoff' as const, from, to, handoffCount: i + 1, reason: 'needs it', source: 'agent', escalated: false, latencyMs: 0.4, stages: stages(silence, prepared), at: at + 1000 * (i + 1) };
+        send({ kind: 'event', callId, event });
+        from = to;
+      });
+    }
+    const { page, errors } = await openPage(server.url);
+    const cell = (desk: string, field: string) => page.locator(`[data-testid="seams"] tr[data-desk="${desk}"] [data-field="${field}"]`).innerText();
+    await expect.poll(() => cell('billing', 'transfers')).toBe('3');
+    expect(await cell('billing', 'p50')).toBe('160 ms');
+    expect(await cell('billing', 'p95')).toBe('900 ms');
+    expect(await cell('billing', 'prepared')).toBe('2/3');
+    expect(await cell('sales', 'p50')).toBe('140 ms');
+    expect(await cell('sales', 'p95')).toBe('140 ms');
+    expect(await cell('triage', 'p95')).toBe('30 ms');
+    expect(await page.locator('[data-testid="seams"] tr[data-desk]').count()).toBe(3);
+    // A call's own route: the silence heard at each transfer, and where its time went on hover.
+    await page.locator('[data-call-id="v2"]').click();
+    const chips = page.locator('#timeline [data-testid="silence"]');
+    await expect.poll(() => chips.allInnerTexts()).toEqual(['160 ms silence heard', '30 ms silence heard', '140 ms silence heard']);
+    expect(await chips.first().getAttribute('title')).toBe("machine's decision 0 ms · to the new desk on the line 1200 ms · LLM first token 310 ms · speech first audio 290 ms");
+    ws.close();
+    expect(errors).toEqual([]);
   });
 });

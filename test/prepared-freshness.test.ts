@@ -64,9 +64,14 @@ const billingEntries = (call: Call): RecordedRequest[] =>
  */
 async function saveDuringPreparation(call: Call, save: () => void): Promise<CallEvent[]> {
   const from = call.events.length;
-  const handoff = waitForEvent(call, (e) => e.type === 'handoff', 5000);
   const turn = say(call, 'I was charged twice on my card');
-  await handoff; // published when Billing takes the line (its prepared request already made)
+  // Billing is on the line, its reply prepared at the transfer asked for (the handoff event itself
+  // comes once Billing is heard).
+  const until = Date.now() + 5000;
+  while (!(call.session.currentAgent.id === 'billing' && billingEntries(call).length === 1)) {
+    if (Date.now() > until) throw new Error('Billing never took the line');
+    await sleep(10);
+  }
   await sleep(SAVE_AFTER_MS);
   // Still inside the window: Billing is on the line, its prepared reply not yet answered.
   expect(call.activeRole).toBe('billing');

@@ -139,6 +139,30 @@ describe('a transfer, as the caller hears it', () => {
     expectValidHistories(call);
   });
 
+  it.each([
+    ['prepared while the old line plays', true],
+    ['asked for live (PREPARE_REPLIES=false)', false],
+  ] as const)('each handoff says where its time went: the new desk\'s reply %s', async (_how, prepareReplies) => {
+    timing = { ttftMs: 300, chunkDelayMs: 10 };
+    const call = await newCall({ prepareReplies });
+    await say(call, 'I was charged twice on my card');
+    await say(call, 'I also want to upgrade my plan'); // billing → triage → sales
+    const handoffs = call.events.filter((e): e is CallEvent & { type: 'handoff' } => e.type === 'handoff');
+    expect(handoffs.map((h) => `${h.from}→${h.to}`)).toEqual(['triage→billing', 'billing→triage', 'triage→sales']);
+    for (const h of handoffs) {
+      const what = `${h.from}→${h.to}`;
+      // The machine's decision is synchronous and quick; the swap waited for nothing the caller hears on a text call.
+      expect(h.stages!.decisionMs, what).toBeGreaterThanOrEqual(0);
+      expect(h.stages!.decisionMs!, what).toBeLessThan(50);
+      expect(h.stages!.swapMs, what).not.toBeNull();
+      // The first reply's request took the model's 300 ms to its first token, whichever request it was.
+      expect(h.stages!.llmTtftMs!, what).toBeGreaterThanOrEqual(280);
+      expect(h.stages!.preparedPlayed, what).toBe(prepareReplies);
+      // No sound on a text call: nothing to synthesize, no silence to measure, no bridging line.
+      expect(h.stages, what).toMatchObject({ ttsTtfbMs: null, silenceMs: null, bridged: false });
+    }
+  });
+
   it('a Hindi caller, slow streaming model: the same seam, every desk told the language, every line in Hindi', async () => {
     timing = { ttftMs: 250, chunkDelayMs: 15 };
     const call = await newCall();

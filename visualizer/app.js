@@ -16,6 +16,7 @@ import { ensureSelection, loadPast, renderCalls, renderPast, wireTabs } from './
 import { renderDetails } from './details.js';
 import { fmtDuration, fmtSpent } from './dom.js';
 import { wireReplay } from './replay.js';
+import { renderSeams } from './seams.js';
 import { page, setPainters } from './state.js';
 import { drawDiagram, noteSeen, noteTransitions, updateDiagram } from './statechart.js';
 import { showResult, wireActions } from './supervisor.js';
@@ -23,6 +24,7 @@ import { setDepartments } from './titles.js';
 
 function renderAll() {
   renderCalls();
+  renderSeams();
   renderPast();
   renderDetails();
   updateDiagram();

@@ -99,10 +99,29 @@ function transferTags(t) {
     { class: 'tl-tags' },
     t.source ? h('span', { class: `tag tag-${t.source}` }, t.source) : null,
     t.latencyMs !== undefined ? h('span', { class: 'tag tag-latency' }, t.latencyMs === null ? 'latency n/a' : `${Math.round(t.latencyMs)} ms handoff`) : null,
+    typeof t.stages?.silenceMs === 'number'
+      ? h('span', { class: 'tag tag-silence', 'data-testid': 'silence', title: stagesTitle(t.stages) }, `${Math.round(t.stages.silenceMs)} ms silence heard`)
+      : null,
+    t.stages?.preparedPlayed ? h('span', { class: 'tag tag-prepared', title: 'The reply prepared during the transfer played' }, 'prepared reply') : null,
     t.escalated ? h('span', { class: 'tag tag-escalated' }, 'escalated (cap reached)') : null,
     t.mode ? h('span', { class: `tag tag-${t.mode}` }, `${t.mode} transfer`) : null,
     t.steps?.length ? h('span', { class: 'tag tag-steps', 'data-testid': 'person-steps' }, personSteps(t)) : null,
   );
+}
+
+const ms = (v) => (typeof v === 'number' ? `${Math.round(v)} ms` : '–');
+
+/** Where a transfer's time went, for the silence chip's tooltip. */
+function stagesTitle(s) {
+  return [
+    `machine's decision ${ms(s.decisionMs)}`,
+    `to the new desk on the line ${ms(s.swapMs)}`,
+    `LLM first token ${ms(s.llmTtftMs)}`,
+    `speech first audio ${ms(s.ttsTtfbMs)}`,
+    s.bridged ? 'a short bridging line first' : null,
+  ]
+    .filter(Boolean)
+    .join(' · ');
 }
 
 const STEP_NAMES = { dialling: 'on hold · dialling', briefing: 'briefing', connected: 'connected' };

@@ -9,12 +9,22 @@ import type { CallerInfo, Target } from '../../machines/router.js';
 import { boundedForModel, carriedHistory } from './context.js';
 import type { AudioFrame } from '@livekit/rtc-node';
 import { type PreparedReply, type Ready, audioStream, responseStream } from './prepared-reply.js';
+import type { SpeechBuffer } from './speech-buffer.js';
 import { type TrimOptions, trimPadding } from './trim.js';
 
-/** How long after a silent transfer's swap the reply may take before the bridging line fills the silence. */
+/**
+ * After a silent transfer, the silence a caller may hear before the new desk's reply with no bridging
+ * line: a reply expected within it (as this model's replies have been ready so far) is waited for; one
+ * expected later gets the line at once, so the line never holds back a reply that was about to play.
+ */
+const BRIDGE_IF_SILENCE_OVER_MS = 250;
+/** With nothing to go by yet (the model's first preparation): how long the reply is waited for. */
 const BRIDGE_AFTER_MS = 100;
-/** The bridging line's own padding: the reply that follows is the same speaker's next sentence. */
-const BRIDGE_TRIM = { leadMs: 20, trailMs: 80 };
+/**
+ * The bridging line's own padding: the reply that follows is the same speaker going on ("Sure. This is the
+ * billing team…"), so a reply ready by then takes over at the end of the line's sound, after a short breath.
+ */
+const BRIDGE_TRIM = { leadMs: 20, trailMs: 30 };
 /** How long a caller speaking over the seam may talk before the desk takes the line anyway. */
 const CALLER_TURN_MAX_MS = 30_000;
 /** How long a new desk's VAD may take to find a caller who was speaking through the swap. */
@@ -57,6 +67,18 @@ export interface AgentHooks {
   beforeReplyTo(callerLine: string): void;
   /** The caller is speaking, or was a moment ago (see CallerVoice). */
   callerMayBeSpeaking(): boolean;
+  /** The agent's bridging line has played (it is kept out of the conversation: the call tells it). */
+  bridgeSaid(text: string, interrupted: boolean): void;
+  /** What each clip this agent plays passes through on its way to the line (the call's earpiece). */
+  meter(): TransformStream<AudioFrame, AudioFrame>;
+}
+
+/** The agent's first reply on the line: where its time went (see `HandoffStages`). */
+export interface FirstReply {
+  llmTtftMs: number | null;
+  ttsTtfbMs: number | null;
+  /** It was the reply prepared during the transfer. */
+  prepared: boolean;
 }
 
 export interface EntryOptions {
@@ -84,11 +106,15 @@ export class DepartmentAgent extends voice.Agent<CallData> {
   /** A prepared response to serve in place of the next LLM request. */
   private served: Ready | null = null;
   /** The speech of the response being served (made during its preparation), for this turn's ttsNode. */
-  private servedAudio: AudioFrame[] | null = null;
+  private servedAudio: SpeechBuffer | null = null;
   /** How this agent's clips are trimmed of the speech engine's padding (see ./trim.ts); null: as made. */
   trim: TrimOptions | null = null;
   /** Instructions this agent had before the latest `updateInstructions` (newest last). */
   private formerInstructions: string[] = [];
+  /** Its first reply, timed (null until it was asked for). */
+  firstReply: FirstReply | null = null;
+  /** It said its bridging line. */
+  bridged = false;
 
   constructor(
     readonly role: Target,
@@ -117,9 +143,9 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     // Copy the history now, not when the transfer was requested: the previous agent's last line is
     // committed only after its transfer tool has run.
     await this.updateChatCtx(carriedHistory(this.session.history));
-    // After a silent transfer, the bridging line fills the silence only when the reply is not ready
-    // within a moment of the swap: it never holds back one that is.
-    if (this.bridge && !(await this.prepared?.readyWithin(BRIDGE_AFTER_MS))) await this.sayBridge(this.bridge);
+    // After a silent transfer, the bridging line fills the silence only when the reply is not expected
+    // within a moment of the swap — and then at once, so it has played before the reply is ready.
+    if (this.bridge && !(await this.prepared?.expectedWithin(BRIDGE_IF_SILENCE_OVER_MS, BRIDGE_AFTER_MS))) await this.sayBridge(this.bridge);
     else this.hooks.onTakeLine();
     if (this.retired) return;
     if (await this.talkedOver()) {
@@ -136,7 +162,8 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     // an entry reply now would be a second answer to one line.
     if (this.heardCaller && this.firstLlmRequestSeen && this.role !== 'human') return;
     if (ready && !ready.toolCalls.length) {
-      const audio = ready.frames ? this.trimmed(audioStream(ready.frames)) : undefined;
+      this.firstReply ??= { llmTtftMs: ready.ttftMs, ttsTtfbMs: ready.speech?.ttfbMs ?? null, prepared: true };
+      const audio = ready.speech ? this.played(ready.speech.stream()) : undefined;
       await this.hooks.onEntryReply(this.session.say(ready.text, { audio }));
       return;
     }
@@ -169,15 +196,19 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     // The call may have moved on while the line's audio was still being made: a desk left says nothing.
     if (this.retired) return;
     this.hooks.onTakeLine();
+    this.bridged = true;
     // One speaker going on: the pause after it is a short one between two of their sentences.
-    const audio = frames ? audioStream(frames).pipeThrough(trimPadding(BRIDGE_TRIM)) : undefined;
-    const speech = this.session.say(bridge.text, { audio });
+    const audio = frames ? this.played(audioStream(frames), BRIDGE_TRIM) : undefined;
+    // Kept out of the conversation the desk's reply was prepared on (a filler answers nothing); the call
+    // tells it in the transcript once it has played.
+    const speech = this.session.say(bridge.text, { audio, addToChatCtx: false });
     await speech.waitForPlayout().catch(() => undefined);
+    this.hooks.bridgeSaid(bridge.text, speech.interrupted);
   }
 
-  /** Audio this agent plays, its padding trimmed to the seam's pause. */
-  private trimmed(audio: ReadableStream<AudioFrame>): ReadableStream<AudioFrame> {
-    return this.trim ? audio.pipeThrough(trimPadding(this.trim)) : audio;
+  /** Audio this agent plays: its padding trimmed to the seam's pause, its sound measured as it goes to the line. */
+  private played(audio: ReadableStream<AudioFrame>, trim = this.trim): ReadableStream<AudioFrame> {
+    return (trim ? audio.pipeThrough(trimPadding(trim)) : audio).pipeThrough(this.hooks.meter());
   }
 
   override async ttsNode(...args: Parameters<voice.Agent['ttsNode']>): ReturnType<voice.Agent['ttsNode']> {
@@ -187,10 +218,19 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     if (served) {
       // The served reply's text still flows in; its speech is already made.
       void drain(args[0]);
-      return this.trimmed(audioStream(served)) as unknown as Out;
+      return this.played(served.stream()) as unknown as Out;
     }
+    const askedAt = performance.now();
     const out = await voice.Agent.default.ttsNode(this, ...args);
-    return out && (this.trimmed(out as unknown as ReadableStream<AudioFrame>) as unknown as Out);
+    if (!out) return out;
+    const timed = (out as unknown as ReadableStream<AudioFrame>).pipeThrough(
+      firstItem(() => {
+        if (this.firstReply && this.firstReply.ttsTtfbMs === null && !this.firstReply.prepared) {
+          this.firstReply.ttsTtfbMs = performance.now() - askedAt;
+        }
+      }),
+    );
+    return this.played(timed) as unknown as Out;
   }
 
   override async updateInstructions(instructions: string): Promise<void> {
@@ -243,13 +283,17 @@ export class DepartmentAgent extends voice.Agent<CallData> {
       served = null;
     }
     if (served) {
+      this.firstReply ??= { llmTtftMs: served.ttftMs, ttsTtfbMs: served.speech?.ttfbMs ?? null, prepared: true };
       // Its line's speech, made with it, is what this turn's speech plays (see ttsNode).
-      this.servedAudio = served.frames;
+      this.servedAudio = served.speech;
       return this.noteText(responseStream(served) as unknown as ReadableStream<llm.ChatChunk | string>);
     }
+    const first: FirstReply | null = this.firstReply ? null : (this.firstReply = { llmTtftMs: null, ttsTtfbMs: null, prepared: false });
+    const askedAt = performance.now();
     const ctx = boundedForModel(this.withCurrentInstructions(chatCtx));
     const out = await voice.Agent.default.llmNode(this, ctx, ...rest);
-    return out ? this.noteText(out) : out;
+    if (!out) return out;
+    return this.noteText(out.pipeThrough(firstItem(() => first && (first.llmTtftMs = performance.now() - askedAt))));
   }
 
   /** Passes the reply through, noting its text as it streams. */
@@ -264,4 +308,16 @@ export class DepartmentAgent extends voice.Agent<CallData> {
       }),
     ) as unknown as LlmOutput;
   }
+}
+
+/** Passes a stream through, telling `seen` when its first item passes. */
+function firstItem<T>(seen: () => void): TransformStream<T, T> {
+  let told = false;
+  return new TransformStream<T, T>({
+    transform(chunk, controller) {
+      if (!told) seen();
+      told = true;
+      controller.enqueue(chunk);
+    },
+  });
 }

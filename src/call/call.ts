@@ -31,6 +31,7 @@ import { trimForPause } from './trim.js';
 import { type CallOptions, DEFAULT_APOLOGY, DEFAULT_SEAM_PAUSE_MS, type HandoffTiming, type TransferAnswer } from './options.js';
 import { JOINED_TO_PERSON, connectPerson } from './person.js';
 import type { PreparedStats } from './prepared-reply.js';
+import { Earpiece } from './earpiece.js';
 import { CallerVoice, followSession } from './session-events.js';
 import { errorText, newSession, waitForQuiet } from './session.js';
 import { pressKey } from './keypad.js';
@@ -60,6 +61,10 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   private apology: voice.SpeechHandle | null = null;
   private readonly deskPort: DeskPort;
   private readonly callerVoice: CallerVoice;
+  /** What the caller hears of the agents: when each desk's sound starts and ends (voice calls). */
+  private readonly earpiece = new Earpiece<DepartmentAgent>((agent, at) => this.line.agentSounded(agent, at));
+  /** When the transfer request being sent reached the machine (its decision is timed from here). */
+  private askedAt: number | null = null;
 
   constructor(private readonly opts: CallOptions) {
     super();
@@ -77,9 +82,14 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     this.session = newSession(opts);
     this.callerVoice = new CallerVoice(this.session);
     const { llm, ttsFor, deskNames, prepareReplies } = opts;
-    this.line = new Line({ session: this.session, llm, ttsFor, deskNames, prepareReplies, port: this.deskPort, emit: (e) => this.emitEvent(e) });
+    this.line = new Line({
+      session: this.session, llm, ttsFor, deskNames, prepareReplies, port: this.deskPort,
+      emit: (e) => this.emitEvent(e),
+      lastSoundAt: () => Math.max(this.earpiece.lastSoundEndAt, this.callerVoice.lastSoundAt()),
+    });
     followSession(this.session, {
       emit: (e) => this.emitEvent(e),
+      beforeLine: () => this.line.beforeLine(),
       speakerOf: (id) => this.line.speakerOf(id),
       callerSpoke: () => this.line.callerSpoke(),
       heardLanguage: (code) => {
@@ -142,6 +152,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     });
     if (this.opts.ttsFor) prewarmBridges(this.opts.ttsFor);
     await this.session.start({ ...startOptions, agent });
+    if (this.session.output.audio) this.earpiece.follow(this.session.output.audio);
   }
 
   // ---- events into the machine -------------------------------------------------------------------
@@ -154,7 +165,9 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     // An oversized reason (a model gone wrong) is cut, not refused: the caller still gets where they asked.
     const why = bounded(typeof reason === 'string' ? reason : '', MAX_REASON_CHARS) || '(no reason given)';
     this.decision = null;
+    this.askedAt = performance.now();
     this.actor.send({ type: 'TRANSFER', to, reason: why, source, ...(chained ? { chained } : {}) });
+    this.askedAt = null;
     return this.decision ?? { accepted: false, from, reason: 'The transfer was not accepted.' };
   }
 
@@ -221,7 +234,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   private onTransferred(entry: RouteEntry, handoffCount: number): void {
     this.decision = { accepted: true, from: entry.from, to: entry.to };
     this.session.userData.handoffCount = handoffCount;
-    this.line.transfer(entry, handoffCount);
+    this.line.transfer(entry, handoffCount, this.askedAt === null ? null : performance.now() - this.askedAt);
   }
 
   // ---- hooks of the agents -----------------------------------------------------------------------
@@ -319,6 +332,8 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       onFirstLlmRequest: () => this.line.firstLlmRequest(agent),
       beforeReplyTo: (line) => this.followLanguage(line),
       callerMayBeSpeaking: () => this.callerVoice.mayBeSpeaking(),
+      meter: () => this.earpiece.meter(agent),
+      bridgeSaid: (text, interrupted) => this.line.bridgeSaid(agent, text, interrupted),
     }),
     };
   }

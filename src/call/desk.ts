@@ -59,6 +59,8 @@ export function buildDesk(role: Target, how: Opening, port: DeskPort): Departmen
     onFirstLlmRequest: () => port.hooks(agent).onFirstLlmRequest(),
     beforeReplyTo: (line) => port.hooks(agent).beforeReplyTo(line),
     callerMayBeSpeaking: () => port.hooks(agent).callerMayBeSpeaking(),
+    meter: () => port.hooks(agent).meter(),
+    bridgeSaid: (text, interrupted) => port.hooks(agent).bridgeSaid(text, interrupted),
   };
   agent = new DepartmentAgent(role, entry, hooks, {
     instructions: deskInstructions(role, port),

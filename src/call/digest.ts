@@ -5,7 +5,7 @@
  * recorder (webhook payloads), `npm run calls`, the inspector's past calls and its live calls.
  */
 import type { CallerInfo } from '../../machines/router.js';
-import type { CallEvent, CallView } from './events.js';
+import type { CallEvent, CallView, HandoffStages } from './events.js';
 
 export interface RouteLeg {
   /** The department (or `human`). */
@@ -21,6 +21,8 @@ export interface RouteLeg {
     handoffCount: number;
     latencyMs: number | null;
     mode?: 'cold' | 'warm';
+    /** Where the transfer's time went (absent in calls recorded before it was measured). */
+    stages?: HandoffStages;
   };
   /** With a person, warm: each step as it happened. */
   steps?: { step: string; at: number }[];
@@ -48,6 +50,7 @@ export interface CallDigest {
     escalated: boolean;
     handoffCount: number;
     latencyMs: number | null;
+    stages?: HandoffStages;
   }[];
   refusals: { at: number; from: string; to: string; reason: string; source: string }[];
   transcript: { at: number; who: string; text: string; interrupted?: boolean }[];
@@ -121,6 +124,7 @@ export function applyEvent(d: CallDigest, e: CallEvent): CallDigest {
           handoffCount: e.handoffCount,
           latencyMs: e.latencyMs,
           ...(e.mode ? { mode: e.mode } : {}),
+          ...(e.stages ? { stages: { ...e.stages } } : {}),
         },
       });
       d.transfers.push({
@@ -132,6 +136,7 @@ export function applyEvent(d: CallDigest, e: CallEvent): CallDigest {
         escalated: e.escalated,
         handoffCount: e.handoffCount,
         latencyMs: e.latencyMs,
+        ...(e.stages ? { stages: { ...e.stages } } : {}),
       });
       d.counts.transfers++;
       d.handoffCount = e.handoffCount;
@@ -207,6 +212,7 @@ export function summaryOf(d: CallDigest, status: 'ended' | 'interrupted', outcom
             escalated: leg.via.escalated,
             latencyMs: leg.via.latencyMs,
             ...(leg.via.mode ? { mode: leg.via.mode } : {}),
+            ...(leg.via.stages ? { stages: { ...leg.via.stages } } : {}),
           }
         : {}),
       ...(leg.steps ? { steps: leg.steps.map((st) => ({ ...st })) } : {}),
@@ -270,6 +276,7 @@ export function viewOfDigest(head: CallHead, d: CallDigest | null): CallView {
         ? { reason: leg.via.reason, source: leg.via.source, latencyMs: leg.via.latencyMs, escalated: leg.via.escalated }
         : {}),
       ...(leg.via?.mode ? { mode: leg.via.mode } : {}),
+      ...(leg.via?.stages ? { stages: { ...leg.via.stages } } : {}),
       ...(leg.steps ? { steps: leg.steps.map((s) => ({ ...s })) } : {}),
     })),
     refusals: (d?.refusals ?? []).map((r) => ({ ...r })),

@@ -43,6 +43,27 @@ export const agentEvent = z.object({
   interrupted: z.boolean(),
   at,
 });
+/**
+ * Where a transfer's time went, as the caller waited (ms; null where it does not apply or was not measured).
+ */
+export const handoffStages = z.object({
+  /** The transfer asked for → the machine's answer. */
+  decisionMs: z.number().nullable(),
+  /** The machine's answer → the new desk on the line (a tool's transfer: the old desk's line plays out first). */
+  swapMs: z.number().nullable(),
+  /** The new desk's first reply: its LLM request → first token (the prepared request, when it played). */
+  llmTtftMs: z.number().nullable(),
+  /** That reply's speech: synthesis asked for → first audio (null on a text call). */
+  ttsTtfbMs: z.number().nullable(),
+  /** The silence the caller heard: the last sound on the line (either side) → the new desk's first sound (null on a text call). */
+  silenceMs: z.number().nullable(),
+  /** The reply prepared during the transfer played (or, for a desk passing the caller on, answered its turn). */
+  preparedPlayed: z.boolean(),
+  /** The new desk said its short bridging line first (the old desk said nothing and the reply was not ready). */
+  bridged: z.boolean(),
+});
+export type HandoffStages = z.infer<typeof handoffStages>;
+
 export const handoffEvent = z.object({
   type: z.literal('handoff'),
   from: callState,
@@ -55,6 +76,8 @@ export const handoffEvent = z.object({
   latencyMs: z.number().nullable(),
   /** To a person: `cold` (SIP REFER) or `warm` (dialled and briefed first). */
   mode: z.enum(['cold', 'warm']).optional(),
+  /** Where the time went (calls recorded before stages were measured have none). */
+  stages: handoffStages.optional(),
   at,
 });
 export const rejectedEvent = z.object({
@@ -127,6 +150,8 @@ export interface CallView {
     /** To a person: cold or warm, and warm's steps as they happened (dialling, briefing, connected). */
     mode?: 'cold' | 'warm';
     steps?: { step: string; at: number }[];
+    /** Where the transfer that brought the call here spent its time. */
+    stages?: HandoffStages;
   }[];
   refusals: { at: number; from: string; to: string; reason: string; source?: string }[];
   transcript: { at: number; who: string; text: string; interrupted?: boolean }[];

@@ -21,6 +21,8 @@ export interface LineOptions extends Pick<CallOptions, 'ttsFor' | 'deskNames' | 
   llm: llm.LLM;
   port: DeskPort;
   emit(e: CallEvent): void;
+  /** When the last sound on the line, caller's or agents', ended in the caller's ear (epoch ms; now while it goes on). */
+  lastSoundAt(): number;
 }
 
 export class Line {
@@ -29,7 +31,8 @@ export class Line {
   readonly prepared: PreparedStats = emptyPreparedStats();
   private agent: DepartmentAgent | null = null;
   private previous: DepartmentAgent | null = null;
-  private pending: PendingHandoff | null = null;
+  /** Transfers not yet told, oldest first (a chain's hops), each told once its desk is heard, in order. */
+  private pending: PendingHandoff[] = [];
   /** Refusals of a transfer the agent announced aloud: published once that line is committed. */
   private heldRefusals: CallEvent[] = [];
 
@@ -42,7 +45,7 @@ export class Line {
 
   /** A transfer is under way: the new desk has not been heard from yet. */
   get switching(): boolean {
-    return this.pending !== null;
+    return this.pending.some((p) => !p.entered);
   }
 
   isOnLine(agent: DepartmentAgent): boolean {
@@ -60,13 +63,15 @@ export class Line {
     return this.agent;
   }
 
-  /** The machine accepted a transfer: the old desk is retired and the new one takes the line. */
-  transfer(entry: RouteEntry, handoffCount: number): void {
+  /**
+   * The machine accepted a transfer: the old desk is retired and the new one takes the line.
+   * @param decisionMs how long the machine took to answer
+   */
+  transfer(entry: RouteEntry, handoffCount: number, decisionMs: number | null = null): void {
     const old = this.agent;
     if (old) old.retired = true;
-    // A reply prepared for a desk the call now leaves will never play.
+    // A reply prepared for the desk the call now leaves (the one on the line) will never play.
     old?.prepared?.discard();
-    this.pending?.agent.prepared?.discard();
     // The old desk said nothing before the transfer: on a voice call the new one bridges the silence.
     const fromTool = old !== null && (entry.source === 'agent' || entry.source === 'system');
     const oldLine = fromTool ? old.currentReplyText : '';
@@ -79,14 +84,18 @@ export class Line {
     if (bridged) agent.bridge = bridgeFor(agent, this.o.port.context().caller.language);
     this.previous = old;
     this.agent = agent;
-    this.pending = new PendingHandoff(entry, handoffCount, agent);
-    this.handoffs.push(this.pending.timing);
+    const pending = new PendingHandoff(entry, handoffCount, agent, decisionMs);
+    // The desk left, if still untold, is heard only if it has a line left to say (a chain's passing-on line);
+    // one leaving without a word, or before it took the line, has nothing more to be heard.
+    const left = this.pendingOf(old);
+    if (left && (!left.entered || !old?.currentReplyText.trim())) left.left = true;
+    this.pending.push(pending);
+    this.handoffs.push(pending.timing);
     const { session } = this.o;
     // The new agent's first LLM request is the preparation's, made now.
-    // Prepared for the conversation as it stands after the old line; a bridging line, if it plays before
-    // the reply, is allowed for (it is said only when the reply is not ready yet).
+    // Prepared for the conversation as it stands after the old line (a bridging line is kept out of it).
     if (fromTool && this.o.prepareReplies !== false && prepareReply(agent, oldLine, session.history, this.o.llm, this.prepared)) {
-      this.pending.llmRequested();
+      pending.llmRequested();
     }
     // A tool-initiated transfer happens inside the old agent's turn: its line (if any) finishes, then
     // the swap. Anything else (keypad, supervisor) cuts the current speech short first.
@@ -98,6 +107,7 @@ export class Line {
       }
     }
     session.updateAgent(agent);
+    this.publishReady();
   }
 
   /** The desk on the line has heard the caller: its transfers are no longer part of a chain. */
@@ -114,17 +124,46 @@ export class Line {
 
   /** A desk took the line (its entry reply is under way). */
   tookLine(agent: DepartmentAgent): void {
-    if (this.pending?.agent !== agent) return;
-    this.pending.entered = true;
-    // A prepared reply's LLM request came first: the handoff is published now, in hearing order.
-    this.publishIfComplete();
+    this.pendingOf(agent)?.tookLine();
+    this.publishReady();
   }
 
-  /** A desk's first LLM request: closes the handoff timing and publishes the handoff. */
+  /**
+   * A desk's clip reached the caller's ear (`at`, its first sound). The new desk's first sound ends the
+   * transfer's silence; its reply's sound (after a bridging line, the second clip) completes the handoff.
+   */
+  agentSounded(agent: DepartmentAgent, at: number): void {
+    const pending = this.pendingOf(agent);
+    if (!pending || pending.heard) return;
+    if (pending.stages.silenceMs === null) {
+      pending.stages.silenceMs = Math.max(0, at - this.o.lastSoundAt());
+      if (agent.bridged) return;
+    }
+    pending.heard = true;
+    this.publishReady();
+  }
+
+  /**
+   * A desk's bridging line has played. It is not in the conversation (see `sayBridge`), so it is told here:
+   * after its desk's handoff, which is told once its reply is heard (its stages are then whole).
+   */
+  bridgeSaid(agent: DepartmentAgent, text: string, interrupted: boolean): void {
+    const line: CallEvent = { type: 'agent', agent: agent.role, text, interrupted, at: Date.now() };
+    const pending = this.pendingOf(agent);
+    if (pending) pending.heldLines.push(line);
+    else this.o.emit(line);
+  }
+
+  /** A line (caller's or agent's) is about to be told: the handoffs it follows are told first, in hearing order. */
+  beforeLine(): void {
+    for (const p of this.pending) if (p.entered) p.heard = true;
+    this.publishReady();
+  }
+
+  /** A desk's first LLM request: closes the handoff timing. */
   firstLlmRequest(agent: DepartmentAgent): void {
-    if (this.pending?.agent !== agent) return;
-    this.pending.llmRequested();
-    this.publishIfComplete();
+    this.pendingOf(agent)?.llmRequested();
+    this.publishReady();
   }
 
   /**
@@ -143,19 +182,34 @@ export class Line {
     for (const e of held) this.o.emit(e);
   }
 
-  /** The call closes: held refusals go out, a handoff still on its way is published without a latency. */
+  /** The call closes: held refusals go out, handoffs still on their way are told (no latency if their desk never took the line). */
   close(): void {
     this.agentSpoke();
-    if (!this.pending) return;
-    this.pending.agent.prepared?.discard();
-    this.o.emit(this.pending.event(false));
-    this.pending = null;
+    // A reply still being prepared for the desk on the line will never play.
+    this.agent?.prepared?.discard();
+    for (const p of this.pending.splice(0)) this.publish(p, p.entered);
   }
 
-  private publishIfComplete(): void {
-    if (!this.pending?.complete) return;
-    const event = this.pending.event();
-    this.pending = null;
-    this.o.emit(event);
+  private pendingOf(agent: DepartmentAgent | null): PendingHandoff | undefined {
+    return this.pending.find((p) => p.agent === agent);
+  }
+
+  /** Tells the handoffs that are complete, oldest first, stopping at the first that is not. */
+  private publishReady(): void {
+    while (this.pending[0]?.complete) {
+      const p = this.pending.shift()!;
+      this.publish(p, p.entered);
+    }
+  }
+
+  private publish(pending: PendingHandoff, measured: boolean): void {
+    const { agent, stages } = pending;
+    const first = agent.firstReply;
+    stages.llmTtftMs = first?.llmTtftMs ?? null;
+    stages.ttsTtfbMs = first?.ttsTtfbMs ?? null;
+    stages.preparedPlayed = first?.prepared ?? false;
+    stages.bridged = agent.bridged;
+    this.o.emit(pending.event(measured));
+    for (const line of pending.heldLines.splice(0)) this.o.emit(line);
   }
 }

@@ -23,6 +23,7 @@
 import { ReadableStream } from 'node:stream/web';
 import type { AudioFrame } from '@livekit/rtc-node';
 import { llm, type tts as ttsNs } from '@livekit/agents';
+import { SpeechBuffer } from './speech-buffer.js';
 import type { DepartmentAgent } from './agent.js';
 import { boundedForModel, carriedHistory } from './context.js';
 import { otherToolsRunning } from './session.js';
@@ -40,14 +41,35 @@ export interface PreparedStats {
 
 export const emptyPreparedStats = (): PreparedStats => ({ requests: 0, used: 0, thrownAway: 0, tokens: 0 });
 
+/**
+ * How long prepared replies have taken to be ready (speech included), per model server and model: a
+ * running average (ms), what a silent transfer's bridging line is decided on (see `expectedWithin`).
+ */
+const readyTimes = new Map<string, number>();
+
 /** One attempt, bounded: a preparation that is late is worth nothing. */
 const PREPARE_CONN = { maxRetry: 0, retryIntervalMs: 0, timeoutMs: 10_000 };
 
 export interface Ready {
   text: string;
-  frames: AudioFrame[] | null;
+  /** Its speech, playable from its first frame on (null on a text call). */
+  speech: SpeechBuffer | null;
   /** The reply routes onward (a chained hop): served to the agent's own turn (see `DepartmentAgent.llmNode`). */
   toolCalls: llm.FunctionCall[];
+  /** Its request → first token (ms). */
+  ttftMs: number | null;
+}
+
+/** When an async iterator's first item arrives (performance.now()), noted on the iterator as it is read. */
+function timeFirst(stream: AsyncIterator<unknown>, at: (t: number) => void): void {
+  const next = stream.next.bind(stream);
+  let seen = false;
+  stream.next = async (...args: []) => {
+    const r = await next(...args);
+    if (!seen && !r.done) at(performance.now());
+    seen = true;
+    return r;
+  };
 }
 
 /** The user and assistant lines of a context, in order: what a preparation is valid for. */
@@ -65,7 +87,12 @@ export class PreparedReply {
   private readonly abort = new AbortController();
   private readonly expectedLines: string[];
   private readonly ready: Promise<Ready | null>;
+  private readonly startedAt = performance.now();
+  /** Whose preparations this one is timed with (see `readyTimes`). */
+  private readonly kind: string;
   private taken = false;
+  /** Played or thrown away, and counted as such. */
+  private answered = false;
 
   /**
    * @param history the session history now (the old agent's line not yet in it)
@@ -83,21 +110,29 @@ export class PreparedReply {
       toolChoice: llm.ToolChoice;
       tts?: ttsNs.TTS;
       stats: PreparedStats;
-      /** A bridging line the desk may say before this reply plays (when it is not ready in time). */
-      bridge?: string;
     },
   ) {
     const ctx = carriedHistory(opts.history);
     if (opts.oldLine.trim()) ctx.addMessage({ role: 'assistant', content: opts.oldLine });
     this.expectedLines = linesOf(ctx);
     ctx.items.unshift(llm.ChatMessage.create({ role: 'system', content: opts.instructions }));
+    this.kind = `${opts.model.provider}/${opts.model.model}/${opts.tts ? 'voice' : 'text'}`;
     this.ready = this.prepare(boundedForModel(ctx)).catch(() => null);
+    void this.ready.then((r) => {
+      if (!r) return;
+      const ms = performance.now() - this.startedAt;
+      const before = readyTimes.get(this.kind);
+      readyTimes.set(this.kind, before === undefined ? ms : 0.7 * before + 0.3 * ms);
+    });
   }
 
   private async prepare(ctx: llm.ChatContext): Promise<Ready | null> {
     const { model, toolCtx, toolChoice, stats } = this.opts;
     stats.requests++;
+    const askedAt = performance.now();
     const stream = model.chat({ chatCtx: ctx, toolCtx, toolChoice, connOptions: PREPARE_CONN });
+    let ttftMs: number | null = null;
+    timeFirst(stream, (t) => (ttftMs = t - askedAt));
     // A failed preparation is not a failed turn: the desk then replies live (and a failure there is
     // reported and apologised for as usual). The stream would otherwise report it on the model's
     // `error` event, which the session turns into an llm_error of the call.
@@ -111,21 +146,15 @@ export class PreparedReply {
     const toolCalls = reply.toolCalls;
     if (!toolCalls.length && !reply.text.trim()) return null;
     // Its speech is made now too — a reply that routes onward (a chained hop) as well: its one line then
-    // plays the moment the desk takes the line, not a speech engine's first byte later.
-    const frames = this.opts.tts && reply.text.trim() ? await this.synthesize(reply.text) : null;
-    return this.abort.signal.aborted ? null : { text: reply.text, frames, toolCalls };
+    // plays the moment the desk takes the line, not a speech engine's first byte later. It is ready at its
+    // first frame; the rest follows as it plays.
+    const speech = this.opts.tts && reply.text.trim() ? this.synthesize(reply.text) : null;
+    if (speech && !(await speech.started)) return null;
+    return { text: reply.text, speech, toolCalls, ttftMs };
   }
 
-  private async synthesize(text: string): Promise<AudioFrame[]> {
-    const frames: AudioFrame[] = [];
-    // Not aborted when the reply is thrown away: LiveKit 1.9.0's ChunkedStream turns an aborted request
-    // into an unhandled rejection (its main task is never caught). The audio is left unused instead.
-    const stream = this.opts.tts!.synthesize(text);
-    let failed = false;
-    quiet(stream, () => (failed = true));
-    for await (const audio of stream) frames.push(audio.frame);
-    if (failed) throw new Error('speech synthesis failed');
-    return frames;
+  private synthesize(text: string): SpeechBuffer {
+    return new SpeechBuffer(this.opts.tts!, text);
   }
 
   /** Is it made (speech included) within `ms`? (False at once when already taken or failed.) */
@@ -136,6 +165,18 @@ export class PreparedReply {
     const made = await Promise.race([this.ready.then((r) => r !== null), late]);
     clearTimeout(timer);
     return made;
+  }
+
+  /**
+   * Will it be ready within `ms` from now, as this model's preparations have been so far? When that is
+   * expected, it is waited for (`ms` at most); when it is expected later, false at once; when there is
+   * nothing to go by yet, it is waited for `unknownWaitMs` at most.
+   */
+  async expectedWithin(ms: number, unknownWaitMs: number): Promise<boolean> {
+    const typical = readyTimes.get(this.kind);
+    if (typical === undefined) return this.readyWithin(unknownWaitMs);
+    const left = typical - (performance.now() - this.startedAt);
+    return left <= ms && this.readyWithin(ms);
   }
 
   /** The instructions it was prepared with. */
@@ -149,11 +190,13 @@ export class PreparedReply {
     this.opts.stats.thrownAway++;
   }
 
-  /** The call moved on or ended: the reply will never play. */
+  /** The call moved on or ended: the reply will never play (a `take` awaiting it gets nothing). */
   discard(): void {
-    if (this.taken) return;
-    this.taken = true;
+    if (this.answered) return;
     this.abort.abort();
+    // A take under way answers null, and counts it.
+    if (this.taken) return;
+    this.taken = this.answered = true;
     this.opts.stats.thrownAway++;
   }
 
@@ -169,9 +212,11 @@ export class PreparedReply {
     if (this.taken) return null;
     this.taken = true;
     const right = () => this.stillRight(history) && currentInstructions() === this.opts.instructions;
-    // Not worth waiting for when already stale; otherwise judged again once it is ready.
+    // Not worth waiting for when already stale; otherwise judged again once it is ready — and not at all
+    // when the call left this desk meanwhile (discarded while it was awaited).
     const ready = right() ? await this.ready : null;
-    if (ready && right()) {
+    this.answered = true;
+    if (ready && right() && !this.abort.signal.aborted) {
       this.opts.stats.used++;
       return ready;
     }
@@ -180,10 +225,9 @@ export class PreparedReply {
     return null;
   }
 
+  /** The conversation is the one it was prepared on. (A bridging line is not in it: see `DepartmentAgent.sayBridge`.) */
   private stillRight(history: llm.ChatContext): boolean {
-    const bridge = this.opts.bridge && `assistant:${this.opts.bridge.trim()}`;
-    // The bridging line, said because the reply was not ready yet, changes nothing the reply answers.
-    const now = linesOf(carriedHistory(history)).filter((l, i) => !(bridge && i === this.expectedLines.length && l === bridge));
+    const now = linesOf(carriedHistory(history));
     return now.length === this.expectedLines.length && now.every((l, i) => l === this.expectedLines[i]);
   }
 }
@@ -229,7 +273,6 @@ export function prepareReply(
     toolChoice: agent.entryToolChoice,
     tts: agent.tts,
     stats,
-    bridge: agent.bridge?.text,
   });
   return true;
 }

@@ -6,6 +6,8 @@ import type { CallEvent } from './events.js';
 
 export interface SessionListener {
   emit(e: CallEvent): void;
+  /** A line (caller's or agent's), or an error of the desk on the line, is about to be told. */
+  beforeLine(): void;
   /** Who said a message: the agent whose context it was committed to. */
   speakerOf(itemId: string): Target;
   callerSpoke(): void;
@@ -23,6 +25,7 @@ export function followSession(session: voice.AgentSession<CallData>, to: Session
   session.on(S.ConversationItemAdded, ({ item }) => {
     if (item.type !== 'message') return;
     const text = item.textContent ?? '';
+    if (item.role === 'user' || (item.role === 'assistant' && text.trim())) to.beforeLine();
     if (item.role === 'user') {
       to.emit({ type: 'user', text, at: Date.now() });
       to.callerSpoke();
@@ -38,6 +41,8 @@ export function followSession(session: voice.AgentSession<CallData>, to: Session
     if ((error as { recoverable?: boolean }).recoverable) return;
     const inner = (error as { error?: unknown }).error;
     const message = inner instanceof Error ? inner.message : String(inner ?? error.type);
+    // A desk that just took the line and failed: its handoff is told before its failure.
+    to.beforeLine();
     to.emit({ type: 'error', message: `${error.type}: ${message}`, at: Date.now() });
     if (error.type === 'llm_error') to.llmFailed();
   });
@@ -51,14 +56,42 @@ export function followSession(session: voice.AgentSession<CallData>, to: Session
  */
 export class CallerVoice {
   private stoppedAt = 0;
+  /** When the caller's speech ended, as LiveKit's VAD handling reckons it (epoch ms); 0 when not told. */
+  private speechEndAt = 0;
 
   constructor(private readonly session: voice.AgentSession<CallData>) {
     session.on(voice.AgentSessionEventTypes.UserStateChanged, ({ oldState }) => {
       if (oldState === 'speaking') this.stoppedAt = Date.now();
     });
+    // LiveKit works out when the caller's speech really ended (the VAD's report, less the silence it
+    // waited for and its inference time) and passes it to the session's state update, without keeping it:
+    // it is read there. (1.9.0's AgentSession._updateUserState; without it, see `lastSoundAt`.)
+    const s = session as unknown as { _updateUserState?: (state: string, o?: { lastSpeakingTime?: number }) => void };
+    const update = s._updateUserState?.bind(session);
+    if (update) {
+      s._updateUserState = (state, o) => {
+        if (state === 'listening' && typeof o?.lastSpeakingTime === 'number') this.speechEndAt = o.lastSpeakingTime;
+        update(state, o);
+      };
+    }
   }
 
   mayBeSpeaking(withinMs = 500): boolean {
     return this.session.userState === 'speaking' || Date.now() - this.stoppedAt < withinMs;
+  }
+
+  /**
+   * When the caller's voice was last heard (epoch ms; now while they speak; 0 before they spoke). The VAD
+   * tells of the end of speech once it has heard enough silence: LiveKit's reckoning of when it really
+   * ended, or else the VAD's report less its minimum silence.
+   */
+  lastSoundAt(): number {
+    if (this.session.userState === 'speaking') return Date.now();
+    if (this.speechEndAt && this.speechEndAt <= this.stoppedAt) return this.speechEndAt;
+    const vad = this.session.vad as { minSilenceDuration?: unknown } | undefined;
+    const min = typeof vad?.minSilenceDuration === 'number' ? vad.minSilenceDuration : 0;
+    // LiveKit's inference VAD counts it in ms; Silero's plugin in seconds.
+    const lag = min < 20 ? min * 1000 : min;
+    return this.stoppedAt && this.stoppedAt - lag;
   }
 }

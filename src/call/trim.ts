@@ -90,3 +90,40 @@ export function trimPadding(o: TrimOptions): TransformStream<AudioFrame, AudioFr
     },
   });
 }
+
+/** Where the sound of one clip lies, as it is played (after trimming): filled in as its frames pass. */
+export interface ClipSound {
+  /** Silence before its first sound (ms); null until sound has passed. */
+  leadMs: number | null;
+  /** Where its last sound so far ends (ms from the clip's start). */
+  soundEndMs: number;
+  /** All that passed so far (ms). */
+  durationMs: number;
+}
+
+export const newClipSound = (): ClipSound => ({ leadMs: null, soundEndMs: 0, durationMs: 0 });
+
+/**
+ * Passes a clip through unchanged, noting where its sound lies (`clip`): `on.firstFrame` when its first
+ * frame passes (the moment it is handed to the line), `on.sound` when its first sound has.
+ */
+export function measureClip(clip: ClipSound, on: { firstFrame(): void; sound(): void }): TransformStream<AudioFrame, AudioFrame> {
+  let started = false;
+  return new TransformStream<AudioFrame, AudioFrame>({
+    transform(frame, controller) {
+      if (!started) on.firstFrame();
+      started = true;
+      const rate = frame.sampleRate;
+      const data = frame.data.subarray(0, frame.samplesPerChannel * frame.channels);
+      const sound = frame.channels === 1 ? soundWindows(data, rate) : { first: 0, last: data.length };
+      const firstSound = sound !== null && clip.leadMs === null;
+      if (sound) {
+        if (firstSound) clip.leadMs = clip.durationMs + (sound.first / rate) * 1000;
+        clip.soundEndMs = clip.durationMs + (sound.last / rate) * 1000;
+      }
+      clip.durationMs += (frame.samplesPerChannel / rate) * 1000;
+      controller.enqueue(frame);
+      if (firstSound) on.sound();
+    },
+  });
+}

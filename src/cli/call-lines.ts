@@ -22,6 +22,7 @@ export function toJson(e: CallEvent, server: string): Record<string, unknown> | 
         reason: e.reason,
         escalated: e.escalated || undefined,
         latencyMs: e.latencyMs,
+        stages: e.stages,
       };
     case 'rejected':
       return { type: 'rejected', from: e.from, to: e.to, reason: e.reason };
@@ -41,7 +42,7 @@ export function toText(e: CallEvent, server: string): string | null {
     case 'user':
       return `${'caller'.padStart(7)} │ ${e.text}`;
     case 'handoff':
-      return `        ↪ ${e.escalated ? 'escalated' : 'transferred'} ${e.from} → ${e.to} (${e.handoffCount}) — ${e.reason}${e.latencyMs !== null ? ` [${e.latencyMs} ms]` : ''}`;
+      return `        ↪ ${e.escalated ? 'escalated' : 'transferred'} ${e.from} → ${e.to} (${e.handoffCount}) — ${e.reason}${e.latencyMs !== null ? ` [${e.latencyMs} ms]` : ''}${e.stages?.silenceMs != null ? ` — ${Math.round(e.stages.silenceMs)} ms of silence` : ''}`;
     case 'rejected':
       return `        ✗ transfer ${e.from} → ${e.to} refused: ${e.reason}`;
     case 'error':

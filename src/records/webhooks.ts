@@ -76,6 +76,7 @@ export function webhookFor(e: CallEvent, d: CallDigest, worker: string | null): 
           ...(e.mode ? { mode: e.mode } : {}),
           handoffCount: e.handoffCount,
           latencyMs: e.latencyMs,
+          ...(e.stages ? { stages: e.stages } : {}),
           caller: d.caller,
         },
         e.at,

@@ -50,8 +50,11 @@ export class AgentAudio extends voice.AudioOutput {
       const startMs = Math.max(this.clock(), this.lastEnd);
       this.current = { seg: { startMs, endMs: startMs, samples: new Int16Array(0), interrupted: false }, chunks: [], writeEndMs: startMs };
       this.segments.push(this.current.seg);
-      // Reported when its first sample plays, which may be after the segment before it.
-      setTimeout(() => this.onPlaybackStarted(Date.now()), Math.max(0, startMs - this.clock()));
+      // Reported when its first sample plays, which may be after the segment before it — with the time it
+      // plays at on the call's clock (a timer may fire late on a busy machine; the line does not).
+      const waitMs = Math.max(0, startMs - this.clock());
+      const playsAt = Date.now() + waitMs;
+      setTimeout(() => this.onPlaybackStarted(playsAt), waitMs);
     }
     const open = this.current;
     // Audio that arrives after what came before it has played leaves the caller that long in silence.

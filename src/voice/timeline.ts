@@ -106,7 +106,10 @@ function transferTimings(events: Clocked[], all: Utterance[]): TransferTiming[] 
   const agents = all.filter((u) => u.speaker !== 'caller');
   return events.flatMap(({ event, atMs }): TransferTiming[] => {
     if (event.type !== 'handoff') return [];
-    const first = agents.find((u) => u.speaker === event.to && (u.segment?.endMs ?? u.endMs) >= atMs);
+    // The handoff is told once its desk's reply is heard: a bridging line it said just before is its first sound.
+    let at = agents.findIndex((u) => u.speaker === event.to && (u.segment?.endMs ?? u.endMs) >= atMs);
+    while (at > 0 && agents[at - 1]!.speaker === event.to) at--;
+    const first = at < 0 ? undefined : agents[at];
     const base = { from: event.from, to: event.to, reason: event.reason, atMs: round(atMs) };
     if (!first) return [{ ...base, silenceMs: null, segmentGapMs: null }];
     const before = all.filter((u) => u !== first && u.startMs < first.startMs);

@@ -98,6 +98,8 @@ export interface TestCallOptions {
   greetingLanguage?: string;
   /** The caller's language became known or changed (the worker tells its speech-to-text). */
   languageChanged?: CallOptions['languageChanged'];
+  /** Voices per desk: the call then bridges silent transfers and prepares speech (its lines are still text events). */
+  ttsFor?: CallOptions['ttsFor'];
 }
 
 /** A room-less call through the real orchestrator, the real OpenAI plugin and the scripted server. */
@@ -119,6 +121,7 @@ export async function startCall(server: ScriptedServer, o: TestCallOptions = {})
     prepareReplies: o.prepareReplies,
     greetingLanguage: o.greetingLanguage,
     languageChanged: o.languageChanged,
+    ttsFor: o.ttsFor,
     sessionOptions: {
       connOptions: { llmConnOptions: { maxRetry: o.maxRetry ?? 0, timeoutMs: o.timeoutMs ?? 5000, retryIntervalMs: 50 } },
     },

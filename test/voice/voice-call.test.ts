@@ -28,14 +28,17 @@ const callerLines = (run: VoiceRun) => run.timeline.utterances.filter((u) => u.s
 function expectSoundsLikeACall(run: VoiceRun, { bargeIn = [] as number[] } = {}): void {
   const agents = agentLines(run);
   expect(agents.length).toBeGreaterThan(0);
-  for (const u of agents) {
+  agents.forEach((u, i) => {
     // Heard in the desk's own voice (each desk's voice has its own pitch).
     expect(deskHeard(run, u.startMs, u.endMs), `"${u.text}"`).toBe(u.speaker);
-    // timeline.json says where the sound is, and call.wav agrees.
-    const sound = soundIn(run.agentsChannel, u.startMs - 100, u.endMs + 100)!;
+    // timeline.json says where the sound is, and call.wav agrees (looked for up to 100 ms around it, not
+    // into the next or the previous utterance: a reply follows a bridging line after a breath).
+    const from = Math.max(u.startMs - 100, agents[i - 1]?.endMs ?? 0);
+    const to = Math.min(u.endMs + 100, agents[i + 1]?.startMs ?? Infinity);
+    const sound = soundIn(run.agentsChannel, from, to)!;
     expect(Math.abs(sound.onsetMs - u.startMs), `onset of "${u.text}"`).toBeLessThanOrEqual(20);
     expect(Math.abs(sound.offsetMs - u.endMs), `offset of "${u.text}"`).toBeLessThanOrEqual(20);
-  }
+  });
   for (let i = 1; i < agents.length; i++) {
     // Never two agents sounding at once.
     expect(agents[i]!.startMs, `"${agents[i]!.text}" starts over "${agents[i - 1]!.text}"`).toBeGreaterThanOrEqual(agents[i - 1]!.endMs);
@@ -47,6 +50,26 @@ function expectSoundsLikeACall(run: VoiceRun, { bargeIn = [] as number[] } = {})
     // An agent never starts speaking over a caller who is speaking.
     const over = agents.filter((a) => a.startMs > c.startMs && a.startMs < c.endMs);
     expect(over.map((a) => a.text), `agent speech starting during "${c.text}"`).toEqual([]);
+  });
+}
+
+/**
+ * Each handoff event says where its time went, and the silence it reports is the silence in call.wav:
+ * within `toleranceMs` of the timeline's, measured in the recorded sound (60 ms: timers on a busy machine).
+ * (After the caller's own line the event knows its end from the VAD's reckoning: 100 ms.)
+ */
+function expectStagesHeard(run: VoiceRun, toleranceMs = 60): void {
+  const handoffs = of(run, 'handoff');
+  expect(handoffs.length).toBe(run.timeline.transfers.length);
+  handoffs.forEach((h, i) => {
+    const heard = run.timeline.transfers[i]!;
+    const what = `${h.from} → ${h.to}: event ${h.stages?.silenceMs} ms, call.wav ${heard.silenceMs} ms`;
+    expect(h.stages, what).toBeDefined();
+    if (heard.silenceMs === null) return;
+    expect(h.stages!.silenceMs, what).not.toBeNull();
+    expect(Math.abs(h.stages!.silenceMs! - heard.silenceMs), what).toBeLessThanOrEqual(toleranceMs);
+    expect(h.stages!.decisionMs, what).not.toBeNull();
+    expect(h.stages!.swapMs, what).not.toBeNull();
   });
 }
 
@@ -72,6 +95,15 @@ describe.concurrent('a call by voice', () => {
       ]);
       expect(of(run, 'end')).toEqual([expect.objectContaining({ state: 'ended', reason: 'caller is done' })]);
       expectSoundsLikeACall(run);
+      expectStagesHeard(run);
+      // Each reply was prepared while the line before it played, its speech included: the voices' 300 ms
+      // to first byte was spent then, and is what the stages report.
+      for (const h of of(run, 'handoff')) {
+        expect(h.stages, `${h.from} → ${h.to}`).toMatchObject({ preparedPlayed: true, bridged: false });
+        expect(h.stages!.llmTtftMs, `${h.from} → ${h.to}`).not.toBeNull();
+      }
+      const direct = of(run, 'handoff')[0]!.stages!;
+      expect(direct.ttsTtfbMs).toBeGreaterThanOrEqual(280);
       // Each transfer: the new desk's voice after the seam's pause — a breath, not the voices' padding added up.
       for (const t of run.timeline.transfers) {
         expect(t.silenceMs, `${t.from} → ${t.to}`).not.toBeNull();
@@ -138,6 +170,7 @@ describe.concurrent('a call by voice', () => {
       );
       expect(during, 'agent audio while the caller speaks').toBeNull();
       expect(run.call.prepared).toMatchObject({ used: 0, thrownAway: 1 });
+      expect(of(run, 'handoff')[0]!.stages).toMatchObject({ preparedPlayed: false, bridged: false });
       // Billing answers that line: its first words come after it, in reply to it.
       const firstBilling = agentLines(run).find((u) => u.speaker === 'billing')!;
       expect(firstBilling.startMs).toBeGreaterThan(debit!.endMs);
@@ -166,6 +199,8 @@ describe.concurrent('a call by voice', () => {
       expect(after[0]!.endMs - after[0]!.startMs).toBeLessThanOrEqual(600);
       expect(after[1]!.startMs).toBeGreaterThanOrEqual(after[0]!.endMs);
       expectSoundsLikeACall(run);
+      expect(of(run, 'handoff')[0]!.stages).toMatchObject({ preparedPlayed: true, bridged: true });
+      expectStagesHeard(run, 100);
     },
     CALL_TIMEOUT,
   );
@@ -181,6 +216,8 @@ describe.concurrent('a call by voice', () => {
       expect(agentLines(run).map((u) => u.text)).not.toContain('Sure.');
       expect(run.call.prepared).toMatchObject({ used: 1, thrownAway: 0 });
       expectSoundsLikeACall(run);
+      expect(of(run, 'handoff')[0]!.stages).toMatchObject({ preparedPlayed: true, bridged: false });
+      expectStagesHeard(run, 100);
     },
     CALL_TIMEOUT,
   );
