@@ -129,6 +129,8 @@ interface TurnData {
   userAt: number;
   /** The new agents' first LLM requests (ours: `call.handoffs`; the preparation's when prepared). */
   firstLlm: (number | undefined)[];
+  /** Ours: whether each transfer's prepared reply played, from its handoff event (what the product says). */
+  played?: boolean[];
 }
 
 const BRIDGE_LINES = new Set(ALL_BRIDGE_LINES);
@@ -169,7 +171,7 @@ function transfersOfTurn(t: TurnData, p: Probes, label: string): TransferSample[
       spoken: !!old,
       chain: j < k - 1,
       bridged,
-      preparedUsed: r.used,
+      preparedUsed: t.played?.[j] ?? r.used,
       gap: first.playStartAt - from,
       replyGap: reply.playStartAt - from,
       ...(bridged ? { afterBridge: reply.playStartAt - first.playEndAt! } : {}),
@@ -195,6 +197,10 @@ interface Line {
   run: (line: string) => Promise<void>;
   firstLlmOf: (i: number) => number | undefined;
   prepared: () => PreparedStats | null;
+  /** The agents' lines so far, as the call tells them (ours: its events, bridging lines included). */
+  said: () => string[];
+  /** Ours: whether each transfer so far played its prepared reply, as its handoff event's stages say. */
+  preparedPlayed: () => boolean[];
   close: () => Promise<unknown>;
 }
 
@@ -202,12 +208,15 @@ async function openLine(arm: Arm, url: string, sink: PacedSink, pr: ReturnType<t
   const o = { url, sink, llmProbe: pr.llmProbe, ttsProbe: pr.ttsProbe };
   if (arm === 'native') {
     const c = await startNativeCall(o);
+    const timeline = watchSession(c.session);
     return {
       callId: c.callId,
-      timeline: watchSession(c.session),
+      timeline,
       run: (line) => c.session.run({ userInput: line }).wait().then(() => undefined),
       firstLlmOf: (i) => c.timings.firstLlmAt[i],
       prepared: () => null,
+      said: () => timeline.said.map((x) => x.text),
+      preparedPlayed: () => [],
       close: c.close,
     };
   }
@@ -221,6 +230,9 @@ async function openLine(arm: Arm, url: string, sink: PacedSink, pr: ReturnType<t
     run: (line) => call.session.run({ userInput: line }).wait().then(() => undefined),
     firstLlmOf: (i) => call.handoffs[i]?.firstLlmRequestAt ?? undefined,
     prepared: () => ({ ...call.prepared }),
+    // (A bridging line is kept out of the session's history; the call's events tell it.)
+    said: () => call.events.flatMap((e) => (e.type === 'agent' && e.text.trim() ? [e.text.trim()] : [])),
+    preparedPlayed: () => call.events.flatMap((e) => (e.type === 'handoff' ? [e.stages?.preparedPlayed ?? false] : [])),
     close: () => call.close(),
   };
 }
@@ -236,12 +248,14 @@ export async function runCall(arm: Arm, server: ChildServer, turns: Turn[]): Pro
     const from = sink.segments.length;
     const h0 = tl.handoffItems.length;
     const u0 = tl.userCommitted.length;
-    const s0 = tl.said.length;
+    const s0 = line.said().length;
+    const p0 = line.preparedPlayed().length;
     await line.run(turn.line);
     const items = tl.handoffItems.slice(h0);
     const firstLlm = items.map((_, j) => line.firstLlmOf(h0 + j));
-    const said = tl.said.slice(s0).map((x) => x.text);
-    const data = { segs: sink.segments.slice(from), said, items, userAt: tl.userCommitted[u0] ?? Number.NaN, firstLlm };
+    const said = line.said().slice(s0);
+    const played = arm === 'ours' ? line.preparedPlayed().slice(p0) : undefined;
+    const data = { segs: sink.segments.slice(from), said, items, userAt: tl.userCommitted[u0] ?? Number.NaN, firstLlm, played };
     samples.push(...transfersOfTurn(data, pr.p, `${arm} turn ${i + 1}`));
   }
   void line.close();

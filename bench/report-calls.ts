@@ -256,23 +256,21 @@ export function transferNotes(h: HandoffResult | undefined, da: DeadAirResult | 
     const o = s.arms.ours;
     const off = s.arms.oursUnprepared;
     const nat = s.arms.native;
-    const replied = o.stages['spoken/replied'];
     const prep = o.stages['silent/prepared'];
     const part = (g: Record<string, Summary> | undefined, k: string) => med(g?.[k]);
     out[`chain hops ${s.ttftMs}/${s.ttsTtfbMs}`] =
-      `${speedLabel(s)}: the middle desk of a chain (its first reply routes onward) — dead air ${med(o.spoken.chain)} ms, native ` +
-      `${med(nat.spoken.chain)} ms. Its prepared reply (${o.preparedPlayed.spokenChain} played) carries a transfer tool call, so it is thrown away ` +
-      `when the desk takes the line and the same request is made again after the swap: onEnter ${part(replied, 'onEnter')}, LLM ` +
-      `${part(replied, 'llm')}, first chunk → TTS ${part(replied, 'toTts')}, TTS ${part(replied, 'tts')} ms: at least the floor (${s.floorMs} ms), ` +
-      `and one more LLM request per hop.`;
+      `${speedLabel(s)}: the middle desk of a chain (its first reply routes onward) — dead air ${med(o.spoken.chain)} ms between segments ` +
+      `(native ${med(nat.spoken.chain)} ms), ${med(o.heard.spoken.chain)} ms heard (native ${med(nat.heard.spoken.chain)} ms). Its prepared reply ` +
+      `(${o.preparedPlayed.spokenChain} played, as the handoff events' stages say) is served to the desk's own turn, its line's speech made ` +
+      `during the preparation, and the next desk's reply is prepared while that line plays: no request is made twice.`;
     out[`no line ${s.ttftMs}/${s.ttsTtfbMs}`] =
       `${speedLabel(s)}: a transfer with no line — the caller hears the new desk's bridging line ${med(o.silent.firstAudio)} ms after their turn ` +
-      `ended (the old desk's LLM turn: ${part(prep, 'userToHandoff')} ms; native's first audio is its reply, ${med(nat.silent.firstAudio)} ms). ` +
-      `The reply itself follows the whole bridging line: ${med(o.silent.replyDirect)} ms after the caller's turn (native ${med(nat.silent.replyDirect)} ms), ` +
-      `${med(o.silent.afterBridgeDirect)} ms after the bridge ends; its speech was requested ${part(prep, 'prepTtsLead')} ms before it was needed. ` +
-      `Without prepared replies the reply's request waits for the bridge to end (${med(off.silent.afterBridgeDirect)} ms after it, ` +
-      `${med(off.silent.replyDirect)} ms after the turn); so does a chain desk's after a bridge (${med(o.silent.afterBridgeChain)} ms after it), ` +
-      `though its preparation knew long before that the reply routes onward.`;
+      `ended (the old desk's LLM turn: ${part(prep, 'userToHandoff')} ms; native's first audio is its reply, ${med(nat.silent.firstAudio)} ms): ` +
+      `the reply is not expected within 250 ms of the swap, so the line is said at once. The reply follows: ${med(o.silent.replyDirect)} ms after ` +
+      `the caller's turn (native ${med(nat.silent.replyDirect)} ms), ${med(o.silent.afterBridgeDirect)} ms after the line ends — as soon as its ` +
+      `first audio is ready (first sentence voiced alone), which one LLM TTFT and one TTS TTFB after the swap cannot beat; heard, ` +
+      `${med(o.heard.silent.replyDirect)} ms against native's ${med(nat.heard.silent.replyDirect)} ms. Without prepared replies the reply's request ` +
+      `waits for the line to end (${med(off.silent.afterBridgeDirect)} ms after it, ${med(off.silent.replyDirect)} ms after the turn).`;
   }
   return out;
 }

@@ -630,7 +630,12 @@ export function silentTransfers(script: Script, lines: string[]): Script {
 // `npm run scripted-llm`: serve the keyword script on 127.0.0.1 for a key-free `npm run chat`.
 const isMain = process.argv[1] !== undefined && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href;
 if (isMain) {
-  const port = Number(process.env.PORT ?? 8787);
+  const rawPort = process.env.PORT?.trim() || '8787';
+  const port = Number(rawPort);
+  if (!/^\d+$/.test(rawPort) || port > 65535) {
+    process.stderr.write(`scripted-llm: PORT is "${rawPort}": must be a whole number from 0 to 65535 (0: any free port).\n`);
+    process.exit(2);
+  }
   const host = process.env.HOST ?? '127.0.0.1';
   const server = await startScriptedServer({ port, host }).catch((err: NodeJS.ErrnoException) => {
     const why = err.code === 'EADDRINUSE' ? `${host}:${port} is already in use (is another one running?)` : err.message;

@@ -269,7 +269,13 @@ export function parseSettings<S extends z.ZodTypeAny>(
     ? []
     : res.error.issues.map((issue) => {
         const name = String(issue.path[0]);
-        return env[name] === undefined ? `${name} is not set` : `${name} ${issue.message}`;
+        if (env[name] === undefined) return `${name} is not set`;
+        // A choice refused in the words of the setting, not of the library (values of secrets are never shown).
+        if (issue.code === z.ZodIssueCode.invalid_enum_value) {
+          const shown = /KEY|SECRET|TOKEN|PASSWORD/.test(name) ? '' : ` is "${env[name]}":`;
+          return `${name}${shown} must be one of ${issue.options.join(', ')}`;
+        }
+        return `${name} ${issue.message}`;
       });
   return { data: res.success ? res.data : undefined, env, problems: [...new Set(problems)] };
 }

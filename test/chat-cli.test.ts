@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ScriptedServer, keywordBrain, startScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, directiveScript } from './support/harness.js';
-import { keyRefusingServer } from './support/model-servers.js';
+import { hangingServer, keyRefusingServer } from './support/model-servers.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -71,6 +71,7 @@ async function runChat(args: string[], lines: string[], env: Record<string, stri
   const fullEnv: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
+    CALLS_DB: process.env.CALLS_DB,
     ENV_FILE: emptyEnvFile,
     LLM_MAX_RETRY: '0',
     ...env,
@@ -435,7 +436,7 @@ describe('chat --json: no repeat, no wait', () => {
 function startChat(args: string[], env: Record<string, string>) {
   const child = spawn(TSX, ['src/cli/chat.ts', ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnvFile, LLM_MAX_RETRY: '0', ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnvFile, CALLS_DB: process.env.CALLS_DB, LLM_MAX_RETRY: '0', ...env },
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -504,6 +505,21 @@ describe('chat: the first ten minutes', () => {
     expect(lines[0]).toContain('OPENAI_BASE_URL');
     expect(r.stderr).not.toContain('    at ');
     expect(r.code).toBe(1);
+  }, 90_000);
+
+  it('a model that never answers: chat says it is waiting for it (after 2.5 s), then one line, no doubled punctuation', async () => {
+    const hanging = await hangingServer();
+    try {
+      const r = await runChat(['--json'], ['hello'], { OPENAI_BASE_URL: hanging.url, CALLS_DB: 'off', LLM_TIMEOUT_MS: '3000' });
+      const lines = r.stderr.trim().split('\n');
+      expect(lines.filter((l) => l === `chat: waiting for the model at ${hanging.url}…`).length, r.stderr).toBeGreaterThanOrEqual(1);
+      const last = lines.at(-1)!;
+      expect(last).toMatch(/^chat: the model never answered in this call: .*timed out/i);
+      expect(r.stderr).not.toMatch(/\.\./);
+      expect(r.code).toBe(1);
+    } finally {
+      hanging.close();
+    }
   }, 90_000);
 
   it('a model server that refuses the key: one line saying so and naming OPENAI_API_KEY, exit 2', async () => {

@@ -171,6 +171,16 @@ describe('OpenAI settings', () => {
   });
 });
 
+describe('a choice refused in words', () => {
+  it('names the setting, the value and what is allowed (never a secret\'s value)', () => {
+    const err = configError(() => loadSettings({ OPENAI_API_KEY: 'k', LOG_LEVEL: 'loud', PREPARE_REPLIES: 'maybe', TURN_DETECTION: 'smart' }));
+    expect(err.problems).toContain('LOG_LEVEL is "loud": must be one of trace, debug, info, warn, error, fatal');
+    expect(err.problems).toContain('PREPARE_REPLIES is "maybe": must be one of 1, 0, true, false, yes, no, on, off');
+    expect(err.problems).toContain('TURN_DETECTION is "smart": must be one of model, cloud, vad, stt');
+    expect(err.problems.join('\n')).not.toMatch(/Invalid enum value|Expected '/);
+  });
+});
+
 describe('loadWorkerSettings', () => {
   it('returns the LiveKit settings and the defaults', () => {
     const s = loadWorkerSettings({ ...WORKER_ENV });
@@ -219,7 +229,7 @@ describe('loadWorkerSettings', () => {
       'HUMAN_TRANSFER_TO is not set (HUMAN_TRANSFER_MODE=warm dials this person)',
       'SIP_OUTBOUND_TRUNK_ID is not set (HUMAN_TRANSFER_MODE=warm dials the person through this outbound trunk, ST_…)',
     ]);
-    expect(configError(() => loadWorkerSettings({ ...WORKER_ENV, HUMAN_TRANSFER_MODE: 'lukewarm' })).problems).toEqual(['HUMAN_TRANSFER_MODE must be cold or warm']);
+    expect(configError(() => loadWorkerSettings({ ...WORKER_ENV, HUMAN_TRANSFER_MODE: 'lukewarm' })).problems).toEqual(['HUMAN_TRANSFER_MODE is "lukewarm": must be one of cold, warm']);
     const warm = loadWorkerSettings({ ...WORKER_ENV, HUMAN_TRANSFER_MODE: 'warm', HUMAN_TRANSFER_TO: '+91 80123 45678', SIP_OUTBOUND_TRUNK_ID: 'ST_x', HUMAN_TRANSFER_TIMEOUT_S: '45' });
     expect(warm).toMatchObject({ HUMAN_TRANSFER_MODE: 'warm', HUMAN_TRANSFER_TO: 'tel:+918012345678', HUMAN_TRANSFER_TIMEOUT_S: 45 });
   });

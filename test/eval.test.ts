@@ -13,6 +13,10 @@ import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { readCases } from '../src/eval/cases.js';
 import { startServer } from './support/harness.js';
 import { closedServerUrl, keyRefusingServer } from './support/model-servers.js';
+import { shotPath } from './support/shots.js';
+import { SCRIPTED_NOTE, reportedModel } from '../src/cli/text-calls.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const CHROMIUM = '/usr/bin/chromium';
@@ -40,6 +44,8 @@ function runEval(args: string[], env: Record<string, string> = {}): Promise<{ co
 }
 
 interface Run {
+  model: string;
+  modelNote?: string;
   all: { calls: number; firstAccuracy: number; languageKept: number; confusion: Record<string, Record<string, number>> };
   byLanguage: Record<string, { calls: number }>;
   results: { id: string; route: string[] }[];
@@ -58,7 +64,7 @@ describe('npm run eval', () => {
     }
   });
 
-  it('plays the whole set against the scripted server and writes the JSON and HTML reports (screenshot → docs/eval-report.png)', async () => {
+  it('plays the whole set against the scripted server and writes the JSON and HTML reports (screenshot for docs/eval-report.png)', async () => {
     const out = mkdtempSync(join(tmpdir(), 'eval-'));
     const { code, out: stdout, err } = await runEval(['--out', out, '--concurrency', '8']);
     expect(err).toMatch(/\[#{30}\] \d+\/\d+/); // the progress bar reached its end
@@ -75,6 +81,11 @@ describe('npm run eval', () => {
     expect(run.all.languageKept).toBe(1);
     expect(stdout).toMatch(/^Hindi\s+\d+ calls\s+first transfer/m);
     expect(existsSync(join(out, 'report.html'))).toBe(true);
+    // The scripted server says what it is: every report names it, not the configured model name.
+    expect(run).toMatchObject({ model: 'scripted', modelNote: SCRIPTED_NOTE });
+    expect(stdout).toContain(`Model: scripted (${SCRIPTED_NOTE}).`);
+    expect(err).toContain(`against scripted (${SCRIPTED_NOTE})`);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain(SCRIPTED_NOTE);
 
     if (!existsSync(CHROMIUM)) {
       if (process.env.CI) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
@@ -86,7 +97,7 @@ describe('npm run eval', () => {
       await page.goto(`file://${join(out, 'report.html')}`);
       expect(await page.locator('table.heat').count()).toBe(4); // all, and one per language
       expect(await page.locator('h2').allTextContents()).toContain('Confusion matrices');
-      await page.screenshot({ path: join(REPO, 'docs', 'eval-report.png'), fullPage: false });
+      await page.screenshot({ path: shotPath('eval-report.png'), fullPage: false });
     } finally {
       await browser.close();
     }
@@ -153,3 +164,30 @@ describe('npm run eval', () => {
   }, 120_000);
 });
 
+describe('the model a run names', () => {
+  /** A server whose `/models` answers `body` (status 200), or `status` with no list. */
+  async function modelsServer(body: unknown, status = 200) {
+    const server = createServer((_req, res) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    }).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, close: () => server.close() };
+  }
+  const ask = (url: string) => reportedModel({ OPENAI_BASE_URL: url, OPENAI_API_KEY: 'sk-x', LLM_MODEL: 'gpt-4.1-mini' });
+
+  it('the configured model when the server lists it; ours, said plainly, when it is the scripted server; marked when not listed', async () => {
+    const listed = await modelsServer({ data: [{ id: 'gpt-4.1-mini', owned_by: 'openai' }, { id: 'gpt-4o', owned_by: 'openai' }] });
+    const scripted = await modelsServer({ data: [{ id: 'scripted', owned_by: 'switchboard' }] });
+    const other = await modelsServer({ data: [{ id: 'llama-3.1-8b', owned_by: 'vllm' }] });
+    const none = await modelsServer({ error: 'no such route' }, 404);
+    try {
+      expect(await ask(listed.url)).toEqual({ model: 'gpt-4.1-mini' });
+      expect(await ask(scripted.url)).toEqual({ model: 'scripted', note: SCRIPTED_NOTE });
+      expect(await ask(other.url)).toEqual({ model: 'gpt-4.1-mini', note: "not listed by the server's /models" });
+      expect(await ask(none.url)).toEqual({ model: 'gpt-4.1-mini' });
+    } finally {
+      for (const s of [listed, scripted, other, none]) s.close();
+    }
+  });
+});

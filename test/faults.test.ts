@@ -14,7 +14,7 @@ import type { Target } from '../machines/router.js';
 import { DEPARTMENT_TABLE } from '../src/departments.js';
 import { buildLLM, llmConnOptions } from '../src/models.js';
 import { Call } from '../src/call/call.js';
-import { DEFAULT_APOLOGY } from '../src/call/options.js';
+import { DEFAULT_APOLOGY, DEFAULT_GREETING_APOLOGY } from '../src/call/options.js';
 import { type CallEvent } from '../src/call/events.js';
 import {
   type ChatRequest,
@@ -328,11 +328,12 @@ describe('outages longer than one turn', () => {
     expect(call.session.agentState).not.toBe('initializing');
   });
 
-  it('a failing greeting: the caller hears the apology first and the call goes on', async () => {
+  it('a failing greeting: the caller hears a greeting that owns up to the trouble (not "I didn\'t catch that"), and the call goes on', async () => {
     greetingFault = { fail: { status: 500 } };
     const call = await newCall();
     expect(errors(call.events)).toHaveLength(1);
-    expect(agentLines(call.events).map((e) => [e.agent, e.text])).toEqual([['triage', DEFAULT_APOLOGY]]);
+    // Not "I didn't catch that": the caller has said nothing yet. The greeting's own apology.
+    expect(agentLines(call.events).map((e) => [e.agent, e.text])).toEqual([['triage', DEFAULT_GREETING_APOLOGY]]);
     const next = await turn(call, 'I was charged twice on my card');
     expect(next.find((e) => e.type === 'handoff')).toMatchObject({ to: 'billing' });
   });
@@ -449,9 +450,9 @@ describe('LLM_FALLBACK_MODEL', () => {
 
   it('both models failing: one error and one apology per turn, and the call goes on', async () => {
     const { call } = await fallbackCall('primary-down', 'backup-down', 'faults-fallback-both');
-    // The greeting already failed on both.
+    // The greeting already failed on both: its own apology.
     expect(errors(call.events)).toHaveLength(1);
-    expect(apologies(call.events)).toHaveLength(1);
+    expect(agentLines(call.events).map((e) => e.text)).toEqual([DEFAULT_GREETING_APOLOGY]);
     const events = await turn(call, 'hello?');
     expectApologised(events, 'triage', /all LLMs failed|failed/i);
     expect(call.machineState).toBe('triage');

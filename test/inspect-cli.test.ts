@@ -27,7 +27,7 @@ afterAll(async () => {
 function run(args: string[], env: Record<string, string>): { child: ChildProcessWithoutNullStreams; lines: AsyncIterableIterator<string> } {
   const child = spawn(join(root, 'node_modules/.bin/tsx'), args, {
     cwd: root,
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ENV_FILE: emptyEnvFile, ...env },
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ENV_FILE: emptyEnvFile, CALLS_DB: process.env.CALLS_DB, ...env },
   });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   return { child, lines };
@@ -290,6 +290,13 @@ describe('npm run scripted-llm', () => {
     expect(lines[0]).toMatch(new RegExp(`^scripted-llm: cannot listen: 127\\.0\\.0\\.1:${port} is already in use`));
     expect(lines[0]).toContain('PORT');
     expect(io.err()).not.toContain('    at ');
+  }, 60_000);
+
+  it('PORT that is not a port: one line naming PORT, its value and what is allowed, exit 2', async () => {
+    const bad = run(['dev/scripted-llm.ts'], { PORT: 'abc' });
+    const io = collect(bad.child);
+    expect(await exited(bad.child)).toBe(2);
+    expect(io.err().trim()).toBe('scripted-llm: PORT is "abc": must be a whole number from 0 to 65535 (0: any free port).');
   }, 60_000);
 
   it("greets for the call's COMPANY_NAME, not a fixed company", async () => {

@@ -3,10 +3,9 @@
  * real orchestrator and the scripted OpenAI-compatible server, fed to a real inspector server by
  * `attachInspector`, watched by the page over `/feed`.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { machineGraph } from '../machines/derive.js';
@@ -20,13 +19,13 @@ import { inspectorRecords, openStore } from '../src/records/index.js';
 import { attachRecorder } from '../src/records/recorder.js';
 import { type TestCallOptions, callTools, say, startCall, startServer, waitForEvent } from './support/harness.js';
 import { startFakeLiveKit } from './support/fake-livekit.js';
+import { shotPath } from './support/shots.js';
 import { ScriptedConsultation } from './support/warm.js';
 import { briefingFor } from '../src/call/briefing.js';
 import { MoveSupport, warmTransfer } from '../src/telephony/warm-transfer.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SCREENSHOT = join(REPO, 'docs', 'inspector.png');
+const SCREENSHOT = shotPath('inspector.png');
 const haveChromium = existsSync(CHROMIUM);
 
 if (!haveChromium && process.env.CI) {
@@ -276,7 +275,7 @@ suite(suiteName, () => {
     expect(errors).toEqual([]);
   });
 
-  it('screenshot of a call mid-way (two transfers, transcript) → docs/inspector.png', async () => {
+  it('screenshot of a call mid-way (two transfers, transcript), for docs/inspector.png', async () => {
     // A server of its own, so the picture shows only these calls.
     const shot = await startInspectorServer({ host: '127.0.0.1', port: 0 });
     extraServers.push(shot);
@@ -312,7 +311,6 @@ suite(suiteName, () => {
     await expect.poll(() => page.locator('[data-testid="transcript"] .msg').count()).toBeGreaterThanOrEqual(6);
 
     await page.mouse.move(1, 1); // no hover highlight in the picture
-    mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, animations: 'disabled' });
     expect(existsSync(SCREENSHOT)).toBe(true);
     expect(errors).toEqual([]);
@@ -377,7 +375,7 @@ suite(suiteName, () => {
       await expect.poll(() => page.locator('[data-testid="replay-status"]').innerText()).toMatch(/^Replay 1\/5: Triage/);
       await expect.poll(() => page.locator('[data-testid="replay-status"]').innerText(), { timeout: 15_000 }).toMatch(/^Replay 4\/5: Sales/);
       await page.mouse.move(1, 1);
-      await page.screenshot({ path: join(REPO, 'docs', 'inspector-replay.png'), animations: 'disabled' });
+      await page.screenshot({ path: shotPath('inspector-replay.png'), animations: 'disabled' });
       await expect
         .poll(() => page.locator('[data-testid="replay-status"]').innerText(), { timeout: 15_000 })
         .toBe(`Replay 5/5: Ended — call ended: ${end.reason} (done)`);

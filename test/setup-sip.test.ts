@@ -63,7 +63,7 @@ function runCommand(env: Record<string, string>, args: string[] = []) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((res, rej) => {
     const child = spawn(TSX, ['src/cli/setup-sip.ts', ...args], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnvFile, ...env },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnvFile, CALLS_DB: process.env.CALLS_DB, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -246,8 +246,18 @@ describe('setup:sip settings', () => {
     });
     expect(bad).toHaveLength(3);
     expect(bad[0]).toMatch(/^LIVEKIT_URL must be a URL/);
-    expect(bad[1]).toBe('VOBIZ_NUMBERS must be comma-separated E.164 numbers (+919876543210); not a number: 98765');
+    expect(bad[1]).toBe('VOBIZ_NUMBERS must be comma-separated phone numbers (+919876543210, +91 80123 45678); not a number: 98765');
     expect(bad[2]).toMatch(/^VOBIZ_ALLOWED_ADDRESSES must be comma-separated IP addresses or CIDR ranges .*13\.233\.44\.61\/33$/);
+  });
+
+  it('VOBIZ_NUMBERS as people write them: spaces, dashes, a trunk 0 or the international 00 become E.164', () => {
+    const s = loadSetupSipSettings({
+      LIVEKIT_URL: 'wss://x.livekit.cloud',
+      LIVEKIT_API_KEY: KEY,
+      LIVEKIT_API_SECRET: SECRET,
+      VOBIZ_NUMBERS: '+91 80123 45678, 080-1234-5679, 0091 80123 45680, +918012345678',
+    });
+    expect(s.VOBIZ_NUMBERS).toEqual(['+918012345678', '+918012345679', '+918012345680']);
   });
 
   it('defaults: Vobiz gateway, agent, object names; empty values mean unset', () => {

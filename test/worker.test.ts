@@ -77,6 +77,7 @@ function startWorker(settings: Record<string, string>): Run {
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
+    CALLS_DB: process.env.CALLS_DB,
     ENV_FILE: emptyEnvFile,
     ...settings,
   };

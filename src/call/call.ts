@@ -28,7 +28,7 @@ import type { DeskPort } from './desk.js';
 import type { CallEvent } from './events.js';
 import { Line } from './line.js';
 import { trimForPause } from './trim.js';
-import { type CallOptions, DEFAULT_APOLOGY, DEFAULT_SEAM_PAUSE_MS, type HandoffTiming, type TransferAnswer } from './options.js';
+import { type CallOptions, DEFAULT_APOLOGY, DEFAULT_GREETING_APOLOGY, DEFAULT_SEAM_PAUSE_MS, type HandoffTiming, type TransferAnswer } from './options.js';
 import { JOINED_TO_PERSON, connectPerson } from './person.js';
 import type { PreparedStats } from './prepared-reply.js';
 import { Earpiece } from './earpiece.js';
@@ -347,8 +347,11 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
    */
   private apologize(): void {
     if (this.ending || this.line.switching) return;
+    // Before the caller has said anything, "I didn't catch that" would be untrue: the greeting failed.
+    const callerSpoke = this.session.history.items.some((i) => i.type === 'message' && i.role === 'user');
+    const words = callerSpoke ? (this.opts.apologyOnLlmError ?? DEFAULT_APOLOGY) : (this.opts.apologyOnGreetingError ?? DEFAULT_GREETING_APOLOGY);
     try {
-      this.apology = this.session.say(this.opts.apologyOnLlmError ?? DEFAULT_APOLOGY);
+      this.apology = this.session.say(words);
     } catch (err) {
       this.reportError(`apology not said: ${errorText(err)}`);
     }

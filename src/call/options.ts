@@ -51,6 +51,8 @@ export interface CallOptions {
    * kept in the history. Default: `DEFAULT_APOLOGY`.
    */
   apologyOnLlmError?: string;
+  /** Said instead when the greeting itself failed (the caller has said nothing yet). Default: `DEFAULT_GREETING_APOLOGY`. */
+  apologyOnGreetingError?: string;
   /** Keypad digits → transfer targets (DTMF_MAP). */
   dtmfMap?: Readonly<Record<string, Target>>;
   /** Hangs up the line once the agent ended the call and its goodbye played (the worker deletes the room). */
@@ -83,3 +85,6 @@ export const DEFAULT_SEAM_PAUSE_MS = 150;
 
 /** What the agent says when its LLM turn failed for good. */
 export const DEFAULT_APOLOGY = "I'm sorry, I didn't catch that. Could you say it again?";
+
+/** What the agent says when its greeting failed: the caller has said nothing to be asked to repeat. */
+export const DEFAULT_GREETING_APOLOGY = "Hello, thank you for calling. I'm sorry, we're having a little trouble on our side. How can I help you?";

@@ -18,7 +18,7 @@ import { attachInspector } from '../inspector/client.js';
 import { type InspectorServer as Inspector, inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
 import type { CallEvent } from '../call/events.js';
 import type { Call } from '../call/call.js';
-import { DEFAULT_APOLOGY } from '../call/options.js';
+import { DEFAULT_APOLOGY, DEFAULT_GREETING_APOLOGY } from '../call/options.js';
 import type { Records } from '../records/index.js';
 import type { Recorder } from '../records/recorder.js';
 import { newTextCall, sayLine } from '../text-calls.js';
@@ -151,11 +151,32 @@ class Terminal {
 function watchModel(call: Call, server: string): { answered: boolean; lastFailure: string | null } {
   const model = { answered: false, lastFailure: null as string | null };
   call.on('event', (e) => {
-    if (e.type === 'agent' && e.text !== DEFAULT_APOLOGY) model.answered = true;
+    if (e.type === 'agent' && e.text !== DEFAULT_APOLOGY && e.text !== DEFAULT_GREETING_APOLOGY) model.answered = true;
     if (e.type === 'handoff') model.answered = true;
     if (e.type === 'error' && e.message.startsWith('llm_error')) model.lastFailure = describeError(e.message, server);
   });
   return model;
+}
+
+/** How long the model may keep the caller waiting before chat says it is waiting for it. */
+const SLOW_MODEL_MS = 2500;
+
+/**
+ * A slow or silent model: when the greeting or a reply has not come after SLOW_MODEL_MS, one line on
+ * stderr says chat is waiting for the model, naming where (stdout, the call's own output, is unchanged).
+ */
+function noticeSlowModel(call: Call, server: string): void {
+  let timer: NodeJS.Timeout | undefined;
+  const wait = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => process.stderr.write(`chat: waiting for the model at ${server}…\n`), SLOW_MODEL_MS);
+    timer.unref();
+  };
+  wait(); // the greeting
+  call.on('event', (e) => {
+    if (e.type === 'user') wait();
+    else if (e.type === 'agent' || e.type === 'error' || e.type === 'handoff' || e.type === 'end') clearTimeout(timer);
+  });
 }
 
 /** Each call event on stdout: a transcript line, or a JSON object with --json. */
@@ -246,7 +267,7 @@ function modelNeverAnswered(settings: Settings, failure: string): void {
   // A refused key is a setting to fix (exit 2), not a server to start.
   const keyRefused = /refused the key/.test(failure);
   process.stderr.write(
-    `chat: the model never answered in this call: ${failure}. ` +
+    `chat: the model never answered in this call: ${failure.replace(/[.!?…\s]+$/, '')}. ` +
       (keyRefused
         ? 'Check OPENAI_API_KEY.\n'
         : settings.OPENAI_BASE_URL
@@ -267,6 +288,7 @@ async function main() {
     sessionOptions: { connOptions: llmConnOptions(settings) },
   });
   const model = watchModel(call, server);
+  noticeSlowModel(call, server);
   showEvents(call, term, args.json, server);
   const records = await openRecordsOrSay(settings, 'chat', 'this call is not recorded');
   const recorder = records?.attach(call, 'chat');

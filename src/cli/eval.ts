@@ -20,7 +20,7 @@ import { type EvalCase, readCases, spread } from '../eval/cases.js';
 import { playCase } from '../eval/play.js';
 import { htmlReport } from '../eval/report.js';
 import { type CaseResult, type Summary, scoreCase, summarizeByLanguage } from '../eval/score.js';
-import { logToStderr, modelServer, modelServerProblem } from './text-calls.js';
+import { logToStderr, modelServer, modelServerProblem, reportedModel } from './text-calls.js';
 
 const USAGE = `usage: npm run eval -- [--cases eval/cases.json] [--out reports/eval] [--max-calls N] [--concurrency 4]
                        [--language en|hi|hinglish] [--min-accuracy 0.8]`;
@@ -136,15 +136,18 @@ async function main(): Promise<void> {
   const problem = await modelServerProblem(settings);
   if (problem) stop(problem);
   const n = cases.length;
-  process.stderr.write(`Playing ${n} conversation${n === 1 ? '' : 's'} against ${settings.LLM_MODEL} at ${modelServer(settings)}, ${o.concurrency} at a time.\n`);
+  const { model, note } = await reportedModel(settings);
+  const named = `${model}${note ? ` (${note})` : ''}`;
+  process.stderr.write(`Playing ${n} conversation${n === 1 ? '' : 's'} against ${named} at ${modelServer(settings)}, ${o.concurrency} at a time.\n`);
   const runId = randomUUID().slice(0, 8);
   const results = await playAll(cases, o.concurrency, async (c) => scoreCase(c, await playCase(settings, c, runId)));
   const { all, byLanguage } = summarizeByLanguage(results);
-  const run = { model: settings.LLM_MODEL, server: modelServer(settings), at: new Date().toISOString(), all, byLanguage, results };
+  const run = { model, ...(note ? { modelNote: note } : {}), server: modelServer(settings), at: new Date().toISOString(), all, byLanguage, results };
   writeFileSync(join(o.out, 'results.json'), `${JSON.stringify(run, null, 2)}\n`);
   writeFileSync(join(o.out, 'report.html'), htmlReport(run));
   for (const [l, s] of Object.entries(byLanguage)) process.stdout.write(`${line(languageName(l), s)}\n`);
   process.stdout.write(`${line('all', all)}\n`);
+  process.stdout.write(`Model: ${named}.\n`);
   process.stdout.write(`Wrote ${join(o.out, 'results.json')} and ${join(o.out, 'report.html')}.\n`);
   const unreachable = results.filter((r) => r.errors.some((e) => /llm_error/.test(e))).length;
   if (unreachable === results.length) {

@@ -74,6 +74,40 @@ export async function modelServerProblem(s: Pick<Settings, 'OPENAI_BASE_URL' | '
   }
 }
 
+/** What a run measured, as the model server tells it (`GET /models`). */
+export interface ReportedModel {
+  /** The model's name as the server reports it. */
+  model: string;
+  /** Said plainly wherever the model is named: what the figures are worth. */
+  note?: string;
+}
+
+/** Our own scripted server announces itself in `/models` (see dev/scripted-llm.ts). */
+export const SCRIPTED_NOTE = 'scripted keyword model — proves the harness, not a model';
+
+/**
+ * The model a run talks to, as the server reports it: the configured one when the server lists it; the
+ * scripted server's own when it is ours (it answers every model name); otherwise the configured name,
+ * marked as not listed.
+ */
+export async function reportedModel(s: Pick<Settings, 'OPENAI_BASE_URL' | 'OPENAI_API_KEY' | 'LLM_MODEL'>, timeoutMs = 10_000): Promise<ReportedModel> {
+  const base = (s.OPENAI_BASE_URL ?? 'https://api.openai.com/v1').replace(/\/+$/, '');
+  try {
+    const res = await fetch(`${base}/models`, {
+      headers: s.OPENAI_API_KEY ? { authorization: `Bearer ${s.OPENAI_API_KEY}` } : {},
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const body = (await res.json()) as { data?: { id?: unknown; owned_by?: unknown }[] };
+    const listed = Array.isArray(body.data) ? body.data : [];
+    if (listed.some((m) => m.id === s.LLM_MODEL)) return { model: s.LLM_MODEL };
+    const scripted = listed.find((m) => m.owned_by === 'switchboard');
+    if (scripted && typeof scripted.id === 'string') return { model: scripted.id, note: SCRIPTED_NOTE };
+    return listed.length ? { model: s.LLM_MODEL, note: 'not listed by the server\'s /models' } : { model: s.LLM_MODEL };
+  } catch {
+    return { model: s.LLM_MODEL };
+  }
+}
+
 /** How OpenAI and compatible servers answer a wrong or missing key. */
 const KEY_REFUSED = /^(401|403)\b|incorrect api key|invalid api key|invalid_api_key/i;
 const UNREACHABLE = /connection error|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ECONNRESET|fetch failed|socket hang up/i;

@@ -30,7 +30,7 @@ function failed(r: CaseResult): string {
     `<ol>${lines}</ol>${r.errors.length ? `<p class="err">${r.errors.map(esc).join('<br>')}</p>` : ''}</details>`;
 }
 
-export function htmlReport(run: { model: string; server: string; at: string; all: Summary; byLanguage: Record<string, Summary>; results: CaseResult[] }): string {
+export function htmlReport(run: { model: string; modelNote?: string; server: string; at: string; all: Summary; byLanguage: Record<string, Summary>; results: CaseResult[] }): string {
   const langs = Object.keys(run.byLanguage);
   const failures = run.results.filter((r) => !r.routeCorrect);
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Switchboard routing eval</title><style>
@@ -39,7 +39,7 @@ table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:
 th{background:#f6f6f6}.heat td{width:56px;text-align:center}figure{display:inline-block;margin:0 24px 16px 0}
 figcaption{font-weight:600;margin-bottom:4px}details{margin:6px 0;padding:6px;border:1px solid #eee;border-radius:6px}
 .err{color:#b91c1c}code{background:#f3f3f3;padding:0 4px}</style></head><body>
-<h1>Routing eval</h1><p>Model <code>${esc(run.model)}</code> at <code>${esc(run.server)}</code>, ${esc(run.at)}, ${run.all.calls} conversation${run.all.calls === 1 ? '' : 's'}.</p>
+<h1>Routing eval</h1><p>Model <code>${esc(run.model)}</code>${run.modelNote ? ` (<strong class="note">${esc(run.modelNote)}</strong>)` : ''} at <code>${esc(run.server)}</code>, ${esc(run.at)}, ${run.all.calls} conversation${run.all.calls === 1 ? '' : 's'}.</p>
 <table><tr><th>language</th><th>calls</th><th>first transfer right</th><th>whole route right</th><th>wrong transfer</th>
 <th>ping-pong</th><th>turns to right desk</th><th>language heard</th><th>language kept</th><th>tokens / call</th><th>time / call</th></tr>
 ${langs.map((l) => figures(languageName(l), run.byLanguage[l]!)).join('')}${figures('all', run.all)}</table>

@@ -22,6 +22,7 @@ import {
   type SipInboundTrunkUpdateOptions,
 } from 'livekit-server-sdk';
 import { z } from 'zod';
+import { toE164 } from './numbers.js';
 import { livekitUrl, requireSettings } from '../config.js';
 import { httpURL } from './phone-line.js';
 
@@ -35,17 +36,19 @@ const list = (s: string) =>
     .map((x) => x.trim())
     .filter(Boolean);
 
+/** Numbers as people write them (`+91 80123 45678`, `080-1234-5678`, `0091…`), comma-separated, as E.164. */
 const e164List = z.string().transform((s, ctx) => {
   const items = list(s);
-  const bad = items.filter((n) => !/^\+[1-9]\d{6,14}$/.test(n));
+  const numbers = items.map((n) => toE164(n));
+  const bad = items.filter((_, i) => numbers[i] === null);
   if (!items.length || bad.length) {
     ctx.addIssue({
       code: z.ZodIssueCode.custom,
-      message: `must be comma-separated E.164 numbers (+919876543210)${bad.length ? `; not a number: ${bad.join(', ')}` : ''}`,
+      message: `must be comma-separated phone numbers (+919876543210, +91 80123 45678)${bad.length ? `; not a number: ${bad.join(', ')}` : ''}`,
     });
     return z.NEVER;
   }
-  return [...new Set(items)];
+  return [...new Set(numbers as string[])];
 });
 
 function isAddress(s: string): boolean {

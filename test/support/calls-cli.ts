@@ -18,7 +18,7 @@ export function runCallsCli(
   return new Promise((res, rej) => {
     const child = spawn(TSX, ['src/cli/calls.ts', ...args], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnv, TZ: 'UTC', ...env },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ENV_FILE: emptyEnv, TZ: 'UTC', CALLS_DB: process.env.CALLS_DB, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -20,3 +20,16 @@ export async function closedServerUrl(): Promise<string> {
   await new Promise((r) => server.close(r));
   return `http://127.0.0.1:${port}/v1`;
 }
+
+/** A server that accepts every request and never answers (a model that hangs): its `/v1` URL and `close`. */
+export async function hangingServer(): Promise<{ url: string; close: () => void }> {
+  const server = createServer(() => undefined).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
