@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ScriptedServer, keywordBrain, startScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, directiveScript } from './support/harness.js';
-import { hangingServer, keyRefusingServer } from './support/model-servers.js';
+import { closedServerUrl, hangingServer, keyRefusingServer } from './support/model-servers.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -505,6 +505,15 @@ describe('chat: the first ten minutes', () => {
     expect(lines[0]).toContain('OPENAI_BASE_URL');
     expect(r.stderr).not.toContain('    at ');
     expect(r.code).toBe(1);
+  }, 90_000);
+
+  it('an INSPECTOR_URL nothing answers at: one line saying so, naming it; the call goes on, exit 0', async () => {
+    const s = await server({ script: keywordBrain });
+    const inspector = (await closedServerUrl()).replace(/\/v1$/, '');
+    const r = await runChat(['--json'], ['I was charged twice on my card'], { OPENAI_BASE_URL: s.url, CALLS_DB: 'off', INSPECTOR_URL: inspector });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr.trim().split('\n')).toEqual([`chat: cannot reach the inspector at ${inspector} (ECONNREFUSED): check INSPECTOR_URL; the call goes on`]);
+    expect(parseJsonLines(r).some((e) => e.type === 'handoff')).toBe(true);
   }, 90_000);
 
   it('a model that never answers: chat says it is waiting for it (after 2.5 s), then one line, no doubled punctuation', async () => {

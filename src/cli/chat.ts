@@ -206,7 +206,16 @@ async function showInspector(
     attachInspector(call, { url: new URL(inspector.url).origin, token: settings.INSPECTOR_TOKEN, worker: 'chat' });
     term.out(args.json ? JSON.stringify({ type: 'inspector', url: inspector.url }) : `Inspector: ${inspector.url}`);
   }
-  if (settings.INSPECTOR_URL) attachInspector(call, { url: settings.INSPECTOR_URL, token: settings.INSPECTOR_TOKEN, worker: 'chat' });
+  if (settings.INSPECTOR_URL) {
+    const url = settings.INSPECTOR_URL;
+    attachInspector(call, {
+      url,
+      token: settings.INSPECTOR_TOKEN,
+      worker: 'chat',
+      // Said once: the call goes on without it, and the link keeps trying.
+      onUnreachable: (why) => process.stderr.write(`chat: cannot reach the inspector at ${url} (${why}): check INSPECTOR_URL; the call goes on\n`),
+    });
+  }
   return inspector;
 }
 

@@ -21,6 +21,8 @@ export interface AttachInspectorOptions {
   worker?: string;
   /** Messages kept while disconnected (oldest dropped beyond it). Default 1000. */
   maxQueue?: number;
+  /** Told once, when the first attempt to reach the inspector fails (the link keeps retrying quietly). */
+  onUnreachable?: (why: string) => void;
 }
 
 export interface InspectorLink {
@@ -86,6 +88,8 @@ class IngestLink {
   private backoff = BACKOFF_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private drainTimer: NodeJS.Timeout | null = null;
+  /** Told of the first failure to reach the server, once (then null). */
+  unreachable: ((why: string) => void) | null = null;
 
   constructor(
     private readonly target: string,
@@ -131,10 +135,16 @@ class IngestLink {
       return;
     }
     this.ws = sock;
-    sock.on('error', () => undefined);
+    sock.on('error', (err: Error & { code?: string }) => {
+      if (this.open || this.stopped) return;
+      const tell = this.unreachable;
+      this.unreachable = null;
+      tell?.(err.code ?? err.message);
+    });
     sock.on('open', () => {
       if (this.stopped || this.ws !== sock) return;
       this.open = true;
+      this.unreachable = null;
       this.backoff = BACKOFF_MIN_MS;
       try {
         const h = encode(this.hello());
@@ -326,6 +336,7 @@ export function attachInspector(call: Call, opts: AttachInspectorOptions): Inspe
       /* not ours to answer */
     }
   });
+  link.unreachable = opts.onUnreachable ?? null;
   const unfollow = followCall(call, post);
   const stop = () => {
     if (link.isStopped) return;
