@@ -14,8 +14,9 @@
  * The events are offered from what the caller and the agents may *ask*, not from what the machine
  * would accept: a person is asked for whenever the configuration has a human number (also after a
  * failed transfer to a person: the second try must be refused), and at the cap every department route
- * is still asked for (it must escalate or be refused). What the machine answers is for the suite's
- * oracle to judge.
+ * is still asked for when no person can be reached (it must be refused). With a person to escalate to, a
+ * desk at the cap is offered only the person, so it asks for nothing else. What the machine answers is
+ * for the suite's oracle to judge.
  *
  * With `humanTransferMode: 'warm'` a transfer to a person goes through warm's steps (dialling →
  * briefing → connected), each with the telephony side's answers and the caller hanging up on hold.
@@ -110,7 +111,11 @@ export function eventsFor(s: ModelSnap, opts: ModelOptions = {}): ModelEvent[] {
   if (state === 'human') return personEvents(personStepOf(s.machine.value) ?? 'cold');
   if (!isDepartment(state)) return [];
   const routes = opts.routes ?? ROUTES;
-  const targets: Target[] = [...routes[state], ...(s.humanNumber ? (['human'] as const) : [])];
+  // At the cap with a person to escalate to, a desk has no tool for another department (it is offered the
+  // person alone): the cap's escalation is the keypad's and a supervisor's to ask for, not a desk's.
+  const { handoffCount, maxHandoffs, humanAvailable } = s.machine.context;
+  const asked = handoffCount >= maxHandoffs && humanAvailable ? [] : routes[state];
+  const targets: Target[] = [...asked, ...(s.humanNumber ? (['human'] as const) : [])];
   return [
     ...targets.map(plainEvent),
     ...(opts.chained && s.chainOpen ? targets.map(chainedEvent) : []),

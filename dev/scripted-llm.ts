@@ -21,6 +21,7 @@ import { once } from 'node:events';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseWav } from '../src/voice/wav.js';
+import { NO_MORE_TRANSFERS } from '../src/departments.js';
 import { type Clip, ClipRecogniser, TTS_PADDING, synthSpeech } from './scripted-audio.js';
 
 export interface ChatMessageIn {
@@ -457,6 +458,10 @@ const LINES = {
     bye: 'Thank you for calling. Goodbye!',
     connecting: "I'm connecting you to a colleague now; please stay on the line.",
     notReached: "I'm sorry, I couldn't reach a colleague just now. I'm still here with you.",
+    noTransfer: (person: boolean) =>
+      "I'm sorry, I can't transfer you to another department on this call any more" +
+      (person ? ', but I can connect you to a colleague if you like.' : ", but I'll help you here as best I can."),
+    desk: (t: Topic) => t,
   },
   hi: {
     thisIs: (me: string) => `मैं ${me} से हूँ।`,
@@ -468,6 +473,10 @@ const LINES = {
     bye: 'कॉल करने के लिए धन्यवाद। नमस्ते!',
     connecting: 'मैं आपको अभी एक साथी से जोड़ रहा हूँ; कृपया लाइन पर बने रहिए।',
     notReached: 'माफ़ कीजिए, अभी किसी साथी से बात नहीं हो पाई। मैं आपके साथ हूँ।',
+    noTransfer: (person: boolean) =>
+      'माफ़ कीजिए, इस कॉल पर अब आपको किसी और विभाग से नहीं जोड़ा जा सकता' +
+      (person ? ', पर आप चाहें तो मैं आपको एक साथी से जोड़ सकता हूँ।' : ', पर मैं यहीं आपकी पूरी मदद करूँगा।'),
+    desk: (t: Topic) => ({ billing: 'बिलिंग टीम', sales: 'सेल्स टीम', support: 'टेक्निकल सपोर्ट' })[t],
   },
   hinglish: {
     thisIs: (me: string) => `Main ${me} se hoon.`,
@@ -479,6 +488,10 @@ const LINES = {
     bye: 'Call karne ke liye dhanyavaad. Bye!',
     connecting: 'Main aapko abhi ek colleague se connect kar raha hoon; please line pe bane rahiye.',
     notReached: 'Sorry, abhi kisi colleague se baat nahi ho paayi. Main aapke saath hoon.',
+    noTransfer: (person: boolean) =>
+      'Sorry, is call pe ab aapko kisi aur department se connect nahi kiya ja sakta' +
+      (person ? ', par aap chahein toh main aapko ek colleague se connect kar sakta hoon.' : ', par main yahin aapki madad karunga.'),
+    desk: (t: Topic) => `${t} team`,
   },
 };
 const linesFor = (req: ChatRequest) => LINES[replyLanguageOf(req)];
@@ -512,11 +525,11 @@ function routeFor(req: ChatRequest, topics: Topic[], words: string): ScriptedRep
   const topic = topics[0];
   if (!topic) return undefined;
   if (offered(req, `pass_control_to_${topic}`)) {
-    return { text: linesFor(req).transfer(topic), toolCalls: [{ name: `pass_control_to_${topic}`, arguments: { reason: words } }] };
+    return { text: linesFor(req).transfer(linesFor(req).desk(topic)), toolCalls: [{ name: `pass_control_to_${topic}`, arguments: { reason: words } }] };
   }
   if (offered(req, 'pass_control_to_triage')) {
     return {
-      text: linesFor(req).back(topic),
+      text: linesFor(req).back(linesFor(req).desk(topic)),
       toolCalls: [{ name: 'pass_control_to_triage', arguments: { reason: `caller needs ${topic}: ${words}` } }],
     };
   }
@@ -561,6 +574,9 @@ export const keywordBrain: Script = (req) => {
     if (/refused|error|invalid|cannot|under way|unknown/i.test(lastText) && !/saved/.test(lastText)) {
       // What is marked for the model alone ("(For you, not to be read out: …)") is not said to the caller.
       const said = lastText.replace(/^"|"$/g, '').replace(/\s*\(For you, not to be read out:[^)]*\)/g, '');
+      // A refused transfer is told in the caller's terms: the reason, not the tool's "Transfer refused:".
+      const refused = /^Transfer refused: ([\s\S]*)$/.exec(said)?.[1];
+      if (refused) return { text: `I'm sorry, I can't transfer you: ${refused} What else can I help with?` };
       return { text: `I'm sorry, I can't do that: ${said} What else can I help with?` };
     }
     if (/saved/.test(lastText)) {
@@ -606,8 +622,13 @@ export const keywordBrain: Script = (req) => {
     }
     return { text: "I'm afraid no colleague is available on this line, but I can keep helping you." };
   }
-  const route = routeFor(req, topicsIn(user), user);
+  const topics = topicsIn(user);
+  const route = routeFor(req, topics, user);
   if (route) return route;
+  // Told that the call can go to no other department: it says so, instead of offering help it cannot give.
+  if (sys.includes(NO_MORE_TRANSFERS) && topics.length && !(topics as string[]).includes(deskOf(req).toLowerCase())) {
+    return { text: linesFor(req).noTransfer(offered(req, 'transfer_to_human')) };
+  }
   return { text: linesFor(req).help(introOf(req)) };
 };
 

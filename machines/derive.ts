@@ -1,6 +1,6 @@
 /**
  * What other parts read off the machine instead of repeating it: the transfer targets each state
- * offers (→ the agents' tools), the drawing (→ README, inspector) and a supervisor's possible moves on a
+ * offers (→ the agents' tools), the drawing (→ docs/routing.md, inspector) and a supervisor's possible moves on a
  * live call (→ the inspector's buttons).
  */
 import { type AnyStateMachine, transition } from 'xstate';
@@ -28,6 +28,20 @@ interface GuardRef {
 export function transferTargets(state: CallState, opts: { humanAvailable?: boolean } = {}): Target[] {
   if (!isDepartment(state)) return [];
   return [...ROUTES[state], ...(opts.humanAvailable === false ? [] : (['human'] as const))];
+}
+
+/**
+ * The transfers a desk is offered now (→ its tools): each of `transferTargets` run through the machine's
+ * pure `transition` from the call's snapshot, kept when the machine would take the caller there itself —
+ * not refused, not turned into an escalation by the cap. A desk is never offered a transfer the machine
+ * would refuse; at the cap only a person remains, when one can be reached.
+ */
+export function openTransfers(snap: RouterSnapshot): Target[] {
+  const before = snap.context.handoffCount;
+  return transferTargets(callStateOf(snap.value), { humanAvailable: snap.context.humanAvailable }).filter((to) => {
+    const [next] = transition(routerMachine, snap, { type: 'TRANSFER', to, reason: 'offered', source: 'agent' });
+    return next.context.handoffCount > before && callStateOf(next.value) === to;
+  });
 }
 
 /** A supervisor's move on a live call, as the machine would answer it now. */

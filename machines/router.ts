@@ -160,6 +160,16 @@ export const isDepartment = (s: unknown): s is Department =>
 
 const capReached = (c: RouterContext) => c.handoffCount >= c.maxHandoffs;
 
+/** The front desk only routes: a caller goes there to be sent on. */
+export const FRONT_DESK: Department = 'triage';
+
+/**
+ * A hop to the front desk that would spend the call's last transfer with no person to escalate to:
+ * the front desk could send the caller nowhere, so the hop would strand them there.
+ */
+const strandsCaller = (c: RouterContext, to: string) =>
+  to === FRONT_DESK && c.handoffCount + 1 >= c.maxHandoffs && !c.humanAvailable;
+
 /** A chained transfer straight back to the department the caller has just left. */
 const straightBack = (c: RouterContext, e: TransferEvent) => e.chained === true && e.to === c.route.at(-1)?.from;
 
@@ -197,6 +207,12 @@ export function refusalOf(
       guidance: `Do not send them straight back to ${to}; help them here or ask what they need.`,
     };
   }
+  if (!capReached(context) && strandsCaller(context, to)) {
+    return {
+      reason: 'This call can be transferred only once more, and going back to the front desk would use that up before you reach another department.',
+      guidance: 'Help the caller here with what you can; if they need another department, say it cannot be reached on this call.',
+    };
+  }
   const personTried = !context.humanAvailable && context.route.some((r) => r.from === 'human');
   return {
     reason:
@@ -225,9 +241,13 @@ export const routerSetup = setup({
     meta: {} as { department?: Department },
   },
   guards: {
-    /** The request names `to`, and the call is still under its handoff cap. */
+    /** The request names `to`, the call is under its handoff cap, and the hop would not strand the caller. */
     canTransferTo: ({ context, event }, params: { to: Department }) =>
-      event.type === 'TRANSFER' && event.to === params.to && !capReached(context) && !straightBack(context, event),
+      event.type === 'TRANSFER' &&
+      event.to === params.to &&
+      !capReached(context) &&
+      !straightBack(context, event) &&
+      !strandsCaller(context, event.to),
     /** Cap reached on a request that would otherwise be allowed, and a person can take over. */
     mustEscalate: ({ context, event }, params: { allowed: readonly Department[] }) =>
       event.type === 'TRANSFER' &&

@@ -6,12 +6,18 @@
 import type { CallerInfo, Target } from '../machines/router.js';
 import { languageInstruction, languageName } from './language.js';
 
+/** The languages desk names are written in: English, Hindi (Devanagari), Hinglish (Latin script). */
+export type DeskLanguage = 'en' | 'hi' | 'hinglish';
+
 export interface DepartmentSpec {
   id: Target;
   /** The desk's name on the inspector page and in the agents' prompts. */
   title: string;
-  /** How the desk introduces itself to a caller (override with DESK_NAME_<ID>). */
-  callerName: string;
+  /**
+   * How the desk introduces itself to a caller, in each language the desks answer in (Hinglish in Latin
+   * script); any other language takes the English name. `DESK_NAME_<ID>` overrides it in every language.
+   */
+  callerName: Readonly<Record<DeskLanguage, string>>;
   /** Default OpenAI TTS voice, so a transfer is audible (override with TTS_VOICE_<ID>). */
   voice: string;
   /** What this desk does; the common rules are appended by `instructionsFor`. */
@@ -25,7 +31,7 @@ export interface DepartmentSpec {
 export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
   triage: {
     id: 'triage',
-    callerName: 'the front desk',
+    callerName: { en: 'the front desk', hi: 'फ्रंट डेस्क', hinglish: 'front desk' },
     keypad: '9',
     title: 'Triage',
     voice: 'alloy',
@@ -38,7 +44,7 @@ export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
   },
   billing: {
     id: 'billing',
-    callerName: 'the billing team',
+    callerName: { en: 'the billing team', hi: 'बिलिंग टीम', hinglish: 'billing team' },
     keypad: '1',
     title: 'Billing',
     voice: 'sage',
@@ -49,7 +55,7 @@ export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
   },
   sales: {
     id: 'sales',
-    callerName: 'the sales team',
+    callerName: { en: 'the sales team', hi: 'सेल्स टीम', hinglish: 'sales team' },
     keypad: '2',
     title: 'Sales',
     voice: 'coral',
@@ -60,7 +66,7 @@ export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
   },
   support: {
     id: 'support',
-    callerName: 'technical support',
+    callerName: { en: 'technical support', hi: 'टेक्निकल सपोर्ट', hinglish: 'technical support' },
     keypad: '3',
     title: 'Support',
     voice: 'verse',
@@ -71,7 +77,7 @@ export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
   },
   human: {
     id: 'human',
-    callerName: 'a member of our team',
+    callerName: { en: 'a member of our team', hi: 'हमारी टीम का एक साथी', hinglish: 'hamari team ka ek member' },
     keypad: '0',
     title: 'Human hand-off',
     voice: 'alloy',
@@ -97,7 +103,9 @@ export const DESK_NAME_SETTINGS = TARGETS.map(deskNameSetting);
 
 /** Caller-facing desk names: the table's, with any configured overrides. */
 export type DeskNames = Readonly<Partial<Record<Target, string>>>;
-export const callerNameOf = (t: Target, names: DeskNames = {}) => names[t] ?? DEPARTMENT_TABLE[t].callerName;
+/** What a caller speaking `language` hears a desk called: a configured name, else the table's in that language. */
+export const callerNameOf = (t: Target, names: DeskNames = {}, language?: string) =>
+  names[t] ?? DEPARTMENT_TABLE[t].callerName[(language ?? 'en') as DeskLanguage] ?? DEPARTMENT_TABLE[t].callerName.en;
 
 /** The default keypad map (`DTMF_MAP`), from each desk's digit in keypad order (0 last): `1:billing,…,0:human`. */
 const keyOrder = (t: Target) => (DEPARTMENT_TABLE[t].keypad === '0' ? 10 : Number(DEPARTMENT_TABLE[t].keypad));
@@ -119,7 +127,31 @@ export interface PromptContext {
   company: string;
   caller: CallerInfo;
   names?: DeskNames;
+  /** The transfers the desk is offered now (its tools); absent: every route. */
+  transfers?: readonly Target[];
 }
+
+/**
+ * What a desk is told about transfers: how to use its tools, or — when the machine leaves it none to
+ * another department — to say so to the caller instead of promising one.
+ */
+function transferRules(transfers: readonly Target[] | undefined): string {
+  const refused = 'If a transfer is refused, tell the caller the reason in one sentence and follow the guidance given with it.';
+  if (transfers && !transfers.some((t) => t !== 'human')) {
+    const person = transfers.includes('human')
+      ? 'If they need another department, offer to connect them to a person on our team (transfer_to_human).'
+      : 'If they need another department, tell them plainly that it cannot be reached on this call, and help with what you can.';
+    return `${NO_MORE_TRANSFERS} Never promise a transfer. ${person}`;
+  }
+  return (
+    'When the caller needs another department, call the matching transfer tool with a short reason. ' +
+    'Say at most one short line before it (for example "Let me get you to the billing team"), never goodbye. ' +
+    refused
+  );
+}
+
+/** The sentence that tells a desk its call can go to no other department. */
+export const NO_MORE_TRANSFERS = 'No transfer to another department is possible on this call any more.';
 
 /** The line that names the caller's language, from the moment it is known (empty until then). */
 const languageLine = (caller: CallerInfo) => (caller.language ? [languageInstruction(caller.language)] : []);
@@ -129,14 +161,12 @@ export function instructionsFor(role: Target, opts: PromptContext): string {
   const spec = DEPARTMENT_TABLE[role];
   return [
     `You are the ${spec.title} desk at ${opts.company}'s call center, speaking with a caller on the phone. ` +
-      `To the caller you are ${callerNameOf(role, opts.names)}; never use internal desk names with them.`,
+      `To the caller you are ${callerNameOf(role, opts.names, opts.caller.language)}; never use internal desk names with them.`,
     spec.role,
     'Speak in short, natural sentences: this is a voice call, so no lists, markdown or emoji.',
     'When the caller tells you their name, account id, phone number or what they need, save it with ' +
       'update_caller_info. Never ask again for something already known.',
-    'When the caller needs another department, call the matching transfer tool with a short reason. ' +
-      'Say at most one short line before it (for example "Let me get you to the billing team"), never goodbye. ' +
-      'If a transfer is refused, tell the caller the reason in one sentence and follow the guidance given with it.',
+    ...(role === 'human' ? [] : [transferRules(opts.transfers)]),
     'When the caller is done, say nothing more yourself and call end_call.',
     `What we know about the caller: ${describeCaller(opts.caller)}.`,
     ...languageLine(opts.caller),
@@ -166,7 +196,7 @@ export function bridgeLine(language?: string): string {
 export const ALL_BRIDGE_LINES = Object.values(BRIDGE_LINES);
 
 /** The one-off instructions of the first reply an agent gives when it takes the line. */
-export function openingFor(role: Target, how: Opening, names: DeskNames = {}): string {
+export function openingFor(role: Target, how: Opening, names: DeskNames = {}, language?: string): string {
   if (how.kind === 'start') {
     const greet = how.language && how.language !== 'en' ? ` Greet them in ${languageName(how.language)}.` : '';
     return `The call has just connected. Greet the caller, say which company they reached, and ask how you can help.${greet}`;
@@ -182,7 +212,7 @@ export function openingFor(role: Target, how: Opening, names: DeskNames = {}): s
     `You have just taken over this call from ${DEPARTMENT_TABLE[how.from].title}; the reason given was: ` +
     `"${how.reason}". The conversation so far is above. Do not greet the caller as if the call had just ` +
     'started and do not ask for anything already known. ' +
-    `In one or two sentences, say you are ${callerNameOf(role, names)} and continue with what they need. ` +
+    `In one or two sentences, say you are ${callerNameOf(role, names, language)} and continue with what they need. ` +
     'If that reason is for another ' +
     'department, do not try to help with it yourself: call its transfer tool now, with at most one short ' +
     'line before it, so the caller never has to repeat themselves.'

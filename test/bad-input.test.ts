@@ -230,12 +230,14 @@ describe('oversized arguments (policy: accepted, cut to a bound)', () => {
     for (const r of requestsOf(server, call).slice(-3)) expect(JSON.stringify(r.body).length).toBeLessThan(20_000);
   });
 
-  it('a 200 KB reason on a transfer the machine refuses (past the cap): refused, the agent explains', async () => {
+  it('a 200 KB reason on a transfer the desk is not offered (past the cap): nobody moves, the agent explains', async () => {
     const call = await newCall({ maxHandoffs: 1 });
     await turn(call, 'I was charged twice on my card');
     const events = await turn(call, 'oversized refused transfer', 'a 200 KB reason on a refused transfer');
     expect(handoffs(events)).toEqual([]);
-    expect(events.find((e) => e.type === 'rejected')).toMatchObject({ from: 'billing', to: 'triage' });
+    // At the cap billing has no transfer tool: the machine never hears of it, LiveKit answers the model.
+    expect(events.filter((e) => e.type === 'rejected')).toEqual([]);
+    expect(agentLines(events)[0]!.text).toMatch(/can't do that/);
     expect(call.machineState).toBe('billing');
     expect(agentLines(events).map((e) => e.agent)).toEqual(['billing']);
     await expectStillAnswering(call);
@@ -301,8 +303,8 @@ describe('more transfers than the machine allows', () => {
   });
 
   it.each([
-    ['without a human number: the cap refuses, the caller stays', false],
-    ['with a human number: the cap escalates to a person', true],
+    ['without a human number: the last hop to the front desk is not offered, the caller stays with billing', false],
+    ['with a human number: at the cap only a person is offered, the caller stays with triage', true],
   ])('ping-pong billing ↔ triage every turn, %s', async (_label, humanAvailable) => {
     const maxHandoffs = 4;
     const call = await newCall({ maxHandoffs, humanAvailable });
@@ -315,19 +317,19 @@ describe('more transfers than the machine allows', () => {
       expect(agentLines(events).at(-1)!.agent).toBe(call.machineState);
     }
     const ctx = call.actor.getSnapshot().context;
+    // The model keeps asking for a transfer its desk is no longer offered: the machine never hears of it
+    // (nothing refused, nothing escalated), and the desk holding the call answers every turn.
     if (humanAvailable) {
-      expect(seen).toEqual(['triage>billing', 'billing>triage', 'triage>billing', 'billing>triage', 'triage>human!']);
-      expect(call.machineState).toBe('human');
-      expect(ctx.handoffCount).toBe(maxHandoffs + 1);
-    } else {
       expect(seen).toEqual(['triage>billing', 'billing>triage', 'triage>billing', 'billing>triage']);
       expect(call.machineState).toBe('triage');
       expect(ctx.handoffCount).toBe(maxHandoffs);
-      // Every later attempt refused with the cap's reason, and explained by the agent holding the call.
-      const refusals = call.events.filter((e) => e.type === 'rejected');
-      expect(refusals).toHaveLength(4);
-      for (const r of refusals) expect((r as { reason: string }).reason).toMatch(/limit of 4 transfers/);
+    } else {
+      // The fourth hop would spend the last transfer on the front desk, which could send the caller nowhere.
+      expect(seen).toEqual(['triage>billing', 'billing>triage', 'triage>billing']);
+      expect(call.machineState).toBe('billing');
+      expect(ctx.handoffCount).toBe(maxHandoffs - 1);
     }
+    expect(call.events.filter((e) => e.type === 'rejected')).toEqual([]);
     await expectStillAnswering(call);
   });
 });

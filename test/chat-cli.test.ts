@@ -253,13 +253,11 @@ describe('chat --json with the keyword model', () => {
 });
 
 describe('chat --json: refusals and failures', () => {
-  it('a transfer over MAX_HANDOFFS is refused; the caller stays with billing, who explains', async () => {
+  it('a transfer the machine refuses (a chain straight back): the caller stays with billing, who explains', async () => {
     const s = await server({ script: directiveScript() });
-    const lines = [
-      callTools({ name: 'pass_control_to_billing', arguments: { reason: 'double charge' } }),
-      callTools({ name: 'pass_control_to_triage', arguments: { reason: 'caller wants sales' } }),
-    ];
-    const r = await runChat(['--json'], lines, { OPENAI_BASE_URL: s.url, MAX_HANDOFFS: '1' });
+    // Triage sends a caller who wants a new plan to billing; billing's first reply passes them straight back.
+    const lines = [callTools({ name: 'pass_control_to_billing', arguments: { reason: 'I want to upgrade my plan' } })];
+    const r = await runChat(['--json'], lines, { OPENAI_BASE_URL: s.url, MAX_HANDOFFS: '3' });
     const events = parseJsonLines(r);
     const diag = show(events);
     expect(r.code, `${diag}\n${r.stderr}`).toBe(0);
@@ -272,16 +270,17 @@ describe('chat --json: refusals and failures', () => {
     const rejected = events.filter((e) => e.type === 'rejected');
     expect(rejected, diag).toHaveLength(1);
     expect(rejected[0], diag).toMatchObject({ from: 'billing', to: 'triage' });
-    expect(rejected[0]!.reason as string, diag).toMatch(/limit/i);
+    expect(rejected[0]!.reason as string, diag).toMatch(/just come from triage/i);
 
-    // The refusal follows the second line; billing then explains, and nobody else speaks.
+    // The refusal follows billing's line that announced the transfer; billing then explains, nobody else speaks.
     const ri = events.indexOf(rejected[0]!);
-    expect(ri, diag).toBeGreaterThan(indexOfUser(events, lines[1]!));
+    expect(events[ri - 1], diag).toMatchObject({ type: 'agent', agent: 'billing' });
     const after = events.slice(ri + 1);
     expect(after.map((e) => [e.type, e.agent ?? e.state]), diag).toEqual([
       ['agent', 'billing'],
       ['end', 'billing'],
     ]);
+    expect(after[0]!.text as string, diag).toMatch(/can't transfer you/);
     expect(events.at(-1), diag).toMatchObject({ type: 'end', state: 'billing', handoffCount: 1 });
   }, 90_000);
 
@@ -354,7 +353,7 @@ describe('chat: readable transcript, settings and flags', () => {
     expect(r.stdout).toBe('');
   }, 90_000);
 
-  it('a refusal is explained to the caller without what is meant for the model alone; the agent ending the call reads "call ended"', async () => {
+  it('near the cap no transfer is promised: the desk tells the caller in their words; the agent ending the call reads "call ended"', async () => {
     const s = await server({ script: keywordBrain });
     const r = await runChat([], ['I was charged twice', "I'd also like to upgrade my plan", "No, that's all, goodbye"], {
       OPENAI_BASE_URL: s.url,
@@ -362,9 +361,12 @@ describe('chat: readable transcript, settings and flags', () => {
       CALLS_DB: 'off',
     });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout, r.stdout).toMatch(/I'm sorry, I can't do that: Transfer refused: This call has reached its limit of 2 transfers\./);
-    expect(r.stdout, r.stdout).not.toContain('not to be read out');
-    expect(r.stdout, r.stdout).toMatch(/■ call ended after 2 transfers \(caller is done\)/);
+    // The hop back to the front desk would spend the last transfer with nowhere to go from there: billing
+    // is not offered it, and says so instead of "let me send you back" followed by a refusal read out.
+    expect(r.stdout, r.stdout).toMatch(/billing.*I'm sorry, I can't transfer you to another department on this call any more/);
+    const afterAsking = r.stdout.slice(r.stdout.indexOf('upgrade my plan'));
+    expect(afterAsking, r.stdout).not.toMatch(/Transfer refused|not to be read out|Let me (send|transfer)|refused|↪/);
+    expect(r.stdout, r.stdout).toMatch(/■ call ended after 1 transfer \(caller is done\)/);
   }, 90_000);
 
   it('--help prints usage and exits 0; an unknown flag exits non-zero', async () => {
@@ -470,14 +472,11 @@ describe('chat: the first ten minutes', () => {
   }, 90_000);
 
   it('a refused transfer is a turn of the call, not an error: reported as `rejected`, nothing on stderr', async () => {
-    const s = await server({ script: keywordBrain });
-    const r = await runChat(['--json'], ['I was charged twice', "I'd also like to upgrade my plan"], {
-      OPENAI_BASE_URL: s.url,
-      MAX_HANDOFFS: '2',
-      CALLS_DB: 'off',
-    });
+    const s = await server({ script: directiveScript() });
+    const misrouted = callTools({ name: 'pass_control_to_billing', arguments: { reason: 'I want to upgrade my plan' } });
+    const r = await runChat(['--json'], [misrouted], { OPENAI_BASE_URL: s.url, CALLS_DB: 'off' });
     expect(r.code, r.stderr).toBe(0);
-    expect(parseJsonLines(r).filter((e) => e.type === 'rejected'), show(parseJsonLines(r))).toMatchObject([{ to: 'sales' }]);
+    expect(parseJsonLines(r).filter((e) => e.type === 'rejected'), show(parseJsonLines(r))).toMatchObject([{ to: 'triage' }]);
     expect(r.stderr).toBe('');
   }, 90_000);
 

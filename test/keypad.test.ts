@@ -24,7 +24,7 @@ describe('keypad', () => {
   });
 
   it('a digit moves the call, the new department speaks once, and the guards apply', async () => {
-    const call = await startCall(server, { dtmfMap, maxHandoffs: 2 });
+    const call = await startCall(server, { dtmfMap, maxHandoffs: 3 });
     try {
       expect(call.pressKey('1')).toMatchObject({ accepted: true, to: 'billing' });
       await waitForEvent(call, (e) => e.type === 'agent' && e.agent === 'billing');
@@ -44,11 +44,23 @@ describe('keypad', () => {
       // 9 returns to triage; the conversation goes on normally.
       expect(call.pressKey('9')).toMatchObject({ accepted: true, to: 'triage' });
       await waitForEvent(call, (e) => e.type === 'agent' && e.agent === 'triage');
-      const events = await say(call, 'I was charged twice on my card');
-      // The cap (2) is reached: the caller asking for billing is refused, same as a digit would be.
-      expect(events.find((e) => e.type === 'rejected')).toMatchObject({ from: 'triage', to: 'billing' });
-      expect(call.pressKey('1')).toMatchObject({ accepted: false, reason: expect.stringMatching(/limit of 2/) });
-      expect(call.machineState).toBe('triage');
+      await say(call, 'I was charged twice on my card');
+      expect(call.machineState).toBe('billing');
+      // The cap (3) is reached: a digit is refused with the cap's reason, the caller stays.
+      expect(call.pressKey('9')).toMatchObject({ accepted: false, reason: expect.stringMatching(/limit of 3/) });
+      expect(call.machineState).toBe('billing');
+    } finally {
+      await call.close();
+    }
+  });
+
+  it('9 on the last transfer, with no person to escalate to: refused, the front desk could send the caller nowhere', async () => {
+    const call = await startCall(server, { dtmfMap, maxHandoffs: 2 });
+    try {
+      expect(call.pressKey('1')).toMatchObject({ accepted: true, to: 'billing' });
+      await waitForEvent(call, (e) => e.type === 'agent' && e.agent === 'billing');
+      expect(call.pressKey('9')).toMatchObject({ accepted: false, reason: expect.stringMatching(/only once more/) });
+      expect(call.machineState).toBe('billing');
     } finally {
       await call.close();
     }

@@ -62,7 +62,10 @@ function pathTo(state: Department | 'human'): RouterEvent[] {
  * for triage (triage → billing → triage) and 3 for a specialist (triage → it → triage → it).
  */
 function atCap(state: Department, humanAvailable: boolean): Snap {
-  const events = state === 'triage' ? [transfer('billing'), transfer('triage')] : [transfer(state), transfer('triage'), transfer(state)];
+  // Nobody reaches the front desk on a call's last transfer with no person to escalate to (the hop would
+  // strand the caller there): triage at the cap without a person is a call whose cap is 0.
+  const toTriage = humanAvailable ? [transfer('billing'), transfer('triage')] : [];
+  const events = state === 'triage' ? toTriage : [transfer(state), transfer('triage'), transfer(state)];
   const snap = send(start({ maxHandoffs: events.length, humanAvailable }), ...events);
   expect(callStateOf(snap.value)).toBe(state);
   expect(snap.context.handoffCount).toBe(snap.context.maxHandoffs);
@@ -139,11 +142,18 @@ describe('refusals: the caller stays, and is told why', () => {
 
   it('the default cap is DEFAULT_MAX_HANDOFFS', () => {
     let snap = start();
-    for (let i = 0; i < DEFAULT_MAX_HANDOFFS; i++) snap = send(snap, transfer(i % 2 === 0 ? 'billing' : 'triage'));
-    expect(snap.context.handoffCount).toBe(DEFAULT_MAX_HANDOFFS);
-    expect(callStateOf(snap.value)).toBe('triage');
-    const { refusal } = expectRefused(snap, transfer('support'));
-    expect(refusal.reason).toContain(`limit of ${DEFAULT_MAX_HANDOFFS} transfers`);
+    for (let i = 0; i < DEFAULT_MAX_HANDOFFS - 1; i++) snap = send(snap, transfer(i % 2 === 0 ? 'billing' : 'triage'));
+    expect(snap.context.handoffCount).toBe(DEFAULT_MAX_HANDOFFS - 1);
+    expect(callStateOf(snap.value)).toBe('billing');
+    // One transfer left: spending it on the front desk would strand the caller there.
+    expect(expectRefused(snap, transfer('triage')).refusal.reason).toMatch(/only once more/);
+    // With a person to escalate to, the front desk can go on: the hop is taken, and the cap then escalates.
+    let withPerson = start({ humanAvailable: true });
+    for (let i = 0; i < DEFAULT_MAX_HANDOFFS; i++) withPerson = send(withPerson, transfer(i % 2 === 0 ? 'billing' : 'triage'));
+    expect(withPerson.context.handoffCount).toBe(DEFAULT_MAX_HANDOFFS);
+    const escalated = send(withPerson, transfer('support'));
+    expect(callStateOf(escalated.value)).toBe('human');
+    expect(escalated.context.route.at(-1)).toMatchObject({ escalated: true, reason: expect.stringContaining(`limit of ${DEFAULT_MAX_HANDOFFS}`) });
   });
 
   it('any TRANSFER while the call is being handed to a person', () => {
@@ -532,14 +542,14 @@ describe('the machine definition', () => {
   });
 });
 
-describe('README', () => {
+describe('docs/routing.md', () => {
   it('shows the current diagram: the exact toMermaid() output in a ```mermaid block', () => {
-    const path = join(ROOT, 'README.md');
+    const path = join(ROOT, 'docs', 'routing.md');
     const block = '```mermaid\n' + toMermaid() + '\n```';
-    const fix = 'run `npm run diagram` and paste its output into README.md inside a ```mermaid fenced block';
-    expect(existsSync(path), `README.md is missing: ${fix}.`).toBe(true);
-    const readme = readFileSync(path, 'utf8').replace(/\r\n/g, '\n');
-    expect(readme.includes(block), `README.md's state diagram is missing or stale: ${fix}.`).toBe(true);
+    const fix = 'run `npm run diagram` and paste its output into docs/routing.md inside its ```mermaid fenced block';
+    expect(existsSync(path), `docs/routing.md is missing: ${fix}.`).toBe(true);
+    const doc = readFileSync(path, 'utf8').replace(/\r\n/g, '\n');
+    expect(doc.includes(block), `docs/routing.md's state diagram is missing or stale: ${fix}.`).toBe(true);
   });
 });
 

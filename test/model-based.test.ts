@@ -77,10 +77,20 @@ type Verdict =
 
 const personReachable = (w: World) => w.humanNumber && !w.personFailed;
 
-/** The transfer tools the desk on the line offers: its routes, and a person while one can be reached. */
+/**
+ * A hop back to the front desk that would spend the last transfer with nobody to escalate to: the front
+ * desk could send the caller nowhere from there.
+ */
+const strands = (w: World, to: string) => to === 'triage' && w.count + 1 >= w.cap && !personReachable(w);
+
+/**
+ * The transfer tools the desk on the line offers: only what would be taken as asked — its routes while
+ * under the cap (not a hop that strands the caller), and a person while one can be reached.
+ */
 function offered(w: World): string[] {
   if (!isDesk(w.at)) return [];
-  return [...MAY_REACH[w.at], ...(personReachable(w) ? ['human'] : [])];
+  const routes = w.count < w.cap ? MAY_REACH[w.at].filter((to) => !strands(w, to)) : [];
+  return [...routes, ...(personReachable(w) ? ['human'] : [])];
 }
 
 const transfersWord = (n: number) => `${n} transfers?`;

@@ -10,6 +10,7 @@
 import { EventEmitter } from 'node:events';
 import { voice } from '@livekit/agents';
 import { type Actor, createActor } from 'xstate';
+import { openTransfers } from '../../machines/derive.js';
 import {
   type CallState,
   type CallerInfo,
@@ -76,6 +77,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     this.actor = createActor(routerMachine, {
       id: callId,
       input: { callId, maxHandoffs, humanAvailable, humanTransferMode, caller },
+      // An inspector of the routing actor (Stately's, XSTATE_INSPECT=ws: see src/models.ts).
       inspect: opts.inspect,
     });
     this.listenToMachine();
@@ -322,7 +324,8 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     return {
     company: opts.company, deskNames: opts.deskNames, ttsFor: opts.ttsFor,
     trim: opts.seamPauseMs === null ? null : trimForPause(opts.seamPauseMs ?? DEFAULT_SEAM_PAUSE_MS),
-    context: () => this.actor.getSnapshot().context, isOnLine: (agent) => this.line.isOnLine(agent),
+    context: () => this.actor.getSnapshot().context, openTransfers: () => openTransfers(this.actor.getSnapshot()),
+    isOnLine: (agent) => this.line.isOnLine(agent),
     requestTransfer: (to, reason, chained) => this.requestTransfer(to, reason, 'agent', chained),
     updateCaller: (info) => this.updateCaller(info),
     endCall: (reason) => this.endCall(reason),

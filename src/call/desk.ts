@@ -4,7 +4,6 @@
  * answer: accepted (no output, so the new desk speaks first) or refused with the reason.
  */
 import { llm, type voice } from '@livekit/agents';
-import { transferTargets } from '../../machines/derive.js';
 import type { CallerInfo, RouterContext, Target } from '../../machines/router.js';
 import { type DeskNames, type Opening, instructionsFor, openingFor } from '../departments.js';
 import { type AgentHooks, type CallData, DepartmentAgent } from './agent.js';
@@ -21,6 +20,8 @@ export interface DeskPort {
   trim: TrimOptions | null;
   /** The machine's context now (caller details, whether a person can be reached). */
   context(): RouterContext;
+  /** The transfers the machine would take from where the call is now (→ the desk's tools). */
+  openTransfers(): Target[];
   /** The agent is the one on the line (not retired, not replaced). */
   isOnLine(agent: DepartmentAgent): boolean;
   requestTransfer(to: string, reason: string, chained: boolean): TransferAnswer;
@@ -31,13 +32,18 @@ export interface DeskPort {
 
 /** A desk's system prompt, with what we know about the caller now. */
 export function deskInstructions(role: Target, port: DeskPort): string {
-  return instructionsFor(role, { company: port.company, caller: port.context().caller, names: port.deskNames });
+  return instructionsFor(role, {
+    company: port.company,
+    caller: port.context().caller,
+    names: port.deskNames,
+    transfers: port.openTransfers(),
+  });
 }
 
 export function buildDesk(role: Target, how: Opening, port: DeskPort): DepartmentAgent {
   let agent: DepartmentAgent;
-  const targets = transferTargets(role, { humanAvailable: port.context().humanAvailable });
-  const tools = toolsFor(role, targets, {
+  // Only the transfers the machine would take now: a desk is never offered one it would refuse.
+  const tools = toolsFor(role, port.openTransfers(), {
     transfer: async (target, reason, ctx) => transfer(port, agent, target, reason, ctx),
     updateCaller: (info) => port.updateCaller(info),
     endCall: (reason, ctx) => {
@@ -49,7 +55,7 @@ export function buildDesk(role: Target, how: Opening, port: DeskPort): Departmen
   });
   // After a transfer the entry reply may route onward at once (a chain), so the caller never repeats a need.
   const entry = {
-    opening: openingFor(role, how, port.deskNames),
+    opening: openingFor(role, how, port.deskNames, port.context().caller.language),
     toolChoice: how.kind === 'transfer' && role !== 'human' ? ('auto' as const) : ('none' as const),
   };
   // The hooks name the agent they belong to; it exists once the constructor has run.
