@@ -156,6 +156,12 @@ const baseSchema = z.object({
     .transform((v) => v === '1' || v === 'true' || v === 'yes'),
   /** `off` keeps `npm run dev` from starting the inspector next to the worker. */
   INSPECTOR: z.enum(['on', 'off']).default('on'),
+  /**
+   * Stately's inspector (`@statelyai/inspect`): `ws` sends every call's routing actor (its events and
+   * snapshots, caller details included) over a WebSocket to XSTATE_INSPECT_URL. Loopback unless set.
+   */
+  XSTATE_INSPECT: z.enum(['off', 'ws']).default('off'),
+  XSTATE_INSPECT_URL: url(['ws:', 'wss:']).default('ws://127.0.0.1:8080'),
   /** Call records: an SQLite file by default; PostgreSQL when DATABASE_URL is set. `off` keeps none. */
   CALLS_DB: z.string().trim().default('data/calls.sqlite'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
@@ -248,7 +254,7 @@ const workerSchema = baseSchema.extend({
     }),
 });
 
-/** Every setting the project reads, for the README's table (a test keeps them in step). */
+/** Every setting the project reads, for docs/settings.md's table (a test keeps them in step). */
 export const SETTING_NAMES: readonly string[] = [...Object.keys(workerSchema.shape), 'ENV_FILE'];
 
 export type Settings = z.infer<typeof baseSchema> & Partial<z.infer<typeof workerSchema>>;
@@ -346,7 +352,7 @@ export function exitOnConfigError(err: unknown, program: string, hint?: (problem
   if (err instanceof ConfigError) {
     const more = hint?.(err.problems);
     process.stderr.write(
-      `${program}: cannot start, fix these settings (environment or .env; see README "Settings"):\n` +
+      `${program}: cannot start, fix these settings (environment or .env; see docs/settings.md):\n` +
         err.problems.map((p) => `  - ${p}\n`).join('') +
         (more ? `${more.trimEnd()}\n` : ''),
     );

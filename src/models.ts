@@ -6,6 +6,7 @@ import { sttLanguageOf } from './language.js';
 import type { Target } from '../machines/router.js';
 import type { CallOptions } from './call/options.js';
 import { DEPARTMENT_TABLE, type DeskNames, TARGETS, deskNameSetting, voiceSetting } from './departments.js';
+import { reportToStately, withStatelyInspector } from './inspector/stately.js';
 
 /** Servers without keys still need a non-empty key for the client; it is never logged. */
 const apiKey = (s: Settings) => s.OPENAI_API_KEY ?? 'no-key';
@@ -81,12 +82,17 @@ export function callOptionsFrom(
   s: Settings,
 ): Pick<
   CallOptions,
-  'llm' | 'company' | 'maxHandoffs' | 'humanAvailable' | 'deskNames' | 'prepareReplies' | 'greetingLanguage' | 'humanTransferMode' | 'personTimeoutMs' | 'seamPauseMs'
+  | 'llm' | 'company' | 'maxHandoffs' | 'humanAvailable' | 'deskNames' | 'prepareReplies' | 'greetingLanguage' | 'humanTransferMode'
+  | 'personTimeoutMs' | 'seamPauseMs' | 'inspect'
 > {
   const deskNames: DeskNames = Object.fromEntries(
     TARGETS.flatMap((t) => (s[deskNameSetting(t)] ? [[t, s[deskNameSetting(t)]]] : [])),
   );
+  // XSTATE_INSPECT=ws: the process's calls report to Stately's inspector too (one connection per process,
+  // opened by the first call unless the program opened it already, in its own words).
+  reportToStately(s);
   return {
+    inspect: withStatelyInspector(),
     llm: buildLLM(s),
     company: s.COMPANY_NAME,
     maxHandoffs: s.MAX_HANDOFFS,

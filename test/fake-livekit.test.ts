@@ -3,9 +3,11 @@
  * signature, an unknown key, an expired token and a missing grant the way it says it does, keeps SIP
  * state, and answers scripted failures (a SIP transfer refused with 486 Busy Here) as LiveKit does.
  */
+import { ServerMessage, WorkerMessage, WorkerStatus } from '@livekit/protocol';
 import { SignJWT } from 'jose';
-import { AccessToken, RoomServiceClient, ServerError, SipCallError, SipClient } from 'livekit-server-sdk';
+import { AccessToken, RoomServiceClient, ServerError, SipCallError, SipClient, type VideoGrant } from 'livekit-server-sdk';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { type FakeLiveKit, type FakeLiveKitOptions, sipFailure, startFakeLiveKit } from './support/fake-livekit.js';
 
 const KEY = 'APIfakekey';
@@ -244,5 +246,44 @@ describe('fake LiveKit: scripted failures', () => {
     expect(bad.status).toBe(401);
     const e503 = await refusal(sip.listSipInboundTrunk());
     expect([e503.status, e503.code]).toEqual([503, 'unavailable']);
+  });
+});
+
+describe('fake LiveKit: workers register over /agent', () => {
+  /** Opens `/agent` with a token of these grants; the HTTP status when the upgrade is refused. */
+  const connect = async (f: FakeLiveKit, grant: VideoGrant) => {
+    const at = new AccessToken(KEY, SECRET);
+    at.addGrant(grant);
+    const ws = new WebSocket(`${f.url.replace(/^http/, 'ws')}/agent`, { headers: { authorization: `Bearer ${await at.toJwt()}` } });
+    return new Promise<{ ws: WebSocket } | { status: number }>((res, rej) => {
+      ws.once('open', () => res({ ws }));
+      ws.once('unexpected-response', (_req, r) => res({ status: r.statusCode ?? 0 }));
+      ws.once('error', rej);
+    });
+  };
+
+  it('answers a register with a worker id and keeps the worker and its status updates', async () => {
+    const f = await start();
+    const c = await connect(f, { agent: true });
+    if (!('ws' in c)) throw new Error(`refused: ${c.status}`);
+    const answer = new Promise<ServerMessage>((res) => c.ws.once('message', (d: Buffer) => res(ServerMessage.fromBinary(new Uint8Array(d)))));
+    c.ws.send(new WorkerMessage({ message: { case: 'register', value: { agentName: 'desk' } } }).toBinary());
+    const msg = await answer;
+    expect(msg.message.case).toBe('register');
+    const workerId = msg.message.case === 'register' ? msg.message.value.workerId : '';
+    expect(workerId).toMatch(/^AW_\w{12}$/);
+    c.ws.send(new WorkerMessage({ message: { case: 'updateWorker', value: { status: WorkerStatus.WS_FULL } } }).toBinary());
+    await new Promise((r) => setTimeout(r, 100));
+    expect(f.state.workers).toEqual([{ workerId, agentName: 'desk', statuses: ['full'], connected: true }]);
+    c.ws.close();
+    await new Promise((r) => c.ws.once('close', r));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(f.state.workers[0]!.connected).toBe(false);
+  });
+
+  it('refuses a token without the agent grant (401), as LiveKit does', async () => {
+    const f = await start();
+    expect(await connect(f, { roomAdmin: true, room: 'r' })).toEqual({ status: 401 });
+    expect(f.state.workers).toEqual([]);
   });
 });

@@ -15,6 +15,7 @@ import { type Interface, createInterface, clearLine, cursorTo } from 'node:readl
 import { type Settings, loadSettings, settingsOrExit } from '../config.js';
 import { llmConnOptions } from '../models.js';
 import { attachInspector } from '../inspector/client.js';
+import { closeStatelyLink, reportToStately, sayOnStderr } from '../inspector/stately.js';
 import { type InspectorServer as Inspector, inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
 import type { CallEvent } from '../call/events.js';
 import type { Call } from '../call/call.js';
@@ -37,7 +38,7 @@ End of input (Ctrl-D) ends the call after the last turn; Ctrl-C hangs up.
             (JSON mode: {"type":"inspector","url":...} before the first turn)
   --help    this text
 
-Settings come from the environment or .env (see README): OPENAI_API_KEY and/or OPENAI_BASE_URL,
+Settings come from the environment or .env (see docs/settings.md): OPENAI_API_KEY and/or OPENAI_BASE_URL,
 LLM_MODEL, MAX_HANDOFFS, HUMAN_TRANSFER_TO, INSPECTOR_URL, ...
 No key? npm run scripted-llm, then OPENAI_BASE_URL=http://127.0.0.1:8787/v1 npm run chat`;
 
@@ -269,6 +270,8 @@ async function endChat(
   }
   // Webhooks get a moment to go out; whatever is left is sent by the next process that opens the records.
   await records?.close({ drainMs: 2000 });
+  // Stately's inspector (XSTATE_INSPECT=ws) gets the end of the call.
+  await closeStatelyLink();
 }
 
 /** A call in which the model never answered: one line on stderr naming where it was asked, and exit status 1. */
@@ -289,6 +292,7 @@ function modelNeverAnswered(settings: Settings, failure: string): void {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const settings = chatSettings();
+  reportToStately(settings, sayOnStderr('chat'));
   const server = modelServer(settings);
   const term = new Terminal(args.json);
   const call = newTextCall(settings, {

@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Settings, exitOnConfigError, loadEnvFile, loadSettings } from '../config.js';
 import { attachInspector } from '../inspector/client.js';
+import { closeStatelyLink, reportToStately, sayOnStderr } from '../inspector/stately.js';
 import { type InspectorServer, inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
 import type { Call } from '../call/call.js';
 import type { Records } from '../records/index.js';
@@ -224,6 +225,7 @@ async function main() {
   // Demo calls are recorded like any other (`npm run calls`, the inspector's past calls).
   const records = await openRecordsOrSay(settings, 'demo', 'calls are not recorded');
   const { inspector, ingest } = await openPage(setup, records);
+  reportToStately(settings, sayOnStderr('demo'));
 
   const live = new Set<Call>();
   hangUpOnCtrlC(live);
@@ -234,6 +236,7 @@ async function main() {
   await sleep(500);
   await inspector?.close();
   await records?.close({ drainMs: 2000 });
+  await closeStatelyLink();
   await setup.scripted?.close();
 }
 

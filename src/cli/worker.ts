@@ -28,6 +28,7 @@ import { type LogEntry, errorMessageOf, filterStdoutForFrameworkLogger, initLogg
 import { buildSTT, buildTTSFor, callOptionsFrom, llmConnOptions, sttFollower } from '../models.js';
 import { Call } from '../call/call.js';
 import { attachInspector } from '../inspector/client.js';
+import { closeStatelyLink, reportToStately, statelyNotice } from '../inspector/stately.js';
 import { inspectorOptionsFrom, startInspectorServer } from '../inspector/server.js';
 import { callerFromParticipant, enrichCaller } from '../telephony/caller.js';
 import { livekitPhoneLine } from '../telephony/phone-line.js';
@@ -112,6 +113,8 @@ export default defineAgent({
     loadEnvFile();
     const settings = loadWorkerSettings();
     const logger = log().child({ room: ctx.room.name });
+    // XSTATE_INSPECT=ws: this job process's call reports to Stately's inspector too (the worker said where).
+    reportToStately(settings, { notice: (m) => logger.debug(m), warn: (m) => logger.warn(m) });
     // Call records and webhooks: each job is its own process and opens its own store (a failure is
     // logged and the call goes on unrecorded).
     const recordsOpening = openRecords(settings, { onError: (m) => logger.warn(m) }).catch((err: Error) => {
@@ -139,6 +142,7 @@ export default defineAgent({
     });
     ctx.addShutdownCallback(async () => {
       await call.close('job shutdown');
+      await closeStatelyLink();
       if (records) {
         await Promise.race([recorder?.done, new Promise((r) => setTimeout(r, 2000))]);
         // Webhooks still pending after this are sent by the next process that opens the records.
@@ -150,7 +154,7 @@ export default defineAgent({
   },
 });
 
-const USAGE = `usage: npm run dev | npm start   (tsx src/cli/worker.ts dev|start [--log-level LEVEL])
+const USAGE = `usage: npm run dev | npm start   (tsx src/cli/worker.ts dev | node dist/src/cli/worker.js start, after npm run build) [--log-level LEVEL]
 
   dev     development: readable log lines, the live inspector next to the worker
   start   production: JSON log lines, drains calls on SIGTERM
@@ -270,6 +274,9 @@ async function runWorker(): Promise<void> {
   } else if (settings.INSPECTOR_URL) {
     process.env.INSPECTOR_URL = settings.INSPECTOR_URL;
   }
+
+  // Job processes each open their own connection to Stately's inspector; where the data goes is said once, here.
+  if (settings.XSTATE_INSPECT === 'ws') process.stdout.write(`${statelyNotice(settings.XSTATE_INSPECT_URL)}\n`);
 
   server = new AgentServer(
     new ServerOptions({

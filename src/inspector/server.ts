@@ -12,6 +12,7 @@
  *   is validated and size-capped, transcripts and lists are capped, ended calls are evicted, and a
  *   viewer that stops reading is cut off once its send buffer passes `maxViewerBufferBytes`.
  */
+import { existsSync } from 'node:fs';
 import { type IncomingMessage, type Server, createServer } from 'node:http';
 import { type AddressInfo, type Socket, isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -55,7 +56,16 @@ export interface InspectorServer {
   stats(): { calls: number; viewers: number; dropped: number; rejectedMessages: number };
 }
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/**
+ * The package's root (the directory holding package.json), where `visualizer/` is: two levels up from
+ * `src/inspector/server.ts` under tsx, three from `dist/src/inspector/server.js` after `npm run build`.
+ */
+export function packageRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json above ${from}: where is visualizer/?`);
+  }
+}
 
 export async function startInspectorServer(opts: InspectorServerOptions = {}): Promise<InspectorServer> {
   const host = opts.host ?? '127.0.0.1';
@@ -75,7 +85,7 @@ export async function startInspectorServer(opts: InspectorServerOptions = {}): P
   const feed = new Feed(opts.maxViewerBufferBytes ?? 1024 * 1024, () => ({ kind: 'welcome', calls: calls.views(), hidePhoneNumbers }));
   const ingest = new Ingest(calls, commands, feed);
   const heartbeat = new Heartbeat(() => [...ingest.links, ...feed.viewers]);
-  const staticDir = resolve(opts.staticDir ?? join(REPO_ROOT, 'visualizer'));
+  const staticDir = resolve(opts.staticDir ?? join(packageRoot(), 'visualizer'));
   const http = createServer(httpHandler({ auth, calls, commands, staticDir, records: opts.records }));
   http.on('clientError', (_err, socket: Socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');

@@ -26,12 +26,21 @@
  * Every request is recorded (method, parsed body, decoded claims, the status answered). Tests script
  * failures with `failNext(method, error)` (e.g. `sipFailure(486, 'Busy Here')` for a transfer the far end
  * refused) and take a grant away with `denyGrant('sip.admin')`.
+ *
+ * Workers register too: `ws(s)://…/agent` is the agent-server protocol (protobuf `WorkerMessage` in,
+ * `ServerMessage` out), as `@livekit/agents`' AgentServer speaks it. The token needs `video.agent`
+ * (else HTTP 401, as livekit-server refuses); a `register` is answered with a worker id, so the worker's
+ * own health check (`GET /` on its HTTP server) turns 200. Registrations and status updates are kept in
+ * `state.workers`. No jobs are dispatched.
  */
 import { randomBytes } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ServerInfo, ServerInfo_Edition, ServerMessage, WorkerMessage, WorkerStatus } from '@livekit/protocol';
 import { type JWTPayload, decodeJwt, jwtVerify } from 'jose';
 import { SIPDispatchRule, SIPDispatchRuleInfo, SIPInboundTrunkInfo } from 'livekit-server-sdk';
+import { WebSocketServer } from 'ws';
 
 /** Twirp error codes and the HTTP status Twirp gives each. */
 export const TWIRP_STATUS = {
@@ -131,7 +140,7 @@ export type Grant = 'sip.admin' | 'sip.call' | 'video.roomAdmin' | 'video.roomCr
 
 /** The claims of a LiveKit access token (the part the fake reads). */
 export interface LiveKitClaims extends JWTPayload {
-  video?: { roomCreate?: boolean; roomAdmin?: boolean; room?: string; [k: string]: unknown };
+  video?: { roomCreate?: boolean; roomAdmin?: boolean; room?: string; agent?: boolean; [k: string]: unknown };
   sip?: { admin?: boolean; call?: boolean };
 }
 
@@ -174,6 +183,18 @@ export interface DialRecord {
   playDialtone: boolean;
 }
 
+/** A worker connected over `/agent`. */
+export interface WorkerRecord {
+  /** Given in the register response (`AW_…`). */
+  workerId: string;
+  /** As the worker registered (`AGENT_NAME`). */
+  agentName: string;
+  /** The statuses its `updateWorker` messages reported, in order (`WS_FULL` once it drains). */
+  statuses: ('available' | 'full')[];
+  /** False once its socket closed. */
+  connected: boolean;
+}
+
 /** In-memory state: protobuf messages (camelCase fields), as the SDK returns them. Tests may seed it. */
 export interface FakeLiveKitState {
   inboundTrunks: SIPInboundTrunkInfo[];
@@ -187,6 +208,8 @@ export interface FakeLiveKitState {
   removed: { room: string; identity: string }[];
   /** Participants known per room (dialled ones join when answered; tests may seed callers). */
   participants: Record<string, string[]>;
+  /** Workers that registered over `/agent`. */
+  workers: WorkerRecord[];
 }
 
 export interface FakeLiveKitOptions {
@@ -281,6 +304,7 @@ export async function startFakeLiveKit(opts: FakeLiveKitOptions): Promise<FakeLi
     moves: [],
     removed: [],
     participants: {},
+    workers: [],
   };
   const scripted = new Map<string, ScriptedError[]>();
   const denied = new Set<Grant>();
@@ -699,6 +723,61 @@ export async function startFakeLiveKit(opts: FakeLiveKitOptions): Promise<FakeLi
       });
     });
   });
+
+  // ---- workers: /agent ----------------------------------------------------------------------------
+
+  const workerSockets = new WebSocketServer({ noServer: true });
+  const refuseUpgrade = (socket: Duplex, status: number, text: string) =>
+    socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Unauthorized'}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {});
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path !== '/agent') return void refuseUpgrade(socket, 404, 'not found');
+    const rec: RecordedRequest = { service: 'Agent', method: 'WorkerConnect', body: undefined, verified: false, status: 0 };
+    requests.push(rec);
+    void authenticate(req, rec).then(
+      (claims) => {
+        if (claims?.video?.agent !== true) {
+          rec.status = 401;
+          return refuseUpgrade(socket, 401, 'permissions denied');
+        }
+        rec.status = 101;
+        workerSockets.handleUpgrade(req, socket, head, (ws) => {
+          let worker: WorkerRecord | undefined;
+          ws.on('error', () => {});
+          ws.on('close', () => {
+            if (worker) worker.connected = false;
+          });
+          ws.on('message', (data: Buffer, isBinary: boolean) => {
+            if (!isBinary) return;
+            const msg = WorkerMessage.fromBinary(new Uint8Array(data));
+            if (msg.message.case === 'register' && !worker) {
+              worker = { workerId: newId('AW_'), agentName: msg.message.value.agentName, statuses: [], connected: true };
+              state.workers.push(worker);
+              const answer = new ServerMessage({
+                message: {
+                  case: 'register',
+                  value: {
+                    workerId: worker.workerId,
+                    serverInfo: new ServerInfo({ edition: ServerInfo_Edition.Standard, version: 'fake', protocol: 16, nodeId: 'fake-node' }),
+                  },
+                },
+              });
+              ws.send(answer.toBinary());
+            } else if (msg.message.case === 'updateWorker' && worker && msg.message.value.status !== undefined) {
+              worker.statuses.push(msg.message.value.status === WorkerStatus.WS_FULL ? 'full' : 'available');
+            }
+          });
+        });
+      },
+      (err: unknown) => {
+        const r = err instanceof Refusal ? err : new Refusal(401, undefined, String(err));
+        rec.status = r.status;
+        refuseUpgrade(socket, r.status, r.message);
+      },
+    );
+  });
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -719,6 +798,8 @@ export async function startFakeLiveKit(opts: FakeLiveKitOptions): Promise<FakeLi
     calls: (method) => requests.filter((r) => r.method === method),
     close: () =>
       new Promise<void>((resolve) => {
+        for (const ws of workerSockets.clients) ws.terminate();
+        workerSockets.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
