@@ -394,14 +394,16 @@ suite(suiteName, () => {
     }
   });
 
-  it('edge labels say "or" between a transition\'s alternatives, never two guards as one', async () => {
+  it('edge labels say "or" between a transition\'s alternatives, never two guards as one (in words; the guards on hover)', async () => {
     const { page } = await openPage(inspector.url);
     await page.waitForSelector('#diagram .edge-label[data-edge="billing->human"]');
     const label = page.locator('#diagram .edge-label[data-edge="billing->human"]');
     const lines = await label.locator('tspan').allTextContents();
-    expect(lines).toEqual(['TRANSFER', '[mustEscalate]', 'or [canReachHuman]']);
-    expect(await label.locator('title').textContent()).toContain('TRANSFER when mustEscalate, or TRANSFER when canReachHuman');
-    expect(await page.locator('#diagram .edge-label[data-edge="billing->ended"] tspan').allTextContents()).toEqual(['END_CALL or HANGUP']);
+    expect(lines).toEqual(['person asked for', 'or cap reached → person']);
+    const hover = await label.locator('title').textContent();
+    expect(hover).toContain('In the machine: TRANSFER [mustEscalate] or TRANSFER [canReachHuman]');
+    expect(hover).toMatch(/person asked for: .*\n.*cap reached → person: /);
+    expect(await page.locator('#diagram .edge-label[data-edge="billing->ended"] tspan').allTextContents()).toEqual(['ended or hung up']);
   });
 
   it('at 1440 and 800 px: no text cut, the statechart legible (a narrow window scrolls it)', async () => {
@@ -532,7 +534,16 @@ suite(suiteName, () => {
     await page.locator('[data-call-id="v2"]').click();
     const chips = page.locator('#timeline [data-testid="silence"]');
     await expect.poll(() => chips.allInnerTexts()).toEqual(['160 ms silence heard', '30 ms silence heard', '140 ms silence heard']);
-    expect(await chips.first().getAttribute('title')).toBe("machine's decision 0 ms · to the new desk on the line 1200 ms · LLM first token 310 ms · speech first audio 290 ms");
+    expect(await chips.first().getAttribute('title')).toBe(
+      [
+        "The silence the caller heard at this transfer: from the last sound on the line to the new desk's first sound.",
+        'Where the time went:',
+        "• the machine's decision: 0 ms",
+        '• until the new desk was on the line: 1200 ms',
+        "• its reply's first word from the language model: 310 ms",
+        "• its speech's first audio: 290 ms",
+      ].join('\n'),
+    );
     ws.close();
     expect(errors).toEqual([]);
   });

@@ -10,6 +10,7 @@
 //   details.js     caller, route timeline, refusals, errors, transcript
 //   supervisor.js  the supervisor's buttons and commands
 //   replay.js      the route replay of a finished call
+//   words.js       edge labels and chips in an operator's words (the machine's names on hover)
 //   dom.js         DOM builders and formatting
 import { connect, loadMachine } from './api.js';
 import { ensureSelection, loadPast, renderCalls, renderPast, wireTabs } from './calls.js';

@@ -5,6 +5,7 @@ import { currentReplay, renderReplay } from './replay.js';
 import { page, selectedView } from './state.js';
 import { renderSupervisor } from './supervisor.js';
 import { title } from './titles.js';
+import { CHIP, REFUSED_SOURCE_WORDS, sourceWords, stagesTitle } from './words.js';
 
 export function renderDetails() {
   const c = selectedView();
@@ -93,35 +94,31 @@ function renderTimeline(c) {
   );
 }
 
+/**
+ * The chips under a transfer, each in words with what it measures on hover: who asked for it, how soon
+ * the new desk was at work, the silence the caller heard (where the time went, on hover), whether the
+ * prepared reply played, a bridging line, the transfer limit, how a person was reached and warm's steps.
+ */
 function transferTags(t) {
+  const chip = (cls, text, hover, extra = {}) => h('span', { class: `tag ${cls}`, title: hover, ...extra }, text);
+  const src = t.source ? sourceWords(t.source) : null;
+  const s = t.stages;
   return h(
     'div',
     { class: 'tl-tags' },
-    t.source ? h('span', { class: `tag tag-${t.source}` }, t.source) : null,
-    t.latencyMs !== undefined ? h('span', { class: 'tag tag-latency' }, t.latencyMs === null ? 'latency n/a' : `${Math.round(t.latencyMs)} ms handoff`) : null,
-    typeof t.stages?.silenceMs === 'number'
-      ? h('span', { class: 'tag tag-silence', 'data-testid': 'silence', title: stagesTitle(t.stages) }, `${Math.round(t.stages.silenceMs)} ms silence heard`)
-      : null,
-    t.stages?.preparedPlayed ? h('span', { class: 'tag tag-prepared', title: 'The reply prepared during the transfer played' }, 'prepared reply') : null,
-    t.escalated ? h('span', { class: 'tag tag-escalated' }, 'escalated (cap reached)') : null,
-    t.mode ? h('span', { class: `tag tag-${t.mode}` }, `${t.mode} transfer`) : null,
-    t.steps?.length ? h('span', { class: 'tag tag-steps', 'data-testid': 'person-steps' }, personSteps(t)) : null,
+    src ? chip(`tag-${t.source}`, src.words, src.means, { 'data-testid': 'source' }) : null,
+    t.latencyMs === undefined
+      ? null
+      : t.latencyMs === null
+        ? chip('tag-latency', CHIP.notMeasured.text, CHIP.notMeasured.title, { 'data-testid': 'switched' })
+        : chip('tag-latency', CHIP.switched.text(Math.round(t.latencyMs)), CHIP.switched.title, { 'data-testid': 'switched' }),
+    typeof s?.silenceMs === 'number' ? chip('tag-silence', CHIP.silence.text(Math.round(s.silenceMs)), stagesTitle(s), { 'data-testid': 'silence' }) : null,
+    s?.preparedPlayed ? chip('tag-prepared', CHIP.prepared.text, CHIP.prepared.title) : null,
+    s?.bridged ? chip('tag-bridged', CHIP.bridged.text, CHIP.bridged.title) : null,
+    t.escalated ? chip('tag-escalated', CHIP.escalated.text, CHIP.escalated.title) : null,
+    t.mode ? chip(`tag-${t.mode}`, CHIP[t.mode]?.text ?? `${t.mode} transfer`, CHIP[t.mode]?.title ?? `How the person was reached: ${t.mode}.`) : null,
+    t.steps?.length ? chip('tag-steps', personSteps(t), CHIP.steps.title, { 'data-testid': 'person-steps' }) : null,
   );
-}
-
-const ms = (v) => (typeof v === 'number' ? `${Math.round(v)} ms` : '–');
-
-/** Where a transfer's time went, for the silence chip's tooltip. */
-function stagesTitle(s) {
-  return [
-    `machine's decision ${ms(s.decisionMs)}`,
-    `to the new desk on the line ${ms(s.swapMs)}`,
-    `LLM first token ${ms(s.llmTtftMs)}`,
-    `speech first audio ${ms(s.ttsTtfbMs)}`,
-    s.bridged ? 'a short bridging line first' : null,
-  ]
-    .filter(Boolean)
-    .join(' · ');
 }
 
 const STEP_NAMES = { dialling: 'on hold · dialling', briefing: 'briefing', connected: 'connected' };
@@ -146,7 +143,7 @@ function renderRefusals(c) {
               { class: 'refusal-head' },
               h('span', { class: 'refusal-icon', 'aria-hidden': 'true' }, '⊘'),
               h('strong', {}, `${title(r.from)} → ${title(r.to)}`),
-              r.source ? h('span', { class: `tag tag-${r.source}` }, r.source) : null,
+              r.source ? h('span', { class: `tag tag-${r.source}`, title: sourceWords(r.source).means }, REFUSED_SOURCE_WORDS[r.source] ?? r.source) : null,
               h('span', { class: 'muted small' }, fmtClock(r.at)),
             ),
             h('div', { class: 'refusal-reason' }, r.reason),
@@ -172,7 +169,7 @@ function renderTranscript(c) {
           return h(
             'div',
             { class: `msg ${caller ? 'msg-caller' : `msg-agent dept-border-${m.who}`}${m.interrupted ? ' interrupted' : ''}` },
-            h('div', { class: 'msg-who' }, caller ? 'Caller' : title(m.who), h('span', { class: 'muted small' }, fmtClock(m.at)), m.interrupted ? h('span', { class: 'tag' }, 'interrupted') : null),
+            h('div', { class: 'msg-who' }, caller ? 'Caller' : title(m.who), h('span', { class: 'muted small' }, fmtClock(m.at)), m.interrupted ? h('span', { class: 'tag', title: CHIP.interrupted.title }, CHIP.interrupted.text) : null),
             h('div', { class: 'msg-text' }, m.text),
           );
         })

@@ -3,7 +3,7 @@
 // Each handoff event says what the caller heard (`stages.silenceMs`, measured in sound; text calls have none).
 import { $, h } from './dom.js';
 import { page } from './state.js';
-import { title } from './titles.js';
+import { shortTitle, title } from './titles.js';
 
 /** The nearest-rank percentile `p` (0–100) of sorted numbers; null when there are none. */
 export function percentile(sorted, p) {
@@ -38,7 +38,7 @@ export function renderSeams() {
       h(
         'tr',
         { dataset: { desk: r.desk } },
-        h('td', {}, h('span', { class: `dept-pill dept-${r.desk}` }, title(r.desk))),
+        h('td', {}, h('span', { class: `dept-pill dept-${r.desk}`, title: title(r.desk) }, shortTitle(r.desk))),
         h('td', { class: 'mono', 'data-field': 'transfers' }, String(r.transfers)),
         h('td', { class: 'mono', 'data-field': 'p50' }, `${Math.round(r.p50)} ms`),
         h('td', { class: 'mono', 'data-field': 'p95' }, `${Math.round(r.p95)} ms`),

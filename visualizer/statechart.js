@@ -4,16 +4,18 @@ import { withToken } from './api.js';
 import { $, h, s } from './dom.js';
 import { currentReplay, replaySteps } from './replay.js';
 import { page, selectedView } from './state.js';
-import { title } from './titles.js';
+import { shortTitle, title } from './titles.js';
+import { edgeHover, edgeWords } from './words.js';
 
 /** How long a transfer just taken stays highlighted. */
 const TAKEN_MS = 4000;
 const FONT_FAMILY = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
 const NODE_FONT = `600 15px ${FONT_FAMILY}`;
-const LABEL_FONT = `11px ${FONT_FAMILY}`;
-const LABEL_FONT_EVENT = `600 11px ${FONT_FAMILY}`;
+const LABEL_FONT = `600 11px ${FONT_FAMILY}`;
 const LABEL_LINE = 13;
 const NODE_H = 48;
+/** A state box's least width (a longer name widens it); with short names, it keeps the drawing narrow. */
+const NODE_MIN_W = 96;
 
 let diagramReady = false;
 /** callId → number of timeline entries already seen (to spot a handoff just taken). */
@@ -27,36 +29,6 @@ function textWidth(text, font) {
   measureCtx ??= document.createElement('canvas').getContext('2d');
   measureCtx.font = font;
   return measureCtx.measureText(text).width;
-}
-
-/**
- * Edge labels, compacted into lines that read the way the machine works. An edge stands for one or
- * more transitions, any of which takes it: "TRANSFER [mustEscalate] / TRANSFER [canReachHuman]" in the
- * Mermaid drawing. Here: one line per event, then its guards, the second and later ones led by "or"
- * (either guard admits it, not both together); guard-less events together ("END_CALL or HANGUP").
- */
-export function edgeLabelLines(labels) {
-  const byEvent = new Map();
-  for (const l of labels) {
-    const m = /^(\S+)(?:\s+\[(.*)\])?$/.exec(l);
-    const ev = m ? m[1] : l;
-    const list = byEvent.get(ev) ?? [];
-    if (m?.[2]) list.push(m[2]);
-    byEvent.set(ev, list);
-  }
-  const lines = [];
-  const bare = [];
-  for (const [ev, guards] of byEvent) {
-    if (!guards.length) bare.push(ev);
-    else lines.push({ text: ev, kind: 'event' }, ...guards.map((g, i) => ({ text: `${i ? 'or ' : ''}[${g}]`, kind: 'guard' })));
-  }
-  if (bare.length) lines.push({ text: bare.join(' or '), kind: 'event' });
-  return lines;
-}
-
-/** The edge's transitions in words, for its tooltip: "TRANSFER when mustEscalate, or TRANSFER when canReachHuman". */
-function edgeLabelSentence(labels) {
-  return labels.map((l) => l.replace(/^(\S+)\s+\[(.*)\]$/, '$1 when $2')).join(', or ');
 }
 
 async function loadElk() {
@@ -80,7 +52,7 @@ const LAYOUT_OPTIONS = {
   'elk.layered.cycleBreaking.strategy': 'MODEL_ORDER',
   'elk.layered.nodePlacement.strategy': 'LINEAR_SEGMENTS',
   'elk.layered.edgeLabels.centerLabelPlacementStrategy': 'MEDIAN_LAYER',
-  'elk.layered.spacing.nodeNodeBetweenLayers': '24',
+  'elk.layered.spacing.nodeNodeBetweenLayers': '16',
   'elk.layered.spacing.edgeNodeBetweenLayers': '10',
   'elk.layered.spacing.edgeEdgeBetweenLayers': '6',
   'elk.spacing.nodeNode': '16',
@@ -90,18 +62,22 @@ const LAYOUT_OPTIONS = {
   'elk.padding': '[top=8,left=8,bottom=8,right=8]',
 };
 
-/** The machine as an ELK graph: a node per state (sized to its title), an edge per transfer with its label. */
+/**
+ * The machine as an ELK graph: a node per state (sized to its short title: "Person" for `human`, as in
+ * the call lists), an edge per source/target pair with its label in words.
+ */
 function elkGraph(machine) {
   const children = [
     { id: '__initial', width: 16, height: 16 },
-    ...machine.states.map((st) => ({ id: st.id, width: Math.max(112, Math.ceil(textWidth(title(st.id), NODE_FONT)) + 40), height: NODE_H })),
+    ...machine.states.map((st) => ({ id: st.id, width: Math.max(NODE_MIN_W, Math.ceil(textWidth(shortTitle(st.id), NODE_FONT)) + 40), height: NODE_H })),
   ];
   const edges = machine.edges.map((e, i) => {
-    const lines = edgeLabelLines(e.labels);
+    // In words ("transfer", "cap reached → person"); the machine's event and guard names are on hover.
+    const lines = edgeWords(e.labels);
     const label = {
       id: `e${i}_label`,
-      text: lines.map((l) => l.text).join('\n'),
-      width: Math.ceil(Math.max(...lines.map((l) => textWidth(l.text, l.kind === 'event' ? LABEL_FONT_EVENT : LABEL_FONT)))) + 6,
+      text: lines.join('\n'),
+      width: Math.ceil(Math.max(...lines.map((l) => textWidth(l, LABEL_FONT)))) + 6,
       height: lines.length * LABEL_LINE + 2,
       layoutOptions: { 'elk.edgeLabels.placement': 'CENTER' },
     };
@@ -132,6 +108,9 @@ export async function drawDiagram(machinePromise) {
 /**
  * The statechart is scaled to fit its card, but never below this: edge labels (11 px) stay at 8.5 px or
  * more on screen. A card too small for that (a narrow window) scrolls instead of shrinking the text.
+ * The drawing is kept compact so that a laptop's card holds it whole, "Ended" included (1280×800: a
+ * 874×265 card, a drawing of about 1040×300 at 0.84): short state names ("Person"), labels in words,
+ * tight layer spacing. test/inspector-fit.test.ts checks it at 1280×800 and 1440×900.
  */
 const MIN_SCALE = 0.78;
 let fitObserver = null;
@@ -179,7 +158,7 @@ function renderSvg(laid, machine) {
 
 /** The edges (polylines) and, in a layer of their own drawn above the states, their labels. */
 function drawEdges(laid, machine) {
-  const sentences = new Map(machine.edges.map((e, i) => [`e${i}`, edgeLabelSentence(e.labels)]));
+  const hovers = new Map(machine.edges.map((e, i) => [`e${i}`, edgeHover(title(e.source), title(e.target), e.labels)]));
   const edgesLayer = s('g', { class: 'edges' });
   const labelsLayer = s('g', { class: 'edge-labels' });
   for (const e of laid.edges) {
@@ -197,19 +176,19 @@ function drawEdges(laid, machine) {
       g.append(s('polyline', { points: pts, 'marker-end': isInit ? 'url(#arrow-init)' : 'url(#arrow)' }));
     }
     edgesLayer.append(g);
-    for (const l of e.labels ?? []) labelsLayer.append(drawLabel(l, src, dst, sentences.get(e.id) ?? l.text));
+    for (const l of e.labels ?? []) labelsLayer.append(drawLabel(l, src, dst, hovers.get(e.id) ?? l.text));
   }
   return [edgesLayer, labelsLayer];
 }
 
-function drawLabel(l, src, dst, sentence) {
+function drawLabel(l, src, dst, hover) {
   const lines = l.text.split('\n');
   const lg = s('g', { class: 'edge-label', 'data-edge': `${src}->${dst}` });
-  lg.append(s('title', {}, `${title(src)} → ${title(dst)}: ${sentence}`));
+  lg.append(s('title', {}, hover));
   lg.append(s('rect', { x: l.x, y: l.y, width: l.width, height: l.height, rx: 3 }));
   const t = s('text', { x: l.x + l.width / 2, y: l.y + 2 });
   lines.forEach((line, i) =>
-    t.append(s('tspan', { x: l.x + l.width / 2, dy: i === 0 ? 10.5 : LABEL_LINE, class: /^(or )?\[/.test(line) ? 'guard' : 'event' }, line)),
+    t.append(s('tspan', { x: l.x + l.width / 2, dy: i === 0 ? 10.5 : LABEL_LINE, class: i === 0 ? 'words' : 'words alt' }, line)),
   );
   lg.append(t);
   return lg;
@@ -233,7 +212,7 @@ function drawStates(laid, machine) {
     g.append(s('rect', { class: 'state-box', width: n.width, height: n.height, rx: 12 }));
     if (st?.final) g.append(s('rect', { class: 'state-inner', x: 4, y: 4, width: n.width - 8, height: n.height - 8, rx: 9 }));
     g.append(s('rect', { class: 'state-accent', x: 0, y: 0, width: 6, height: n.height, rx: 3 }));
-    g.append(s('text', { class: 'state-name', x: n.width / 2 + 2, y: n.height / 2 + 5 }, title(n.id)));
+    g.append(s('text', { class: 'state-name', x: n.width / 2 + 2, y: n.height / 2 + 5 }, shortTitle(n.id)));
     const badge = s('g', { class: 'state-count', transform: `translate(${n.width - 4},${4})` });
     badge.append(s('circle', { r: 10, cx: 0, cy: 0 }), s('text', { x: 0, y: 4 }, ''));
     g.append(badge);

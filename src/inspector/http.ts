@@ -2,7 +2,8 @@
  * The inspector's HTTP side: the page and its assets (with a strict CSP), the machine
  * (`GET /api/machine`), the live calls (`GET /api/calls`), past calls from the records store
  * (`GET /api/records[/:id]`) and the supervisor's commands (`POST /api/calls/:id/command`), relayed to
- * the call's process. Every request passes the Origin/Host check and the token first.
+ * the call's process. Every request passes the Origin/Host check and the token first. Vendored files:
+ * ELK (`/vendor/elk.bundled.js`) and the Devanagari font (`/vendor/fonts/*.woff2`), from their npm packages.
  */
 import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -46,9 +47,16 @@ const TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8',
   png: 'image/png',
   svg: 'image/svg+xml',
+  woff2: 'font/woff2',
 };
 
-const elkPath = createRequire(import.meta.url).resolve('elkjs/lib/elk.bundled.js');
+const vendor = createRequire(import.meta.url);
+const elkPath = vendor.resolve('elkjs/lib/elk.bundled.js');
+/**
+ * The page's Devanagari font (style.css's @font-face), from its npm package, served by the inspector
+ * itself (no CDN): Hindi names and transcripts render on a machine without a Devanagari font.
+ */
+const fontDir = dirname(vendor.resolve('@fontsource-variable/noto-sans-devanagari/files/noto-sans-devanagari-devanagari-wght-normal.woff2'));
 
 export function json(res: ServerResponse, status: number, body: unknown): void {
   const data = JSON.stringify(body);
@@ -215,6 +223,8 @@ async function handle(deps: HttpDeps, req: IncomingMessage, res: ServerResponse)
     return sendFile(req, res, join(deps.staticDir, 'index.html'), cookie ? { 'set-cookie': cookie } : {});
   }
   if (path === '/vendor/elk.bundled.js') return sendFile(req, res, elkPath);
+  const font = /^\/vendor\/fonts\/(noto-sans-devanagari-[\w-]+\.woff2)$/.exec(path);
+  if (font) return sendFile(req, res, join(fontDir, font[1]!));
   const name = path.slice(1);
   if (/^[\w-][\w.-]*\.(js|css|html|png|svg)$/.test(name) && !name.includes('..')) {
     const file = join(deps.staticDir, name);
