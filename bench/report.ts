@@ -1,4 +1,4 @@
-/** Renders bench results as Markdown (the console output and the README section), and explains misses. */
+/** Renders bench results as Markdown (the console output and the tables of docs/bench.md), and explains misses. */
 import {
   deadAirRows,
   deadAirSection,

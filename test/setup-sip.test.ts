@@ -299,7 +299,7 @@ describe('setup:sip as a command', () => {
     const r = await runCommand(env);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toBe(
-      'setup:sip: cannot start, fix these settings (environment or .env; see README "Settings"):\n  - VOBIZ_NUMBERS is not set\n',
+      'setup:sip: cannot start, fix these settings (environment or .env; see docs/settings.md):\n  - VOBIZ_NUMBERS is not set\n',
     );
     expect(f.requests).toEqual([]);
   }, 60_000);

@@ -21,7 +21,7 @@ import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, say, sayAndCall, sleep, startCall, startServer } from './support/harness.js';
 import { PG_SKIP_REASON, TEST_DATABASE_URL, dropSchema, uniqueSchema } from './support/pg.js';
 
-/** A Standard Webhooks secret, as the README says to make one. */
+/** A Standard Webhooks secret, as docs/records-and-webhooks.md says to make one. */
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 let tmp: string;
 let llm: ScriptedServer;

@@ -1,5 +1,5 @@
 /**
- * A call's events as the commands show them: the JSON lines of `--json` (the contract in the README's
+ * A call's events as the commands show them: the JSON lines of `--json` (the contract in docs/chat.md's
  * table: a stable subset of each event) and the readable transcript lines. `npm run chat` and
  * `npm run voice` print the same.
  */

@@ -1,5 +1,5 @@
 /**
- * Where the README's screenshots go: `docs/` when `npm run docs:shots` makes them (DOCS_SHOTS=1), a temp
+ * Where the docs' screenshots go: `docs/` when `npm run docs:shots` makes them (DOCS_SHOTS=1), a temp
  * folder otherwise, so `npm test` changes no tracked file (test/support/global-setup.ts checks it).
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
