@@ -54,6 +54,12 @@ describe('detecting the caller language', () => {
     ['haan', null],
     ['haan ji', 'hinglish'],
     ['yes please', null],
+    // The Hinglish boundary, pinned: two romanised Hindi words are Hinglish when they are a sixth or
+    // more of the line (2 of 13 words), not below it (2 of 14); one counts only in a line of three words or fewer.
+    ['please check why the internet bill went up much this month bhai yaar', 'hinglish'],
+    ['please check why the internet bill went up so much this month bhai yaar', null],
+    ['accha, thank you', 'hinglish'],
+    ['accha, thanks a lot', null],
   ])('%s → %s', (line, lang) => {
     expect(detectLanguage(line)).toBe(lang);
   });
@@ -179,6 +185,9 @@ describe('numbers as people write them', () => {
     ['098765-43210', '+919876543210'],
     ['98765 43210', '+919876543210'],
     ['0091 98765 43210', '+919876543210'],
+    // The international 00 prefix, as callers abroad and Indian forms write it (not a national trunk 0).
+    ['0044 20 7946 0958', '+442079460958'],
+    ['001 415 555 0100', '+14155550100'],
     ['tel:+91-98765-43210', '+919876543210'],
     ['+1 (415) 555-0100', '+14155550100'],
     ['12345', null],

@@ -213,6 +213,25 @@ describe('warm transfer on a self-hosted server (no MoveParticipant)', () => {
     expect(logs[0]).toMatch(/cannot move participants between rooms \(MoveParticipant is not implemented; LiveKit Cloud only\)/);
   });
 
+  it('the caller hangs up while the person’s phone rings in the caller’s room: the ringing dial is cancelled, nobody joins', async () => {
+    const ringing = await startFakeLiveKit({ apiKey, apiSecret, server: 'self-hosted', answerAfterMs: 1500 });
+    try {
+      const { call, room } = await warmCall({ server: ringing });
+      const dialling = waitForEvent(call, (e) => e.type === 'person' && e.step === 'dialling');
+      void say(call, toPerson('asked for a person')).catch(() => undefined);
+      await dialling;
+      await expect.poll(() => ringing.state.dials.some((d) => d.room === room)).toBe(true);
+      call.hangup();
+      expect((await call.finished).reason).toBe('hangup');
+      // The person's leg is removed while it rings (a cancelled dial), before it could be answered.
+      await expect.poll(() => ringing.state.removed).toContainEqual({ room, identity: PERSON_IDENTITY });
+      await new Promise((r) => setTimeout(r, 1800));
+      expect(ringing.state.participants[room] ?? []).not.toContain(PERSON_IDENTITY);
+    } finally {
+      await ringing.close();
+    }
+  });
+
   it('the rest of the worker’s life: no second question, logged once', async () => {
     const logs: string[] = [];
     const api = apiOf(selfHosted);

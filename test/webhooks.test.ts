@@ -39,7 +39,7 @@ afterAll(async () => {
 
 // ---- a real receiver -----------------------------------------------------------------------------
 
-type Mode = 'ok' | 'fail' | 'hang' | 'slow-first';
+type Mode = 'ok' | 'fail' | 'hang' | 'slow-first' | 'client-error';
 interface Received {
   headers: IncomingHttpHeaders;
   body: string;
@@ -51,6 +51,8 @@ async function startReceiver(port = 0) {
   const seen = new Set<string>();
   let mode: Mode = 'ok';
   let slowMs = 0;
+  /** What a receiver that refuses says (a route not deployed yet, a key being rotated, too many requests). */
+  const clientErrors = [400, 401, 403, 404, 409, 410, 422, 429];
   const server: Server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8').on('data', (d: string) => (body += d));
@@ -64,6 +66,7 @@ async function startReceiver(port = 0) {
       };
       if (mode === 'ok') answer(200);
       else if (mode === 'fail') answer(500);
+      else if (mode === 'client-error') answer(clientErrors[received.length % clientErrors.length]!);
       else if (mode === 'slow-first' && !seen.has(id)) {
         // Takes it, but answers after the sender gave up: the sender retries, the receiver sees it twice.
         seen.add(id);
@@ -287,6 +290,29 @@ describe('webhooks: a receiver that is down or slow', () => {
         const order = [...delivered].map((id) => parse(rx.received.find((r) => r.headers['webhook-id'] === id)!)).filter((x) => x.callId === callId);
         expect(order.map((x) => x.type)).toEqual(['call.started', 'call.transferred', 'call.transferred', 'call.ended']);
       }
+    } finally {
+      await records.close();
+      await rx.close();
+    }
+  }, 60_000);
+
+  it('a receiver answering 4xx (404, 401, 429, …) has not taken the webhook: it stays in the outbox and is retried until a 2xx', async () => {
+    const rx = await startReceiver();
+    rx.setMode('client-error');
+    const records = (await openRecords(settings(join(tmp, 'client-error.sqlite'), rx.url), { deliverer: fastRetries }))!;
+    try {
+      await callWithTransfers(records);
+      await until(() => rx.received.length >= 8, 10_000, 'retries against the refusing receiver');
+      expect(rx.received.every((r) => r.status !== null && r.status >= 400 && r.status < 500)).toBe(true);
+      expect(await records.store.pendingWebhooks()).toBe(4);
+      const rows = await records.store.webhooks();
+      expect(rows.every((w) => w.deliveredAt === null)).toBe(true);
+      const tried = rows.filter((w) => w.attempts > 0);
+      expect(tried.length).toBeGreaterThan(0);
+      for (const w of tried) expect(w.lastError).toMatch(/HTTP 4\d\d/);
+      rx.setMode('ok');
+      await until(async () => (await records.store.pendingWebhooks()) === 0, 20_000, 'the outbox to empty');
+      expect(rx.delivered().size).toBe(4);
     } finally {
       await records.close();
       await rx.close();
