@@ -54,6 +54,18 @@ export const url = (protocols: string[]) =>
       }
     }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
+/**
+ * A whole number as people write it: `10000`, `10,000`, `10_000`, `10 000`, the Indian `1,00,000` —
+ * digit groups with commas, underscores or spaces between them. Null for anything else (a sign, a
+ * decimal point, hex, words).
+ */
+export function readWholeNumber(text: string | undefined): number | null {
+  const s = (text ?? '').trim();
+  if (!/^\d+(?:[,_ ]\d+)*$/.test(s)) return null;
+  const n = Number(s.replace(/[,_ ]/g, ''));
+  return Number.isSafeInteger(n) ? n : null;
+}
+
 const int = (min: number, max: number, dflt: number) =>
   z
     .string()
@@ -61,8 +73,8 @@ const int = (min: number, max: number, dflt: number) =>
     .optional()
     .transform((s, ctx) => {
       if (s === undefined || s === '') return dflt;
-      const n = Number(s);
-      if (!Number.isInteger(n) || n < min || n > max) {
+      const n = readWholeNumber(s);
+      if (n === null || n < min || n > max) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a whole number from ${min} to ${max}` });
         return z.NEVER;
       }
@@ -245,8 +257,8 @@ const workerSchema = baseSchema.extend({
     .optional()
     .transform((s, ctx) => {
       if (s === undefined || s === '') return undefined;
-      const n = Number(s);
-      if (!Number.isInteger(n) || n < 1 || n > 65535) {
+      const n = readWholeNumber(s);
+      if (n === null || n < 1 || n > 65535) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a whole number from 1 to 65535' });
         return z.NEVER;
       }

@@ -403,3 +403,18 @@ describe('settings only the worker reads', () => {
     ]);
   });
 });
+
+describe('numbers as people write them', () => {
+  it('digit groups with commas, underscores or spaces are read (10,000 · 20_000 · 1 500); anything else is refused, naming the setting', () => {
+    const s = loadSettings({ OPENAI_API_KEY: 'sk-test', LLM_TIMEOUT_MS: '10,000', SEAM_PAUSE_MS: ' 1 500 ' });
+    expect(s.LLM_TIMEOUT_MS).toBe(10_000);
+    expect(s.SEAM_PAUSE_MS).toBe(1500);
+    expect(loadSettings({ OPENAI_API_KEY: 'sk-test', LLM_TIMEOUT_MS: '1,00,000' }).LLM_TIMEOUT_MS).toBe(100_000);
+    for (const bad of ['0x2710', '1e4', '10.5', '-5', '10,', 'ten']) {
+      expect(configError(() => loadSettings({ OPENAI_API_KEY: 'sk-test', LLM_TIMEOUT_MS: bad })).problems, bad).toEqual([
+        'LLM_TIMEOUT_MS must be a whole number from 1000 to 600000',
+      ]);
+    }
+    expect(loadWorkerSettings({ ...WORKER_ENV, WORKER_PORT: '8_081', HUMAN_TRANSFER_TIMEOUT_S: '1_20' })).toMatchObject({ WORKER_PORT: 8081, HUMAN_TRANSFER_TIMEOUT_S: 120 });
+  });
+});

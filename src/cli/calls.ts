@@ -10,7 +10,7 @@ import { languageName } from '../language.js';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { requireSettings, settingsOrExit, url } from '../config.js';
+import { readWholeNumber, requireSettings, settingsOrExit, url } from '../config.js';
 import { type CallDigest, digestOf, summaryOf } from '../call/digest.js';
 import { openStore } from '../records/index.js';
 import type { CallRecord, CallRow, CallStore } from '../records/types.js';
@@ -40,8 +40,8 @@ function parseArgs(argv: string[]) {
     if (a === '--json') o.json = true;
     else if (a === '--limit' || a.startsWith('--limit=')) {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
-      const n = Number(v);
-      if (!v || !Number.isInteger(n) || n < 1) usageError(`--limit needs a whole number ≥ 1 (got ${v ?? 'nothing'})`);
+      const n = readWholeNumber(v);
+      if (n === null || n < 1) usageError(`--limit needs a whole number ≥ 1 (got ${v ?? 'nothing'})`);
       o.limit = n;
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(`${USAGE}\n`);

@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadSettings, settingsOrExit } from '../config.js';
+import { loadSettings, readWholeNumber, settingsOrExit } from '../config.js';
 import { languageName } from '../language.js';
 import { type EvalCase, readCases, spread } from '../eval/cases.js';
 import { playCase } from '../eval/play.js';
@@ -58,13 +58,19 @@ function options() {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
+  // A share as people write it: 0.8, or 80 %.
+  const shareOf = (v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const pct = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v);
+    return pct ? Number(pct[1]) / 100 : v.trim() === '' ? NaN : Number(v);
+  };
   const whole = (name: string, v: string | undefined, min: number) => {
     if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) fail(`--${name} must be a whole number of at least ${min}`);
+    const n = readWholeNumber(v);
+    if (n === null || n < min) fail(`--${name} must be a whole number of at least ${min} (got "${v}")`);
     return n;
   };
-  const min = parsed['min-accuracy'] === undefined ? undefined : Number(parsed['min-accuracy']);
+  const min = shareOf(parsed['min-accuracy']);
   if (min !== undefined && !(min >= 0 && min <= 1)) fail('--min-accuracy must be a share from 0 to 1 (0.8 for 80 %)');
   return {
     cases: parsed.cases!,
