@@ -537,6 +537,13 @@ function routeFor(req: ChatRequest, topics: Topic[], words: string): ScriptedRep
 }
 
 /**
+ * The caller needs another department, and the desk was told none can be reached on this call any more:
+ * it says so (offering a person when it can), instead of help it cannot give or a transfer it cannot make.
+ */
+const noMoreTransfers = (req: ChatRequest, topics: Topic[]) =>
+  systemText(req).includes(NO_MORE_TRANSFERS) && topics.length > 0 && !(topics as string[]).includes(deskOf(req).toLowerCase());
+
+/**
  * The first reply of a desk that has just taken the call over. With tools allowed, a reason (or,
  * failing that, a last caller line) naming another department's business is routed on at once, with
  * one bridging line: the caller never repeats themselves. Otherwise the desk introduces itself and
@@ -555,6 +562,7 @@ function takeoverReply(req: ChatRequest): ScriptedReply {
     const words = named?.[2]?.trim() || callerWords(lastUser) || reason;
     const route = routeFor(req, topics, words);
     if (route) return { ...route, text: `${linesFor(req).thisIs(me)} ${route.text}` };
+    if (noMoreTransfers(req, topics)) return { text: `${linesFor(req).thisIs(me)} ${linesFor(req).noTransfer(offered(req, 'transfer_to_human'))}` };
   }
   return { text: linesFor(req).intro(me, lastUser) };
 }
@@ -625,10 +633,7 @@ export const keywordBrain: Script = (req) => {
   const topics = topicsIn(user);
   const route = routeFor(req, topics, user);
   if (route) return route;
-  // Told that the call can go to no other department: it says so, instead of offering help it cannot give.
-  if (sys.includes(NO_MORE_TRANSFERS) && topics.length && !(topics as string[]).includes(deskOf(req).toLowerCase())) {
-    return { text: linesFor(req).noTransfer(offered(req, 'transfer_to_human')) };
-  }
+  if (noMoreTransfers(req, topics)) return { text: linesFor(req).noTransfer(offered(req, 'transfer_to_human')) };
   return { text: linesFor(req).help(introOf(req)) };
 };
 

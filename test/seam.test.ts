@@ -294,29 +294,25 @@ describe('a transfer, as the caller hears it', () => {
 });
 
 describe('refusals: the caller stays and hears why', () => {
-  it('past the cap with no human number: refused, explained by the same agent', async () => {
+  it('at the cap with no human number: no transfer is offered, the same desk says it cannot, nothing refused', async () => {
     const call = await newCall({ maxHandoffs: 1 });
     await say(call, 'I was charged twice on my card');
     const events = await say(call, 'I also want to upgrade my plan');
-    expect(events.filter((e) => e.type === 'handoff')).toEqual([]);
-    const rejected = events.find((e) => e.type === 'rejected');
-    expect(rejected).toMatchObject({ from: 'billing', to: 'triage' });
-    expect((rejected as { reason: string }).reason).toMatch(/limit of 1 transfer/);
+    expect(events.filter((e) => e.type === 'handoff' || e.type === 'rejected')).toEqual([]);
     const lines = agentLines(events);
-    expect(lines.map((e) => e.agent)).toEqual(['billing', 'billing']);
-    expect(lines.at(-1)!.text).toMatch(/limit of 1 transfer/);
+    expect(lines.map((e) => e.agent)).toEqual(['billing']);
+    expect(lines[0]!.text).toMatch(/can't transfer you to another department on this call/);
     expect(call.machineState).toBe('billing');
     expectValidHistories(call);
   });
 
-  it('past the cap with a human number: escalated to a person instead', async () => {
+  it('at the cap with a human number: only the person is offered; the desk offers them instead of escalating unasked', async () => {
     const call = await newCall({ maxHandoffs: 1, humanAvailable: true });
     await say(call, 'I was charged twice on my card');
     const events = await say(call, 'I also want to upgrade my plan');
-    const handoff = events.find((e) => e.type === 'handoff');
-    expect(handoff).toMatchObject({ from: 'billing', to: 'human', escalated: true });
-    expect(call.machineState).toBe('human');
-    expect(agentLines(events).at(-1)).toMatchObject({ agent: 'human' });
+    expect(events.filter((e) => e.type === 'handoff' || e.type === 'rejected')).toEqual([]);
+    expect(agentLines(events)).toMatchObject([{ agent: 'billing', text: expect.stringMatching(/connect you to a colleague/) }]);
+    expect(call.machineState).toBe('billing');
     expectValidHistories(call);
   });
 
@@ -498,40 +494,37 @@ describe('chained transfers at the seam', () => {
     expectHearingOrder(call);
   });
 
-  it('a chain that reaches the cap with no human number: refused, explained once, in hearing order', async () => {
+  it('a chain that would spend the last transfer on the front desk, with no human number: not started, said once', async () => {
     const call = await newCall({ maxHandoffs: 2 });
     await say(call, 'I was charged twice on my card');
-    // Billing → Triage is the 2nd transfer; Triage's entry reply chains on to Sales: past the cap.
+    // Billing → Triage would be the 2nd and last transfer, and Triage could send the caller nowhere: not offered.
     const events = await say(call, 'I also want to upgrade my plan');
     await quiet(call);
     const turn = call.events.slice(call.events.indexOf(events[0]!));
-    expect(turn.map((e) => e.type)).toEqual(['user', 'agent', 'handoff', 'agent', 'rejected', 'agent']);
-    expect(turn[2]).toMatchObject({ from: 'billing', to: 'triage', handoffCount: 2 });
-    expect(turn[3]).toMatchObject({ agent: 'triage' });
-    const rejected = turn[4] as CallEvent & { type: 'rejected' };
-    expect(rejected).toMatchObject({ from: 'triage', to: 'sales', source: 'agent' });
-    expect(rejected.reason).toBe('This call has reached its limit of 2 transfers.');
-    expect(turn[5]).toMatchObject({ agent: 'triage' });
-    expect(agentLines(call.events).filter((e) => e.text.includes(rejected.reason))).toHaveLength(1);
-    expect(call.machineState).toBe('triage');
-    expect(call.actor.getSnapshot().context.handoffCount).toBe(2);
+    expect(turn.map((e) => e.type)).toEqual(['user', 'agent']);
+    expect(turn[1]).toMatchObject({ agent: 'billing', text: expect.stringMatching(/can't transfer you to another department on this call/) });
+    expect(call.machineState).toBe('billing');
+    expect(call.actor.getSnapshot().context.handoffCount).toBe(1);
     expectHearingOrder(call);
   });
 
-  it('a chain that reaches the cap with a human number: escalated to a person, announced once, in hearing order', async () => {
+  it('a chain that reaches the cap with a human number: the front desk, at the cap, offers the person once, in hearing order', async () => {
     const call = await newCall({ maxHandoffs: 2, humanAvailable: true });
     await say(call, 'I was charged twice on my card');
     const events = await say(call, 'I also want to upgrade my plan');
     await quiet(call);
     const turn = call.events.slice(call.events.indexOf(events[0]!));
-    expect(turn.map((e) => e.type)).toEqual(['user', 'agent', 'handoff', 'agent', 'handoff', 'agent']);
+    expect(turn.map((e) => e.type)).toEqual(['user', 'agent', 'handoff', 'agent']);
     expect(turn[2]).toMatchObject({ from: 'billing', to: 'triage', handoffCount: 2, escalated: false });
-    expect(turn[3]).toMatchObject({ agent: 'triage' });
-    expect(turn[4]).toMatchObject({ from: 'triage', to: 'human', handoffCount: 3, escalated: true });
-    expect(turn[5]).toMatchObject({ agent: 'human' });
+    // At the cap the front desk is offered only the person: it says so instead of a transfer it cannot make.
+    expect(turn[3]).toMatchObject({ agent: 'triage', text: expect.stringMatching(/can't transfer you to another department.*colleague/) });
     expect(call.events.filter((e) => e.type === 'rejected')).toEqual([]);
+    expect(call.machineState).toBe('triage');
+    await say(call, 'yes, a real person please');
     expect(call.machineState).toBe('human');
-    expect(call.actor.getSnapshot().context.route.at(-1)).toMatchObject({ from: 'triage', to: 'human', escalated: true });
+    const last = call.actor.getSnapshot().context.route.at(-1)!;
+    expect(last).toMatchObject({ from: 'triage', to: 'human' });
+    expect(last.escalated).toBeFalsy(); // asked for, not the cap's doing
     expectHearingOrder(call);
   });
 

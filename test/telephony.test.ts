@@ -98,11 +98,13 @@ describe('transfer to a person (SIP REFER)', () => {
     expect(call.machineState).toBe('triage');
   });
 
-  it('the handoff cap escalates to a person over the same REFER', async () => {
+  it('the handoff cap escalates to a person over the same REFER (a key pressed at the cap)', async () => {
     const { call, room } = await phoneCall({ maxHandoffs: 1 });
     await say(call, 'I was charged twice on my card');
-    const events = await say(call, 'I also want to upgrade my plan');
-    expect(events.find((e) => e.type === 'handoff')).toMatchObject({ from: 'billing', to: 'human', escalated: true });
+    // At the cap a desk is offered only the person; the caller's keypad asking for the front desk escalates.
+    const escalated = waitForEvent(call, (e) => e.type === 'handoff' && e.to === 'human');
+    expect(call.requestTransfer('triage', 'caller pressed 9', 'keypad')).toMatchObject({ accepted: true, to: 'human' });
+    expect(await escalated).toMatchObject({ from: 'billing', to: 'human', escalated: true });
     await expect.poll(() => refersFor(room).length).toBe(1);
   });
 });
