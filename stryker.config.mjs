@@ -1,8 +1,8 @@
 // @ts-check
 /**
- * `npm run mutate`: mutation testing (Stryker) of what matters most — the routing machine, the history a
- * new desk inherits, handoff timing, webhook signing, SQLite writes and the inspector's token — against
- * the fast tests that guard them. Not part of `npm test` or CI: it takes a while (2 cores).
+ * `npm run mutate`: mutation testing (Stryker) of every file that holds a rule (see `mutate`) against the
+ * tests that guard them. Not part of `npm test` or CI: the whole scope takes hours on 2 cores;
+ * `npm run mutate:changed` (dev/mutate-changed.ts) mutates only the files a change touched, incrementally.
  *
  * Tests: `vitest.stryker.config.ts` lists the test files it runs; with `related`, Stryker's vitest runner
  * further limits each run to tests that import the mutated file, and per-test coverage limits each
@@ -19,18 +19,17 @@ export default {
   tsconfigFile: 'tsconfig.stryker.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
   coverageAnalysis: 'perTest',
+  // Every file that holds a rule: the machine, the call core, telephony, the records, languages, the
+  // eval's scores, the settings. `npm run mutate:changed` narrows this to what a change touched.
   mutate: [
-    'machines/router.ts',
-    'src/call/context.ts',
-    'src/call/handoff.ts',
+    'machines/**/*.ts',
+    'src/call/**/*.ts',
+    'src/telephony/**/*.ts',
+    'src/records/**/*.ts',
+    'src/language.ts',
+    'src/eval/score.ts',
+    'src/config.ts',
     'src/inspector/auth.ts',
-    // Webhook signing: the key, the signature, the receiver's check, the signed headers.
-    'src/records/webhooks.ts:95-132',
-    'src/records/webhooks.ts:197-209',
-    // SQLite writes: durability settings, the transaction, events + calls row + outbox, interrupted marking.
-    'src/records/sqlite.ts:71-88',
-    'src/records/sqlite.ts:117-130',
-    'src/records/sqlite.ts:150-200',
   ],
   concurrency: 2,
   timeoutMS: 20_000,
@@ -38,6 +37,8 @@ export default {
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  // Incremental: a later run re-tests only mutants whose code or tests changed (`--incremental`).
+  incrementalFile: 'reports/mutation/stryker-incremental.json',
   thresholds: { high: 90, low: 85, break: null },
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
