@@ -13,13 +13,13 @@
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLiveKit, startFakeLiveKit } from './support/fake-livekit.js';
+import { freePort } from './support/ports.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const run = promisify(execFile);
@@ -100,15 +100,6 @@ function dockerignore(): (path: string) => boolean {
 }
 
 // ---- processes ----------------------------------------------------------------------------------------
-
-const freePort = async () => {
-  const { createServer } = await import('node:net');
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-};
 
 interface Proc {
   child: ChildProcess;

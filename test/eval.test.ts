@@ -7,7 +7,6 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { readCases } from '../src/eval/cases.js';
@@ -17,9 +16,9 @@ import { shotPath } from './support/shots.js';
 import { SCRIPTED_NOTE, reportedModel } from '../src/cli/text-calls.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CHROMIUM, launchChromium } from './support/chromium.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
-const CHROMIUM = '/usr/bin/chromium';
 
 let server: ScriptedServer;
 beforeAll(async () => {
@@ -91,7 +90,7 @@ describe('npm run eval', () => {
       if (process.env.CI) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
       return;
     }
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
       await page.goto(`file://${join(out, 'report.html')}`);

@@ -6,7 +6,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { machineGraph } from '../machines/derive.js';
 import type { ScriptedServer } from '../dev/scripted-llm.js';
@@ -23,8 +23,8 @@ import { shotPath } from './support/shots.js';
 import { ScriptedConsultation } from './support/warm.js';
 import { briefingFor } from '../src/call/briefing.js';
 import { MoveSupport, warmTransfer } from '../src/telephony/warm-transfer.js';
+import { CHROMIUM, launchChromium } from './support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = shotPath('inspector.png');
 const haveChromium = existsSync(CHROMIUM);
 
@@ -49,10 +49,7 @@ suite(suiteName, () => {
   const extraServers: InspectorServer[] = [];
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
     llm = await startServer();
     inspector = await startInspectorServer({ host: '127.0.0.1', port: 0 });
   });

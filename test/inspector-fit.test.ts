@@ -9,7 +9,7 @@
  * it (silence chips, a prepared reply, the per-desk silence table).
  */
 import { existsSync } from 'node:fs';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ScriptedServer } from '../dev/scripted-llm.js';
@@ -20,8 +20,8 @@ import { type InspectorLink, attachInspector, encode, ingestUrl } from '../src/i
 import { type InspectorServer, startInspectorServer } from '../src/inspector/server.js';
 import { say, startCall, startServer } from './support/harness.js';
 import { shotPath } from './support/shots.js';
+import { CHROMIUM, launchChromium } from './support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && process.env.CI) {
   throw new Error(`${CHROMIUM} is missing: the inspector browser tests need it on CI. Install it with \`apt-get install -y chromium\`.`);
@@ -49,10 +49,7 @@ suite('inspector page: fits its window, speaks plainly, draws Hindi (Chromium)',
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
     llm = await startServer();
     inspector = await startInspectorServer({ host: '127.0.0.1', port: 0 });
 

@@ -4,7 +4,7 @@
  * the token, phone-number masking, and a call whose inspector is not there.
  */
 import { existsSync } from 'node:fs';
-import { type Socket, connect, createServer as createTcpServer } from 'node:net';
+import { type Socket, connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -14,6 +14,7 @@ import type { FeedMessage } from '../src/inspector/protocol.js';
 import { type InspectorServer, startInspectorServer } from '../src/inspector/server.js';
 import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, say, sleep, startCall, startServer } from './support/harness.js';
+import { freePort } from './support/ports.js';
 
 let llm: ScriptedServer;
 const inspectors: InspectorServer[] = [];
@@ -117,14 +118,6 @@ async function rawIngest(s: InspectorServer): Promise<WebSocket & { closedWith: 
   });
   sockets.push({ close: () => ws.terminate() });
   return ws;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createTcpServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 describe('inspector server', () => {

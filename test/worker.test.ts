@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { WorkerMessage } from '@livekit/protocol';
 import { jwtVerify } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from './support/ports.js';
 
 // `ws` ships no types (and @types/ws is not installed): load it through require with the little we use typed here.
 interface WsSocket {
@@ -242,14 +243,6 @@ describe('worker: good settings', () => {
 // ---- the first ten minutes: a wrong URL or key, the worker's own server, the log ------------------
 
 describe('worker: what a newcomer sees', () => {
-  const freePort = async () => {
-    const { createServer } = await import('node:net');
-    const s = createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    const { port } = s.address() as AddressInfo;
-    await new Promise<void>((r) => s.close(() => r()));
-    return port;
-  };
   const until = async (pred: () => boolean, what: string, run: Run, ms = 30_000) => {
     const deadline = Date.now() + ms;
     while (!pred()) {
