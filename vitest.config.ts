@@ -1,16 +1,22 @@
 import { defineConfig } from 'vitest/config';
 
+/** What every test runs with. */
+const each = { testTimeout: 30_000, hookTimeout: 30_000, pool: 'forks' as const };
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // Once per run (not per project): a temp CALLS_DB for everyone, the skip notes, the no-trace check.
     globalSetup: ['test/support/global-setup.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
-    pool: 'forks',
     maxWorkers: 2,
     // A short report: a dot per test, then the failures and the summary; what a passing test prints is kept
     // out (a failing test's output is shown with it). `npx vitest run --reporter=default` lists every test.
     reporters: ['dot'],
     silent: 'passed-only',
+    // The voice calls run in real time and measure silences in the sound: they run after the rest, so no
+    // burst of other tests (the model-based paths run concurrently) starves their audio of the CPU.
+    projects: [
+      { test: { ...each, name: 'calls', include: ['test/**/*.test.ts'], exclude: ['test/voice/**'], sequence: { groupOrder: 0 } } },
+      { test: { ...each, name: 'voice', include: ['test/voice/**/*.test.ts'], sequence: { groupOrder: 1 } } },
+    ],
   },
 });
