@@ -42,5 +42,5 @@ export default {
   thresholds: { high: 90, low: 85, break: null },
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
-  ignorePatterns: ['data', 'reports', 'bench', 'docs', '.stryker-tmp'],
+  ignorePatterns: ['data', 'reports', 'bench', '.stryker-tmp'],
 };
