@@ -11,7 +11,8 @@
 export const EDGE_WORDS = {
   'TRANSFER [canTransferTo]': {
     words: 'transfer',
-    means: 'the desk sends the caller on: the call is under its transfer limit and is not sent straight back',
+    means:
+      'the desk sends the caller on: the call is under its transfer limit, is not sent straight back, and does not spend its last transfer on the front desk with no person to go to',
   },
   'TRANSFER [canReachHuman]': {
     words: 'person asked for',
