@@ -23,7 +23,7 @@ import { shotPath } from './support/shots.js';
 import { ScriptedConsultation } from './support/warm.js';
 import { briefingFor } from '../src/call/briefing.js';
 import { MoveSupport, warmTransfer } from '../src/telephony/warm-transfer.js';
-import { CHROMIUM, launchChromium } from './support/chromium.js';
+import { CHROMIUM, launchChromium, newPage } from './support/chromium.js';
 
 const SCREENSHOT = shotPath('inspector.png');
 const haveChromium = existsSync(CHROMIUM);
@@ -69,14 +69,7 @@ suite(suiteName, () => {
 
   /** A fresh browser context (own cookies) with one page, console errors collected. */
   async function openPage(url: string, size = { width: 1280, height: 800 }) {
-    const context = await browser.newContext({ viewport: size, deviceScaleFactor: 1 });
-    contexts.push(context);
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
+    const { page, errors } = await newPage(browser, contexts, size);
     const response = await page.goto(url);
     return { page, response, errors };
   }

@@ -20,7 +20,7 @@ import { type InspectorLink, attachInspector, encode, ingestUrl } from '../src/i
 import { type InspectorServer, startInspectorServer } from '../src/inspector/server.js';
 import { say, startCall, startServer } from './support/harness.js';
 import { shotPath } from './support/shots.js';
-import { CHROMIUM, launchChromium } from './support/chromium.js';
+import { CHROMIUM, launchChromium, newPage } from './support/chromium.js';
 
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && process.env.CI) {
@@ -100,14 +100,7 @@ suite('inspector page: fits its window, speaks plainly, draws Hindi (Chromium)',
 
   /** A page at `size` showing `callId`'s details, its transcript, chips and the silence table loaded. */
   async function callPage(size: { width: number; height: number }, callId: string): Promise<{ page: Page; errors: string[] }> {
-    const context = await browser.newContext({ viewport: size, deviceScaleFactor: 1 });
-    contexts.push(context);
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
+    const { page, errors } = await newPage(browser, contexts, size);
     await page.goto(inspector.url);
     const row = page.locator(`[data-call-id="${callId}"]`);
     await row.click();

@@ -1,5 +1,5 @@
 /** Debian's Chromium, driven by playwright-core (never a downloaded browser): the browser tests' one way to start it. */
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -8,4 +8,21 @@ export function launchChromium(): Promise<Browser> {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
+}
+
+/** A fresh context (own cookies) at `size` with one page; the page's errors and console errors collected. */
+export async function newPage(
+  browser: Browser,
+  contexts: BrowserContext[],
+  size = { width: 1280, height: 800 },
+): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser.newContext({ viewport: size, deviceScaleFactor: 1 });
+  contexts.push(context);
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  return { page, errors };
 }
