@@ -23,6 +23,8 @@ import type { AddressInfo } from 'node:net';
 import { parseWav } from '../src/voice/wav.js';
 import { NO_MORE_TRANSFERS } from '../src/departments.js';
 import { type Clip, ClipRecogniser, TTS_PADDING, synthSpeech } from './scripted-audio.js';
+import { isCallerPrompt, isJudgePrompt, scriptedCaller, scriptedJudge } from './scripted-caller.js';
+import { FAULTS, type Fault, withFault } from './scripted-faults.js';
 
 export interface ChatMessageIn {
   role: 'system' | 'developer' | 'user' | 'assistant' | 'tool';
@@ -109,6 +111,8 @@ export interface ScriptedServerOptions {
   clips?: Clip[];
   /** STT: what every transcription returns when no clips are set. */
   transcript?: string;
+  /** A regression planted in the desks' answers (see ./scripted-faults.ts), to prove the simulation's judges. */
+  fault?: Fault;
 }
 
 export const textOf = (m: ChatMessageIn | undefined): string => {
@@ -236,6 +240,38 @@ async function streamReply(res: ServerResponse, body: ChatRequest, reply: Script
   res.end();
 }
 
+/** A completion answered whole (`stream` not set), as OpenAI answers it. */
+async function jsonReply(res: ServerResponse, body: ChatRequest, reply: ScriptedReply): Promise<void> {
+  await sleep(reply.ttftMs ?? 0);
+  if (res.destroyed) return;
+  const id = `chatcmpl-scripted-${++callCounter}`;
+  const text = reply.text ?? '';
+  const toolCalls = (reply.toolCalls ?? []).map((call, index) => ({
+    id: `call_${callCounter}_${index}`,
+    type: 'function',
+    function: { name: call.name, arguments: typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments) },
+  }));
+  const prompt = Math.ceil(JSON.stringify(body.messages).length / 4);
+  const completion = Math.ceil(text.length / 4) + 1;
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(
+    JSON.stringify({
+      id,
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model: body.model,
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: text || null, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+          finish_reason: toolCalls.length ? 'tool_calls' : 'stop',
+        },
+      ],
+      usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+    }),
+  );
+}
+
 interface FormPart {
   name: string;
   filename?: string;
@@ -314,6 +350,9 @@ async function answerTranscription(
 
 export async function startScriptedServer(opts: ScriptedServerOptions = {}): Promise<ScriptedServer> {
   let script: Script = opts.script ?? keywordBrain;
+  const desks = (s: Script) => (opts.fault ? withFault(s, opts.fault) : s);
+  // A simulated caller and a judge (npm run simulate) are played whatever script plays the desks.
+  const answer: Script = (req, rec) => (isCallerPrompt(req) ? scriptedCaller(req) : isJudgePrompt(req) ? scriptedJudge(req) : desks(script)(req, rec));
   const requests: RecordedRequest[] = [];
   const transcriptions: Record<string, string>[] = [];
   const sockets = new Set<import('node:net').Socket>();
@@ -345,14 +384,14 @@ export async function startScriptedServer(opts: ScriptedServerOptions = {}): Pro
         rec.invalid = problem;
         return openAIError(res, 400, problem);
       }
-      const reply = withSchemaArguments(body, await script(body, rec));
+      const reply = withSchemaArguments(body, await answer(body, rec));
       rec.reply = reply;
       if (reply.hang) return; // the client's timeout ends it
       if (reply.fail) {
         await sleep(reply.ttftMs ?? 0);
         return openAIError(res, reply.fail.status, reply.fail.message ?? 'scripted failure', 'server_error');
       }
-      return streamReply(res, body, reply);
+      return body.stream ? streamReply(res, body, reply) : jsonReply(res, body, reply);
     }
     if (req.method === 'POST' && path === '/audio/speech') return answerSpeech(req, res, opts);
     if (req.method === 'POST' && path === '/audio/transcriptions') {
@@ -450,6 +489,8 @@ export function replyLanguageOf(req: ChatRequest): 'en' | 'hi' | 'hinglish' {
 const LINES = {
   en: {
     thisIs: (me: string) => `This is ${me}.`,
+    thanks: (name?: string) => `Thanks${name ? `, ${name}` : ''}.`,
+    noted: "I've noted that. How can I help?",
     transfer: (t: string) => `Let me transfer you to ${t}.`,
     back: (t: string) => `Let me send you back to the front desk so they can get you to ${t}.`,
     intro: (me: string, said: string) => `This is ${me}. I understand: "${said}". Let's sort that out.`,
@@ -465,6 +506,8 @@ const LINES = {
   },
   hi: {
     thisIs: (me: string) => `मैं ${me} से हूँ।`,
+    thanks: (name?: string) => `धन्यवाद${name ? ` ${name} जी` : ''}।`,
+    noted: 'मैंने यह नोट कर लिया है। मैं आपकी क्या मदद कर सकता हूँ?',
     transfer: (t: string) => `मैं आपको ${t} से जोड़ रहा हूँ।`,
     back: (t: string) => `मैं आपको फ्रंट डेस्क पर वापस भेज रहा हूँ, वे आपको ${t} से जोड़ देंगे।`,
     intro: (me: string, said: string) => `नमस्ते, मैं ${me} से हूँ। मैं समझ गया: "${said}"। आइए इसे ठीक करते हैं।`,
@@ -480,6 +523,8 @@ const LINES = {
   },
   hinglish: {
     thisIs: (me: string) => `Main ${me} se hoon.`,
+    thanks: (name?: string) => `Thank you${name ? ` ${name} ji` : ''}.`,
+    noted: 'Maine note kar liya hai. Main aapki kya madad kar sakta hoon?',
     transfer: (t: string) => `Main aapko ${t} se connect kar raha hoon.`,
     back: (t: string) => `Main aapko front desk pe wapas bhej raha hoon, woh aapko ${t} se jod denge.`,
     intro: (me: string, said: string) => `Namaste, main ${me} se hoon. Samajh gaya: "${said}". Chaliye isko theek karte hain.`,
@@ -589,12 +634,12 @@ export const keywordBrain: Script = (req) => {
     }
     if (/saved/.test(lastText)) {
       const name = /"name":"([^"]+)"/.exec(lastText.replace(/\\"/g, '"'))?.[1];
-      const thanks = `Thanks${name ? `, ${name}` : ''}`;
+      const thanks = linesFor(req).thanks(name);
       // The line that gave the details may also say what the caller needs: act on it now.
       const words = callerWords(lastCallerLine(req));
       const route = routeFor(req, topicsIn(words), words);
-      if (route) return { ...route, text: `${thanks}. ${route.text}` };
-      return { text: `${thanks}, I've noted that. How can I help?` };
+      if (route) return { ...route, text: `${thanks} ${route.text}` };
+      return { text: `${thanks} ${linesFor(req).noted}` };
     }
     return { text: 'Done.' };
   }
@@ -663,13 +708,18 @@ if (isMain) {
     process.exit(2);
   }
   const host = process.env.HOST ?? '127.0.0.1';
-  const server = await startScriptedServer({ port, host }).catch((err: NodeJS.ErrnoException) => {
+  const fault = process.env.SCRIPTED_FAULT?.trim() || undefined;
+  if (fault !== undefined && !(FAULTS as readonly string[]).includes(fault)) {
+    process.stderr.write(`scripted-llm: SCRIPTED_FAULT is "${fault}": must be one of ${FAULTS.join(', ')}.\n`);
+    process.exit(2);
+  }
+  const server = await startScriptedServer({ port, host, fault: fault as Fault | undefined }).catch((err: NodeJS.ErrnoException) => {
     const why = err.code === 'EADDRINUSE' ? `${host}:${port} is already in use (is another one running?)` : err.message;
     process.stderr.write(`scripted-llm: cannot listen: ${why}. Set PORT to use another port.\n`);
     process.exit(2);
   });
   process.stdout.write(
-    `Scripted OpenAI-compatible server (keyword script, no real model) at ${server.url}\n` +
+    `Scripted OpenAI-compatible server (keyword script, no real model${fault ? `, planted fault: ${fault}` : ''}) at ${server.url}\n` +
       `Try: OPENAI_BASE_URL=${server.url} npm run chat\n`,
   );
 }

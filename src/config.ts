@@ -66,6 +66,14 @@ export function readWholeNumber(text: string | undefined): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
+/** A share as people write it, from 0 to 1: `0.8`, or `80%` / `80 %`. Null for anything else. */
+export function readShare(text: string | undefined): number | null {
+  const s = (text ?? '').trim();
+  const pct = /^(\d+(?:\.\d+)?)\s*%$/.exec(s);
+  const n = pct ? Number(pct[1]) / 100 : /^\d*\.?\d+$/.test(s) ? Number(s) : NaN;
+  return n >= 0 && n <= 1 ? n : null;
+}
+
 const int = (min: number, max: number, dflt: number) =>
   z
     .string()
@@ -267,7 +275,22 @@ const workerSchema = baseSchema.extend({
 });
 
 /** Every setting the project reads, for docs/settings.md's table (a test keeps them in step). */
-export const SETTING_NAMES: readonly string[] = [...Object.keys(workerSchema.shape), 'ENV_FILE'];
+/**
+ * `npm run simulate`: the model that plays the caller, and the optional LLM judge. Each talks to any
+ * OpenAI-compatible server; unset, the caller uses the desks' model and server (OPENAI_*), and the LLM
+ * judge does not run.
+ */
+export const simulateSchema = z.object({
+  CALLER_MODEL: optionalString,
+  CALLER_BASE_URL: url(['http:', 'https:']).optional(),
+  CALLER_API_KEY: optionalString,
+  JUDGE_MODEL: optionalString,
+  JUDGE_BASE_URL: url(['http:', 'https:']).optional(),
+  JUDGE_API_KEY: optionalString,
+});
+export type SimulateSettings = z.infer<typeof simulateSchema>;
+
+export const SETTING_NAMES: readonly string[] = [...Object.keys(workerSchema.shape), ...Object.keys(simulateSchema.shape), 'ENV_FILE'];
 
 export type Settings = z.infer<typeof baseSchema> & Partial<z.infer<typeof workerSchema>>;
 

@@ -14,12 +14,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadSettings, readWholeNumber, settingsOrExit } from '../config.js';
+import { loadSettings, readShare, readWholeNumber, settingsOrExit } from '../config.js';
 import { languageName } from '../language.js';
 import { type EvalCase, readCases, spread } from '../eval/cases.js';
 import { playCase } from '../eval/play.js';
 import { htmlReport } from '../eval/report.js';
 import { type CaseResult, type Summary, scoreCase, summarizeByLanguage } from '../eval/score.js';
+import { inPool } from './pool.js';
 import { logToStderr, modelServer, modelServerProblem, reportedModel } from './text-calls.js';
 
 const USAGE = `usage: npm run eval -- [--cases eval/cases.json] [--out reports/eval] [--max-calls N] [--concurrency 4]
@@ -58,20 +59,14 @@ function options() {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
-  // A share as people write it: 0.8, or 80 %.
-  const shareOf = (v: string | undefined) => {
-    if (v === undefined) return undefined;
-    const pct = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v);
-    return pct ? Number(pct[1]) / 100 : v.trim() === '' ? NaN : Number(v);
-  };
   const whole = (name: string, v: string | undefined, min: number) => {
     if (v === undefined) return undefined;
     const n = readWholeNumber(v);
     if (n === null || n < min) fail(`--${name} must be a whole number of at least ${min} (got "${v}")`);
     return n;
   };
-  const min = shareOf(parsed['min-accuracy']);
-  if (min !== undefined && !(min >= 0 && min <= 1)) fail('--min-accuracy must be a share from 0 to 1 (0.8 for 80 %)');
+  const min = parsed['min-accuracy'] === undefined ? undefined : readShare(parsed['min-accuracy']);
+  if (min === null) fail('--min-accuracy must be a share from 0 to 1 (0.8 for 80 %)');
   return {
     cases: parsed.cases!,
     out: parsed.out!,
@@ -80,37 +75,6 @@ function options() {
     language: parsed.language,
     minAccuracy: min,
   };
-}
-
-/** A progress bar on stderr: redrawn in place at a terminal, one line per tenth otherwise. */
-function progress(total: number): (done: number) => void {
-  let lastTenth = -1;
-  return (done) => {
-    const bar = `[${'#'.repeat(Math.round((done / total) * 30)).padEnd(30, '.')}] ${done}/${total}`;
-    if (process.stderr.isTTY) process.stderr.write(`\r${bar}${done === total ? '\n' : ''}`);
-    else if (Math.floor((done / total) * 10) > lastTenth) {
-      lastTenth = Math.floor((done / total) * 10);
-      process.stderr.write(`${bar}\n`);
-    }
-  };
-}
-
-/** Plays the cases, at most `concurrency` at once, in the file's order. */
-async function playAll(cases: EvalCase[], concurrency: number, play: (c: EvalCase) => Promise<CaseResult>): Promise<CaseResult[]> {
-  const results: CaseResult[] = new Array(cases.length);
-  const tick = progress(cases.length);
-  let next = 0;
-  let done = 0;
-  tick(0);
-  const worker = async () => {
-    while (next < cases.length) {
-      const i = next++;
-      results[i] = await play(cases[i]!);
-      tick(++done);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, cases.length) }, worker));
-  return results;
 }
 
 const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(1)} %`);
@@ -146,7 +110,7 @@ async function main(): Promise<void> {
   const named = `${model}${note ? ` (${note})` : ''}`;
   process.stderr.write(`Playing ${n} conversation${n === 1 ? '' : 's'} against ${named} at ${modelServer(settings)}, ${o.concurrency} at a time.\n`);
   const runId = randomUUID().slice(0, 8);
-  const results = await playAll(cases, o.concurrency, async (c) => scoreCase(c, await playCase(settings, c, runId)));
+  const results = await inPool(cases, o.concurrency, async (c) => scoreCase(c, await playCase(settings, c, runId)));
   const { all, byLanguage } = summarizeByLanguage(results);
   const run = { model, ...(note ? { modelNote: note } : {}), server: modelServer(settings), at: new Date().toISOString(), all, byLanguage, results };
   writeFileSync(join(o.out, 'results.json'), `${JSON.stringify(run, null, 2)}\n`);

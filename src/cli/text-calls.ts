@@ -55,7 +55,11 @@ export function modelServer(s: Pick<Settings, 'OPENAI_BASE_URL'>): string {
  * answers (any HTTP answer but a refused key: a server without `/models` still serves chat), or the
  * problem in one line naming the server and the setting to check.
  */
-export async function modelServerProblem(s: Pick<Settings, 'OPENAI_BASE_URL' | 'OPENAI_API_KEY'>, timeoutMs = 10_000): Promise<string | null> {
+export async function modelServerProblem(
+  s: Pick<Settings, 'OPENAI_BASE_URL' | 'OPENAI_API_KEY'>,
+  timeoutMs = 10_000,
+  names = { url: 'OPENAI_BASE_URL', key: 'OPENAI_API_KEY' },
+): Promise<string | null> {
   const base = (s.OPENAI_BASE_URL ?? 'https://api.openai.com/v1').replace(/\/+$/, '');
   try {
     const res = await fetch(`${base}/models`, {
@@ -64,13 +68,13 @@ export async function modelServerProblem(s: Pick<Settings, 'OPENAI_BASE_URL' | '
     });
     await res.body?.cancel();
     if (res.status === 401 || res.status === 403) {
-      return `the model server at ${modelServer(s)} refused the key (HTTP ${res.status}): check OPENAI_API_KEY`;
+      return `the model server at ${modelServer(s)} refused the key (HTTP ${res.status}): check ${names.key}`;
     }
     return null;
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (err as Error).message;
-    return `could not reach the model server at ${modelServer(s)} (${why}): check OPENAI_BASE_URL`;
+    return `could not reach the model server at ${modelServer(s)} (${why}): check ${names.url}`;
   }
 }
 
