@@ -36,7 +36,7 @@ export interface CallRequests {
   promptChars: number;
   /** Characters of the replies (text and tool-call arguments). */
   completionChars: number;
-  /** Usage tokens the server reported (prompt + completion, its fixed formula). */
+  /** Usage tokens the server reported (prompt + completion, about 4 characters a token; see usageOf). */
   usageTokens: number;
 }
 

@@ -223,7 +223,7 @@ async function streamReply(res: ServerResponse, body: ChatRequest, reply: Script
   });
   pieces.push(chunk({}, reply.toolCalls?.length ? 'tool_calls' : 'stop'));
   pieces.push(
-    `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage: { prompt_tokens: 10, completion_tokens: Math.ceil(text.length / 4) + 1, total_tokens: 11 + Math.ceil(text.length / 4), prompt_tokens_details: { cached_tokens: 0 } } })}\n\n`,
+    `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage: { ...usageOf(body, reply), prompt_tokens_details: { cached_tokens: 0 } } })}\n\n`,
   );
   pieces.push('data: [DONE]\n\n');
   let n = 0;
@@ -240,6 +240,17 @@ async function streamReply(res: ServerResponse, body: ChatRequest, reply: Script
   res.end();
 }
 
+/**
+ * The tokens a request and its reply cost, as a real server counts them (about 4 characters a token):
+ * the whole prompt — messages and tool schemas — every time, so a long call's requests cost more.
+ */
+export function usageOf(body: ChatRequest, reply: ScriptedReply): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+  const prompt = Math.ceil((JSON.stringify(body.messages).length + JSON.stringify(body.tools ?? []).length) / 4);
+  const args = (reply.toolCalls ?? []).map((c) => (typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments))).join('');
+  const completion = Math.ceil(((reply.text ?? '').length + args.length) / 4) + 1;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
+
 /** A completion answered whole (`stream` not set), as OpenAI answers it. */
 async function jsonReply(res: ServerResponse, body: ChatRequest, reply: ScriptedReply): Promise<void> {
   await sleep(reply.ttftMs ?? 0);
@@ -251,8 +262,6 @@ async function jsonReply(res: ServerResponse, body: ChatRequest, reply: Scripted
     type: 'function',
     function: { name: call.name, arguments: typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments) },
   }));
-  const prompt = Math.ceil(JSON.stringify(body.messages).length / 4);
-  const completion = Math.ceil(text.length / 4) + 1;
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(
     JSON.stringify({
@@ -267,7 +276,7 @@ async function jsonReply(res: ServerResponse, body: ChatRequest, reply: Scripted
           finish_reason: toolCalls.length ? 'tool_calls' : 'stop',
         },
       ],
-      usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+      usage: usageOf(body, reply),
     }),
   );
 }
