@@ -25,6 +25,7 @@ import { NO_MORE_TRANSFERS } from '../src/departments.js';
 import { type Clip, ClipRecogniser, TTS_PADDING, synthSpeech } from './scripted-audio.js';
 import { isCallerPrompt, isJudgePrompt, scriptedCaller, scriptedJudge } from './scripted-caller.js';
 import { FAULTS, type Fault, withFault } from './scripted-faults.js';
+import { isSummaryPrompt, recall, scriptedSummary } from './scripted-memory.js';
 
 export interface ChatMessageIn {
   role: 'system' | 'developer' | 'user' | 'assistant' | 'tool';
@@ -113,7 +114,18 @@ export interface ScriptedServerOptions {
   transcript?: string;
   /** A regression planted in the desks' answers (see ./scripted-faults.ts), to prove the simulation's judges. */
   fault?: Fault;
+  /**
+   * Time to first token grows with the prompt, as a real model's prefill does: this many ms per 1,000
+   * prompt tokens, on top of a reply's own `ttftMs` (default PROMPT_MS_PER_1K_TOKENS; 0: none).
+   */
+  promptMsPer1kTokens?: number;
 }
+
+/**
+ * Published measurements put a hosted model's prefill at 20–30 ms per 500 prompt tokens (shared APIs;
+ * Glean measured up to 0.24 ms a token at P95): the low end, 50 ms per 1,000 tokens, by default.
+ */
+export const PROMPT_MS_PER_1K_TOKENS = 50;
 
 export const textOf = (m: ChatMessageIn | undefined): string => {
   if (!m?.content) return '';
@@ -361,7 +373,9 @@ export async function startScriptedServer(opts: ScriptedServerOptions = {}): Pro
   let script: Script = opts.script ?? keywordBrain;
   const desks = (s: Script) => (opts.fault ? withFault(s, opts.fault) : s);
   // A simulated caller and a judge (npm run simulate) are played whatever script plays the desks.
-  const answer: Script = (req, rec) => (isCallerPrompt(req) ? scriptedCaller(req) : isJudgePrompt(req) ? scriptedJudge(req) : desks(script)(req, rec));
+  const answer: Script = (req, rec) =>
+    isCallerPrompt(req) ? scriptedCaller(req) : isJudgePrompt(req) ? scriptedJudge(req) : isSummaryPrompt(req) ? scriptedSummary(req) : desks(script)(req, rec);
+  const prefillMs = (body: ChatRequest, reply: ScriptedReply) => (usageOf(body, reply).prompt_tokens / 1000) * (opts.promptMsPer1kTokens ?? PROMPT_MS_PER_1K_TOKENS);
   const requests: RecordedRequest[] = [];
   const transcriptions: Record<string, string>[] = [];
   const sockets = new Set<import('node:net').Socket>();
@@ -393,7 +407,8 @@ export async function startScriptedServer(opts: ScriptedServerOptions = {}): Pro
         rec.invalid = problem;
         return openAIError(res, 400, problem);
       }
-      const reply = withSchemaArguments(body, await answer(body, rec));
+      const scripted = withSchemaArguments(body, await answer(body, rec));
+      const reply = { ...scripted, ttftMs: (scripted.ttftMs ?? 0) + prefillMs(body, scripted) };
       rec.reply = reply;
       if (reply.hang) return; // the client's timeout ends it
       if (reply.fail) {
@@ -674,6 +689,9 @@ export const keywordBrain: Script = (req) => {
   if (/\b(bye|goodbye|that's all|that is all|nothing else|dhanyavaad|dhanyawad|shukriya|bas itna hi)\b|धन्यवाद|शुक्रिया|बस इतना ही/i.test(user) && offered(req, 'end_call')) {
     return { toolCalls: [{ name: 'end_call', arguments: { reason: 'caller is done' } }] };
   }
+  // "What was my order number again?": answered from what this request carries of the call.
+  const reminded = recall(req, user);
+  if (reminded) return reminded;
   const info = callerInfoIn(user);
   if (Object.keys(info).length && offered(req, 'update_caller_info')) {
     return { toolCalls: [{ name: 'update_caller_info', arguments: info }] };

@@ -8,6 +8,7 @@ import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { DEFAULT_MAX_HANDOFFS } from '../machines/router.js';
 import {
+  DEFAULT_CONTEXT_BUDGET_TOKENS,
   DEFAULT_DTMF_MAP,
   DESK_NAME_SETTINGS,
   type DeskNameSetting,
@@ -146,6 +147,8 @@ const baseSchema = z.object({
   LLM_TIMEOUT_MS: int(1000, 600_000, 10_000),
   LLM_MAX_RETRY: int(0, 10, 1),
   MAX_HANDOFFS: int(1, 100, DEFAULT_MAX_HANDOFFS),
+  /** History (≈ tokens) before a long call's older turns are summarised in the background; 0: never. */
+  CONTEXT_BUDGET_TOKENS: int(0, 1_000_000, DEFAULT_CONTEXT_BUDGET_TOKENS),
   HUMAN_TRANSFER_TO: humanTarget,
   COMPANY_NAME: z.string().trim().min(1).default('Acme'),
   /** The greeting's language until the caller's is known: English, Hindi, Hinglish or an ISO 639-1 code. */

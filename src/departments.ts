@@ -6,6 +6,15 @@
 import type { CallerInfo, Target } from '../machines/router.js';
 import { languageInstruction, languageName } from './language.js';
 
+/**
+ * What a desk's requests carry of a long call (see src/call/memory.ts): `full`, every turn; `summary`, the
+ * notes on the older turns (once made) and the recent turns verbatim; `recent`, the recent turns only.
+ */
+export type HistoryPolicy = 'full' | 'summary' | 'recent';
+
+/** History (≈ tokens) a call reaches before its older turns are summarised (CONTEXT_BUDGET_TOKENS; 0: never). */
+export const DEFAULT_CONTEXT_BUDGET_TOKENS = 1200;
+
 /** The languages desk names are written in: English, Hindi (Devanagari), Hinglish (Latin script). */
 export type DeskLanguage = 'en' | 'hi' | 'hinglish';
 
@@ -26,6 +35,8 @@ export interface DepartmentSpec {
   handles: string;
   /** The keypad digit that asks for this desk by default (`DTMF_MAP`). */
   keypad: string;
+  /** How much of a long call its requests carry, from the moment it takes the call (see HistoryPolicy). */
+  history: HistoryPolicy;
 }
 
 export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
@@ -33,6 +44,7 @@ export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
     id: 'triage',
     callerName: { en: 'the front desk', hi: 'फ्रंट डेस्क', hinglish: 'front desk' },
     keypad: '9',
+    history: 'summary',
     title: 'Triage',
     voice: 'alloy',
     handles: 'the front desk, for a caller who needs another department or is not sure which one',
@@ -46,6 +58,7 @@ export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
     id: 'billing',
     callerName: { en: 'the billing team', hi: 'बिलिंग टीम', hinglish: 'billing team' },
     keypad: '1',
+    history: 'summary',
     title: 'Billing',
     voice: 'sage',
     handles: 'invoices, charges, double charges, refunds, payment methods and due dates',
@@ -57,6 +70,7 @@ export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
     id: 'sales',
     callerName: { en: 'the sales team', hi: 'सेल्स टीम', hinglish: 'sales team' },
     keypad: '2',
+    history: 'summary',
     title: 'Sales',
     voice: 'coral',
     handles: 'plans, pricing, upgrades, add-ons and new purchases',
@@ -68,6 +82,7 @@ export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
     id: 'support',
     callerName: { en: 'technical support', hi: 'टेक्निकल सपोर्ट', hinglish: 'technical support' },
     keypad: '3',
+    history: 'summary',
     title: 'Support',
     voice: 'verse',
     handles: 'outages, errors, devices, accounts that do not work',
@@ -79,6 +94,7 @@ export const DEPARTMENT_TABLE: Readonly<Record<Target, DepartmentSpec>> = {
     id: 'human',
     callerName: { en: 'a member of our team', hi: 'हमारी टीम का एक साथी', hinglish: 'hamari team ka ek member' },
     keypad: '0',
+    history: 'summary',
     title: 'Human hand-off',
     voice: 'alloy',
     handles: 'a person on our team, when the caller asks for a human or you cannot help',

@@ -83,7 +83,7 @@ export function callOptionsFrom(
 ): Pick<
   CallOptions,
   | 'llm' | 'company' | 'maxHandoffs' | 'humanAvailable' | 'deskNames' | 'prepareReplies' | 'greetingLanguage' | 'humanTransferMode'
-  | 'personTimeoutMs' | 'seamPauseMs' | 'inspect'
+  | 'personTimeoutMs' | 'seamPauseMs' | 'inspect' | 'contextBudgetTokens'
 > {
   const deskNames: DeskNames = Object.fromEntries(
     TARGETS.flatMap((t) => (s[deskNameSetting(t)] ? [[t, s[deskNameSetting(t)]]] : [])),
@@ -100,6 +100,7 @@ export function callOptionsFrom(
     deskNames,
     prepareReplies: s.PREPARE_REPLIES,
     seamPauseMs: s.SEAM_PAUSE_MS,
+    contextBudgetTokens: s.CONTEXT_BUDGET_TOKENS,
     greetingLanguage: s.GREETING_LANGUAGE,
     humanTransferMode: s.HUMAN_TRANSFER_MODE,
     personTimeoutMs: s.HUMAN_TRANSFER_TIMEOUT_S === undefined ? undefined : s.HUMAN_TRANSFER_TIMEOUT_S * 1000,

@@ -166,6 +166,14 @@ function renderTranscript(c) {
     ...(c.transcript.length
       ? c.transcript.map((m) => {
           const caller = m.who === 'user' || m.who === 'caller';
+          if (m.who === 'summary') {
+            return h(
+              'div',
+              { class: 'msg msg-summary', title: 'The older turns, summarised in the background: later requests carry these notes and the recent turns' },
+              h('div', { class: 'msg-who' }, 'Notes on the call so far', h('span', { class: 'muted small' }, fmtClock(m.at))),
+              h('div', { class: 'msg-text' }, m.text),
+            );
+          }
           return h(
             'div',
             { class: `msg ${caller ? 'msg-caller' : `msg-agent dept-border-${m.who}`}${m.interrupted ? ' interrupted' : ''}` },

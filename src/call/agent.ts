@@ -71,6 +71,8 @@ export interface AgentHooks {
   bridgeSaid(text: string, interrupted: boolean): void;
   /** What each clip this agent plays passes through on its way to the line (the call's earpiece). */
   meter(): TransformStream<AudioFrame, AudioFrame>;
+  /** The context a request of this agent carries of the call (a long call's older turns summarised: ./memory.ts). */
+  forModel(ctx: llm.ChatContext): llm.ChatContext;
 }
 
 /** The agent's first reply on the line: where its time went (see `HandoffStages`). */
@@ -290,10 +292,15 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     }
     const first: FirstReply | null = this.firstReply ? null : (this.firstReply = { llmTtftMs: null, ttsTtfbMs: null, prepared: false });
     const askedAt = performance.now();
-    const ctx = boundedForModel(this.withCurrentInstructions(chatCtx));
+    const ctx = boundedForModel(this.forModel(this.withCurrentInstructions(chatCtx)));
     const out = await voice.Agent.default.llmNode(this, ctx, ...rest);
     if (!out) return out;
     return this.noteText(out.pipeThrough(firstItem(() => first && (first.llmTtftMs = performance.now() - askedAt))));
+  }
+
+  /** What a request of this agent carries of the call: see AgentHooks.forModel. */
+  forModel(ctx: llm.ChatContext): llm.ChatContext {
+    return this.hooks.forModel(ctx);
   }
 
   /** Passes the reply through, noting its text as it streams. */

@@ -37,6 +37,8 @@ import { CallerVoice, followSession } from './session-events.js';
 import { errorText, newSession, waitForQuiet } from './session.js';
 import { pressKey } from './keypad.js';
 import { languageSwitch, sttLanguageSwitch } from '../language.js';
+import { DEFAULT_CONTEXT_BUDGET_TOKENS, DEPARTMENT_TABLE } from '../departments.js';
+import { CallMemory } from './memory.js';
 
 type EndEvent = CallEvent & { type: 'end' };
 
@@ -62,6 +64,8 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   private apology: voice.SpeechHandle | null = null;
   private readonly deskPort: DeskPort;
   private readonly callerVoice: CallerVoice;
+  /** A long call's older turns, summarised in the background (./memory.ts). */
+  readonly memory: CallMemory;
   /** What the caller hears of the agents: when each desk's sound starts and ends (voice calls). */
   private readonly earpiece = new Earpiece<DepartmentAgent>((agent, at) => this.line.agentSounded(agent, at));
   /** When the transfer request being sent reached the machine (its decision is timed from here). */
@@ -83,6 +87,13 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     this.listenToMachine();
     this.session = newSession(opts);
     this.callerVoice = new CallerVoice(this.session);
+    this.memory = new CallMemory({
+      llm: opts.llm,
+      budgetTokens: opts.contextBudgetTokens ?? DEFAULT_CONTEXT_BUDGET_TOKENS,
+      language: () => this.actor.getSnapshot().context.caller.language,
+      emit: (e) => this.emitEvent(e),
+    });
+    this.memory.follow(this.session);
     const { llm, ttsFor, deskNames, prepareReplies } = opts;
     this.line = new Line({
       session: this.session, llm, ttsFor, deskNames, prepareReplies, port: this.deskPort,
@@ -337,6 +348,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       callerMayBeSpeaking: () => this.callerVoice.mayBeSpeaking(),
       meter: () => this.earpiece.meter(agent),
       bridgeSaid: (text, interrupted) => this.line.bridgeSaid(agent, text, interrupted),
+      forModel: (ctx) => this.memory.forModel(ctx, DEPARTMENT_TABLE[agent.role].history),
     }),
     };
   }

@@ -67,6 +67,7 @@ export function buildDesk(role: Target, how: Opening, port: DeskPort): Departmen
     callerMayBeSpeaking: () => port.hooks(agent).callerMayBeSpeaking(),
     meter: () => port.hooks(agent).meter(),
     bridgeSaid: (text, interrupted) => port.hooks(agent).bridgeSaid(text, interrupted),
+    forModel: (ctx) => port.hooks(agent).forModel(ctx),
   };
   agent = new DepartmentAgent(role, entry, hooks, {
     instructions: deskInstructions(role, port),

@@ -161,6 +161,10 @@ export function applyEvent(d: CallDigest, e: CallEvent): CallDigest {
       else d.pendingSteps.push({ step: e.step, at: e.at });
       break;
     }
+    case 'summary':
+      // The notes later requests carry in place of the older turns: shown where they were made.
+      d.transcript.push({ at: e.at, who: 'summary', text: e.text });
+      break;
     case 'error':
       d.counts.errors++;
       d.errors.push({ at: e.at, message: e.message });

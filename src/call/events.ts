@@ -101,6 +101,19 @@ export const keypadEvent = z.object({
 /** A warm transfer's step: the person dialled (the caller on hold), answered and being briefed, joined to the caller. */
 export const personEvent = z.object({ type: z.literal('person'), step: z.enum(['dialling', 'briefing', 'connected']), at });
 export const errorEvent = z.object({ type: z.literal('error'), message: z.string(), at });
+/** The older turns of a long call summarised (see ./memory.ts): later requests carry this and the recent turns. */
+export const summaryEvent = z.object({
+  type: z.literal('summary'),
+  text: z.string(),
+  /** History items the summary stands for, from the start of the call. */
+  coveredItems: z.number().int().nonnegative(),
+  /** The history's size when it was made (≈ tokens). */
+  historyTokens: z.number().int().nonnegative(),
+  /** What making it cost (the summary request's usage). */
+  summaryTokens: z.number().int().nonnegative(),
+  ms: z.number().nonnegative(),
+  at,
+});
 export const endEvent = z.object({
   type: z.literal('end'),
   state: callState,
@@ -118,6 +131,7 @@ export const callEventSchema = z.discriminatedUnion('type', [
   callerEvent,
   keypadEvent,
   personEvent,
+  summaryEvent,
   errorEvent,
   endEvent,
 ]);

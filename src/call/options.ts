@@ -71,6 +71,11 @@ export interface CallOptions {
    * two speech engines' padding (SEAM_PAUSE_MS; default DEFAULT_SEAM_PAUSE_MS; null: clips play as made).
    */
   seamPauseMs?: number | null;
+  /**
+   * History (≈ tokens) before the older turns are summarised in the background (CONTEXT_BUDGET_TOKENS;
+   * default DEFAULT_CONTEXT_BUDGET_TOKENS; 0: never). See ./memory.ts.
+   */
+  contextBudgetTokens?: number;
   /** The greeting's language while the caller's is unknown (GREETING_LANGUAGE; English by default). */
   greetingLanguage?: string;
   /**

@@ -110,6 +110,8 @@ export class PreparedReply {
       toolChoice: llm.ToolChoice;
       tts?: ttsNs.TTS;
       stats: PreparedStats;
+      /** What the new desk's requests carry of the call (a long call summarised: ./memory.ts). */
+      forModel?: (ctx: llm.ChatContext) => llm.ChatContext;
     },
   ) {
     const ctx = carriedHistory(opts.history);
@@ -117,7 +119,7 @@ export class PreparedReply {
     this.expectedLines = linesOf(ctx);
     ctx.items.unshift(llm.ChatMessage.create({ role: 'system', content: opts.instructions }));
     this.kind = `${opts.model.provider}/${opts.model.model}/${opts.tts ? 'voice' : 'text'}`;
-    this.ready = this.prepare(boundedForModel(ctx)).catch(() => null);
+    this.ready = this.prepare(boundedForModel(opts.forModel ? opts.forModel(ctx) : ctx)).catch(() => null);
     void this.ready.then((r) => {
       if (!r) return;
       const ms = performance.now() - this.startedAt;
@@ -273,6 +275,7 @@ export function prepareReply(
     toolChoice: agent.entryToolChoice,
     tts: agent.tts,
     stats,
+    forModel: (ctx) => agent.forModel(ctx),
   });
   return true;
 }
