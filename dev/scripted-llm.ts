@@ -119,6 +119,8 @@ export interface ScriptedServerOptions {
    * prompt tokens, on top of a reply's own `ttftMs` (default PROMPT_MS_PER_1K_TOKENS; 0: none).
    */
   promptMsPer1kTokens?: number;
+  /** How a summary request is answered (default `scriptedSummary`; a test's summariser may fail or hang). */
+  summariser?: Script;
 }
 
 /**
@@ -374,7 +376,7 @@ export async function startScriptedServer(opts: ScriptedServerOptions = {}): Pro
   const desks = (s: Script) => (opts.fault ? withFault(s, opts.fault) : s);
   // A simulated caller and a judge (npm run simulate) are played whatever script plays the desks.
   const answer: Script = (req, rec) =>
-    isCallerPrompt(req) ? scriptedCaller(req) : isJudgePrompt(req) ? scriptedJudge(req) : isSummaryPrompt(req) ? scriptedSummary(req) : desks(script)(req, rec);
+    isCallerPrompt(req) ? scriptedCaller(req) : isJudgePrompt(req) ? scriptedJudge(req) : isSummaryPrompt(req) ? (opts.summariser ?? scriptedSummary)(req, rec) : desks(script)(req, rec);
   const prefillMs = (body: ChatRequest, reply: ScriptedReply) => (usageOf(body, reply).prompt_tokens / 1000) * (opts.promptMsPer1kTokens ?? PROMPT_MS_PER_1K_TOKENS);
   const requests: RecordedRequest[] = [];
   const transcriptions: Record<string, string>[] = [];

@@ -31,13 +31,16 @@ export function scriptedSummary(req: ChatRequest): ScriptedReply {
 
 type Recalled = 'order' | 'amount' | 'account' | 'first need';
 
-/** What the caller asks to be reminded of, if anything. */
+/**
+ * What the caller asks to be reminded of, if anything: only a request to repeat what they said ("…again?",
+ * "did I tell you…", "फिर से", "bataya tha") — "what is the charge?" is a question for the desk, not recall.
+ */
 function asked(line: string): Recalled | null {
-  if (!/\b(what|which|how much|kya|kitna|kitne|kaunsa)\b|क्या|कितन|कौन/i.test(line) || !/\b(again|did i|was|tha|thi|bataya)\b|था|थी|बताया/i.test(line)) return null;
+  if (/\bwhat did i first call about\b|\bsabse pehle\b|सबसे पहले/i.test(line)) return 'first need';
+  if (!/\b(again|did i (?:tell|say|give|mention)|remind me|i told you|bataya tha|phir se)\b|बताया था|फिर से|दोबारा/i.test(line)) return null;
   if (/\border\b|ऑर्डर/i.test(line)) return 'order';
-  if (/\b(charged|amount|how much|kitne|kitna)\b|कितने|रकम/i.test(line)) return 'amount';
+  if (/\b(charged|charge|amount|how much|kitne|kitna)\b|कितन|रकम|चार्ज/i.test(line)) return 'amount';
   if (/\baccount\b|अकाउंट|खाता/i.test(line)) return 'account';
-  if (/\b(first|pehle|sabse pehle)\b|पहले/i.test(line)) return 'first need';
   return null;
 }
 

@@ -1,0 +1,150 @@
+/**
+ * Long calls (src/call/memory.ts): 60-odd caller turns and several transfers, in English and Hindi. Past
+ * CONTEXT_BUDGET_TOKENS the older turns are summarised in the background and later requests carry the
+ * notes and the recent turns: requests stay small, and every fact the caller gave early — the order
+ * number, the amount, the first need — is still known to the desk that is asked for it late in the call.
+ * A summary is never made between a caller's turn and its reply; one that fails or never comes changes
+ * nothing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ScriptedServer, startScriptedServer, textOf, usageOf } from '../dev/scripted-llm.js';
+import type { Script } from '../dev/scripted-llm.js';
+import type { CallEvent } from '../src/call/events.js';
+import { loadSettings } from '../src/config.js';
+import { newTextCall, sayLine } from '../src/text-calls.js';
+import { initTestLogging } from './support/harness.js';
+
+interface Script_ {
+  facts: string[];
+  filler: string[];
+  transfers: string[];
+  questions: { line: string; answer: RegExp }[];
+}
+
+const SCRIPTS: Record<'en' | 'hi', Script_> = {
+  en: {
+    facts: ['My name is Maya and my account number is ACC-5521.', 'My order number is ORD-88412 and I was charged 1,499 rupees twice on my bill.'],
+    filler: ['Hmm, let me think about it for a moment.', 'Right, and what happens after that?', 'Could you repeat the last part?', 'Okay, I am noting all of this.', 'I see, go on please.'],
+    transfers: ['Also my internet is not working since yesterday.', 'I want to upgrade my plan to a faster one.'],
+    questions: [
+      { line: 'What was my order number again?', answer: /ORD-88412/ },
+      { line: 'How much was I charged again?', answer: /1,499 rupees/ },
+      { line: 'What did I first call about?', answer: /charged 1,499 rupees twice/ },
+    ],
+  },
+  hi: {
+    facts: ['मेरा नाम माया है और मेरा अकाउंट नंबर ACC-5521 है।', 'मेरा ऑर्डर नंबर ORD-88412 है और मेरे बिल पर 1,499 रुपये दो बार कट गए।'],
+    filler: ['अच्छा, एक मिनट सोचने दीजिए।', 'ठीक है, उसके बाद क्या होगा?', 'आख़िरी बात एक बार और कहिए।', 'ठीक है, मैं यह सब लिख रहा हूँ।', 'समझ गया, आगे बताइए।'],
+    transfers: ['मेरा इंटरनेट कल से काम नहीं कर रहा है।', 'मुझे नया प्लान चाहिए, अपग्रेड करना है।'],
+    questions: [
+      { line: 'क्या आप मेरा ऑर्डर नंबर फिर से बता सकते हैं?', answer: /ORD-88412/ },
+      { line: 'मेरा चार्ज कितना था, फिर से बताइए?', answer: /1,499 रुपये/ },
+      { line: 'मैंने सबसे पहले किस बारे में कॉल किया था?', answer: /1,499 रुपये दो बार/ },
+    ],
+  },
+};
+
+/** The caller's lines: the facts, 20 lines of talk, a need for Support, 20 more, a need for Sales, 15 more, the questions. */
+function linesOf(s: Script_): string[] {
+  const talk = (n: number) => Array.from({ length: n }, (_, i) => s.filler[i % s.filler.length]!);
+  return [...s.facts, ...talk(20), s.transfers[0]!, ...talk(20), s.transfers[1]!, ...talk(15), ...s.questions.map((q) => q.line)];
+}
+
+interface Played {
+  events: CallEvent[];
+  /** The desks' answers to the questions, in order. */
+  answers: string[];
+  /** Prompt tokens of each desk request, in order. */
+  promptTokens: number[];
+  /** When each desk request and each summary request reached the server, and when each caller line was said. */
+  deskAt: number[];
+  summaryAt: number[];
+  userAt: number[];
+  invalid: string[];
+}
+
+const isSummary = (body: { messages: { content?: unknown }[] }) => textOf(body.messages[0] as never).startsWith('# Summarise this call');
+
+async function playLong(server: ScriptedServer, lang: 'en' | 'hi', budget: number): Promise<Played> {
+  const settings = loadSettings({ OPENAI_BASE_URL: server.url, CONTEXT_BUDGET_TOKENS: String(budget) });
+  const callId = `long-${lang}-${budget}-${Math.random().toString(36).slice(2, 8)}`;
+  const call = newTextCall(settings, { callId, humanAvailable: false });
+  const events: CallEvent[] = [];
+  call.on('event', (e) => events.push(e));
+  const from = server.requests.length;
+  await call.start();
+  await call.greeted;
+  const lines = linesOf(SCRIPTS[lang]);
+  for (const line of lines) await sayLine(call, line, () => false);
+  await call.close();
+  const mine = server.chatRequests().filter((r) => server.requests.indexOf(r) >= from);
+  const agents = events.filter((e): e is Extract<CallEvent, { type: 'agent' }> => e.type === 'agent');
+  return {
+    events,
+    answers: agents.slice(-SCRIPTS[lang].questions.length).map((a) => a.text),
+    promptTokens: mine.filter((r) => !isSummary(r.body)).map((r) => usageOf(r.body, {}).prompt_tokens),
+    deskAt: mine.filter((r) => !isSummary(r.body)).map((r) => r.at),
+    summaryAt: mine.filter((r) => isSummary(r.body)).map((r) => r.at),
+    userAt: events.filter((e) => e.type === 'user').map((e) => e.at),
+    invalid: mine.flatMap((r) => (r.invalid ? [r.invalid] : [])),
+  };
+}
+
+let server: ScriptedServer;
+beforeAll(async () => {
+  initTestLogging();
+  server = await startScriptedServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+describe.each(['en', 'hi'] as const)('a long call (%s): 63 caller turns, four transfers', (lang) => {
+  it('every early fact is known late; requests stay small; summaries are made off the critical path', async () => {
+    const summarised = await playLong(server, lang, 1200);
+    const whole = await playLong(server, lang, 0);
+    const questions = SCRIPTS[lang].questions;
+    for (const [i, q] of questions.entries()) expect(summarised.answers[i], q.line).toMatch(q.answer);
+    // The same call without a budget knows them too (the scripted desks answer from what they are sent).
+    for (const [i, q] of questions.entries()) expect(whole.answers[i], q.line).toMatch(q.answer);
+
+    const summaries = summarised.events.filter((e) => e.type === 'summary');
+    expect(summaries.length).toBeGreaterThanOrEqual(2); // a second summary folded the first one's notes in
+    expect(whole.events.some((e) => e.type === 'summary')).toBe(false);
+    expect(summarised.events.filter((e) => e.type === 'error')).toEqual([]);
+    expect(summarised.invalid).toEqual([]); // no tool call cut from its result: OpenAI would refuse the request
+    expect(summarised.events.filter((e) => e.type === 'handoff').map((e) => (e as { to: string }).to)).toEqual(['billing', 'triage', 'support', 'triage', 'sales']);
+
+    // The last requests carry the notes and the recent turns: well under the whole history.
+    const last = (p: Played) => p.promptTokens.slice(-3).reduce((a, b) => a + b, 0) / 3;
+    expect(last(summarised) / last(whole)).toBeLessThan(0.6);
+
+    // A summary starts once the reply to the caller's line was asked for (while it is spoken), never between
+    // the line and that request. (Its start: the event's time less the time it took.)
+    for (const e of summaries as Extract<CallEvent, { type: 'summary' }>[]) {
+      const at = e.at - e.ms;
+      const line = Math.max(...summarised.userAt.filter((u) => u <= at));
+      const reply = summarised.deskAt.find((d) => d >= line);
+      expect(reply, 'the reply was asked for before the summary').toBeLessThanOrEqual(at);
+    }
+  }, 120_000);
+});
+
+describe('a summary that fails or never comes changes nothing', () => {
+  it.each<[string, Script]>([
+    ['fails', () => ({ fail: { status: 500, message: 'overloaded' } })],
+    ['never answers', () => ({ hang: true })],
+  ])('the summariser %s: the call goes on with its whole history, no error said', async (_, summariser) => {
+    const broken = await startScriptedServer({ summariser });
+    try {
+      const played = await playLong(broken, 'en', 1200);
+      expect(played.summaryAt.length).toBeGreaterThanOrEqual(1); // one was asked for
+      expect(played.events.some((e) => e.type === 'summary')).toBe(false);
+      expect(played.events.filter((e) => e.type === 'error')).toEqual([]);
+      for (const [i, q] of SCRIPTS.en.questions.entries()) expect(played.answers[i]).toMatch(q.answer);
+    } finally {
+      broken.dropConnections();
+      await broken.close();
+    }
+  }, 120_000);
+});
