@@ -84,10 +84,27 @@ export function scriptedCaller(req: ChatRequest): ScriptedReply {
   const step = steps[next];
   if (!step) {
     const left = skipped || steps.some((s) => s.hidden && s.say !== null && !said.includes(s.say));
-    return { text: BYE[lang], toolCalls: [{ name: 'end_call', arguments: { needs_met: !left, reason: left ? 'a need was never asked about' : 'all my needs were dealt with' } }] };
+    const refused = refusedNeeds(req, v);
+    const why = left ? 'a need was never asked about' : refused ? `the agents could not help with: ${refused}` : 'all my needs were dealt with';
+    return { text: BYE[lang], toolCalls: [{ name: 'end_call', arguments: { needs_met: !left && !refused, reason: why } }] };
   }
   if (step.say === null) return { toolCalls: [{ name: 'stay_silent', arguments: {} }] };
   return { text: step.say };
+}
+
+/** An agent line that says it cannot help ("I can't transfer you…", "नहीं जोड़ा जा सकता", "nahi ho sakta"). */
+const REFUSAL = /\b(?:can't|cannot|can not|couldn't)\b|नहीं (?:जोड़ा जा सकता|हो सकता|हो पाई)|नहीं (?:कर|जोड़) सकत|\bnahi (?:kiya ja sakta|ho sakta|ho paayi)\b/i;
+
+/** The first need (its line) an agent answered with a refusal, if any: the caller leaves with it unmet. */
+function refusedNeeds(req: ChatRequest, v: CallerView): string | null {
+  const needs = new Set(v.needs.map((n) => n.say));
+  let current: string | null = null;
+  for (const m of req.messages.slice(1)) {
+    const text = textOf(m);
+    if (m.role === 'assistant' && text) current = needs.has(text) ? text : null;
+    else if (m.role === 'user' && current && REFUSAL.test(text)) return current;
+  }
+  return null;
 }
 
 /** A judge that reads nothing: every criterion passes, and the reason says why. */

@@ -516,6 +516,12 @@ const LINES = {
   en: {
     thisIs: (me: string) => `This is ${me}.`,
     thanks: (name?: string) => `Thanks${name ? `, ${name}` : ''}.`,
+    // The machine's reasons are English: a model answering in English passes them on as they are.
+    refused: (why: string) => `I'm sorry, I can't transfer you: ${why} What else can I help with?`,
+    cantDo: (why: string) => `I'm sorry, I can't do that: ${why} What else can I help with?`,
+    done: 'Done.',
+    toColleague: 'Let me get you to a colleague.',
+    noColleague: "I'm afraid no colleague is available on this line, but I can keep helping you.",
     noted: "I've noted that. How can I help?",
     transfer: (t: string) => `Let me transfer you to ${t}.`,
     back: (t: string) => `Let me send you back to the front desk so they can get you to ${t}.`,
@@ -533,6 +539,12 @@ const LINES = {
   hi: {
     thisIs: (me: string) => `मैं ${me} से हूँ।`,
     thanks: (name?: string) => `धन्यवाद${name ? ` ${name} जी` : ''}।`,
+    // A model answering in Hindi says why in Hindi; the scripted one cannot translate the machine's reason.
+    refused: () => 'माफ़ कीजिए, यह ट्रांसफ़र अभी नहीं हो सकता। मैं और क्या मदद कर सकता हूँ?',
+    cantDo: () => 'माफ़ कीजिए, यह अभी नहीं हो सकता। मैं और क्या मदद कर सकता हूँ?',
+    done: 'हो गया।',
+    toColleague: 'मैं आपको हमारी टीम के एक साथी से जोड़ता हूँ।',
+    noColleague: 'माफ़ कीजिए, इस लाइन पर अभी कोई साथी उपलब्ध नहीं है, पर मैं आपकी मदद करता रहूँगा।',
     noted: 'मैंने यह नोट कर लिया है। मैं आपकी क्या मदद कर सकता हूँ?',
     transfer: (t: string) => `मैं आपको ${t} से जोड़ रहा हूँ।`,
     back: (t: string) => `मैं आपको फ्रंट डेस्क पर वापस भेज रहा हूँ, वे आपको ${t} से जोड़ देंगे।`,
@@ -550,6 +562,11 @@ const LINES = {
   hinglish: {
     thisIs: (me: string) => `Main ${me} se hoon.`,
     thanks: (name?: string) => `Thank you${name ? ` ${name} ji` : ''}.`,
+    refused: () => 'Sorry, yeh transfer abhi nahi ho sakta. Main aur kya madad kar sakta hoon?',
+    cantDo: () => 'Sorry, yeh abhi nahi ho sakta. Main aur kya madad kar sakta hoon?',
+    done: 'Ho gaya.',
+    toColleague: 'Main aapko hamari team ke ek colleague se connect karta hoon.',
+    noColleague: 'Sorry, is line pe abhi koi colleague available nahi hai, par main aapki madad karta rahunga.',
     noted: 'Maine note kar liya hai. Main aapki kya madad kar sakta hoon?',
     transfer: (t: string) => `Main aapko ${t} se connect kar raha hoon.`,
     back: (t: string) => `Main aapko front desk pe wapas bhej raha hoon, woh aapko ${t} se jod denge.`,
@@ -655,8 +672,8 @@ export const keywordBrain: Script = (req) => {
       const said = lastText.replace(/^"|"$/g, '').replace(/\s*\(For you, not to be read out:[^)]*\)/g, '');
       // A refused transfer is told in the caller's terms: the reason, not the tool's "Transfer refused:".
       const refused = /^Transfer refused: ([\s\S]*)$/.exec(said)?.[1];
-      if (refused) return { text: `I'm sorry, I can't transfer you: ${refused} What else can I help with?` };
-      return { text: `I'm sorry, I can't do that: ${said} What else can I help with?` };
+      if (refused) return { text: linesFor(req).refused(refused) };
+      return { text: linesFor(req).cantDo(said) };
     }
     if (/saved/.test(lastText)) {
       const name = /"name":"([^"]+)"/.exec(lastText.replace(/\\"/g, '"'))?.[1];
@@ -667,7 +684,7 @@ export const keywordBrain: Script = (req) => {
       if (route) return { ...route, text: `${thanks} ${route.text}` };
       return { text: `${thanks} ${linesFor(req).noted}` };
     }
-    return { text: 'Done.' };
+    return { text: linesFor(req).done };
   }
 
   if (/The call has just connected/.test(sys)) {
@@ -700,9 +717,9 @@ export const keywordBrain: Script = (req) => {
   }
   if (/\b(human|person|real agent|operator|someone real|insaan|kisi aadmi)\b|इंसान|व्यक्ति|किसी आदमी|असली/i.test(user)) {
     if (offered(req, 'transfer_to_human')) {
-      return { text: 'Let me get you to a colleague.', toolCalls: [{ name: 'transfer_to_human', arguments: { reason: user } }] };
+      return { text: linesFor(req).toColleague, toolCalls: [{ name: 'transfer_to_human', arguments: { reason: user } }] };
     }
-    return { text: "I'm afraid no colleague is available on this line, but I can keep helping you." };
+    return { text: linesFor(req).noColleague };
   }
   const topics = topicsIn(user);
   const route = routeFor(req, topics, user);

@@ -32,10 +32,11 @@ export function scriptedSummary(req: ChatRequest): ScriptedReply {
 type Recalled = 'order' | 'amount' | 'account' | 'first need';
 
 /**
- * What the caller asks to be reminded of, if anything: only a request to repeat what they said ("…again?",
+ * What the caller asks to be reminded of, if anything: only a question asking to repeat what they said ("…again?",
  * "did I tell you…", "फिर से", "bataya tha") — "what is the charge?" is a question for the desk, not recall.
  */
 function asked(line: string): Recalled | null {
+  if (!line.includes('?')) return null; // "…overcharged me again, account ACC-3030!" asks nothing
   if (/\bwhat did i first call about\b|\bsabse pehle\b|सबसे पहले/i.test(line)) return 'first need';
   if (!/\b(again|did i (?:tell|say|give|mention)|remind me|i told you|bataya tha|phir se)\b|बताया था|फिर से|दोबारा/i.test(line)) return null;
   if (/\border\b|ऑर्डर/i.test(line)) return 'order';

@@ -77,6 +77,11 @@ describe('no-regreet', () => {
   it('a greeting by the front desk at the start is not a re-greet, and a call with no transfer is not judged', () => {
     expect(verdict('no-regreet', callOf(GOOD.slice(0, 4))).pass).toBe(null);
   });
+  it("a desk's goodbye right after a transfer closes the call; it does not open one", () => {
+    for (const bye of ['billing: Thank you for calling. Goodbye!', 'billing: कॉल करने के लिए धन्यवाद। नमस्ते!', 'billing: Call karne ke liye dhanyavaad. Bye!']) {
+      expect(verdict('no-regreet', withReply(bye)).pass, bye).toBe(true);
+    }
+  });
   it('a Hindi "namaste" on taking over is a hello, not a new call', () => {
     expect(verdict('no-regreet', withReply('billing: नमस्ते, मैं बिलिंग टीम से हूँ। आइए इसे ठीक करते हैं।')).pass).toBe(true);
   });
@@ -97,6 +102,13 @@ describe('no-reask', () => {
     const s = scenario({ caller: { persona: 'p', language: 'en', facts: { name: 'Asha', account: 'ACC-4417', email: 'asha@example.in' } } });
     expect(verdict('no-reask', withReply('billing: What is your email address?'), s).pass).toBe(true);
     expect(verdict('no-reask', withReply('billing: I have your account number ACC-4417 here.'), s).pass).toBe(true);
+  });
+  it("a desk quoting the caller's own question asks nothing", () => {
+    const s = scenario({ caller: { persona: 'p', language: 'en', facts: { address: '12 MG Road' } } });
+    const call = callOf(['c: I am moving to 12 MG Road, can I get a connection at that address?', 't: sales', 'sales: This is sales. I understand: "can I get a connection at that address?". Let\'s sort that out.']);
+    expect(verdict('no-reask', call, s).pass).toBe(true);
+    const asking = callOf(['c: I am moving to 12 MG Road, can I get a connection at that address?', 't: sales', 'sales: Sure. What is the address, please?']);
+    expect(verdict('no-reask', asking, s).pass).toBe(false);
   });
   it('does not apply when the caller gave nothing', () => {
     expect(verdict('no-reask', callOf(['triage: Hello?', 'c: I was charged twice on my bill.'])).pass).toBe(null);

@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ScriptedServer, startScriptedServer } from '../dev/scripted-llm.js';
 import type { Fault } from '../dev/scripted-faults.js';
+import { scriptedCaller } from '../dev/scripted-caller.js';
+import { callerPrompt } from '../src/simulate/caller.js';
 import { loadSettings } from '../src/config.js';
 import { JUDGES, judgeCall } from '../src/simulate/judges.js';
 import { llmJudge } from '../src/simulate/llm-judge.js';
@@ -82,6 +84,15 @@ describe('npm run simulate, key-free', () => {
     const failed = run.results.filter((r) => !r.pass).map((r) => `${r.scenario}: ${JSON.stringify(r.verdicts)}`);
     expect(failed).toEqual([]);
     expect(stdout).toMatch(/^all: 100\.0 % of \d+ calls passed every judge/m);
+    // A caller handed to a person waits on hold: the desk that takes them back (a text call reaches no
+    // person) is heard before the caller speaks again.
+    const withPerson = run.results.filter((r) => r.call.entries.some((e) => e.kind === 'transfer' && e.to === 'human'));
+    expect(withPerson.length).toBeGreaterThan(0);
+    for (const r of withPerson) {
+      const at = r.call.entries.findIndex((e) => e.kind === 'transfer' && e.to === 'human');
+      const next = r.call.entries.slice(at + 1).filter((e) => e.kind === 'caller' || (e.kind === 'agent' && e.desk !== 'human'));
+      expect(next[0]?.kind, r.scenario).toBe('agent');
+    }
     // Each judge that needs a transfer to judge had some to judge.
     for (const id of ['no-regreet', 'replies-once', 'reply-budget', 'no-reask', 'language']) {
       expect(run.summary.byJudge.find((j) => j.id === id)!.calls, id).toBeGreaterThan(SCENARIOS.length / 2);
@@ -154,6 +165,30 @@ describe.each<[Fault, string, RegExp]>([
     } finally {
       await faulty.close();
     }
+  });
+});
+
+describe('the scripted caller', () => {
+  const request = (...turns: [string, string][]) => ({
+    model: 'scripted',
+    messages: [
+      { role: 'system' as const, content: callerPrompt(SCENARIOS.find((s) => s.id === 'en-billing-double-charge')!) },
+      ...turns.map(([role, content]) => ({ role: role as 'user' | 'assistant', content })),
+    ],
+  });
+  it('hangs up with its needs unmet when a desk could not help with one, and met otherwise', () => {
+    const said = ['Thank you for calling Acme.', 'My name is Asha and my account number is ACC-4417.', "Thanks, Asha. I've noted that.", 'I was charged twice on my bill this month.'];
+    const turns = (last: string): [string, string][] => said.map((t, i) => [i % 2 ? 'assistant' : 'user', t] as [string, string]).concat([['user', last]]);
+    const refused = scriptedCaller(request(...turns("I'm sorry, I can't transfer you: this call has reached its limit.")));
+    expect(refused.toolCalls?.[0]).toMatchObject({ name: 'end_call', arguments: { needs_met: false, reason: expect.stringContaining('could not help with: I was charged twice') } });
+    const helped = scriptedCaller(request(...turns("This is the billing team. Let's sort that out.")));
+    expect(helped.toolCalls?.[0]).toMatchObject({ name: 'end_call', arguments: { needs_met: true } });
+  });
+  it('gives an asked-for fact, and gives up when asked for it a third time', () => {
+    const ask = 'Could you give me your account number, please?';
+    expect(scriptedCaller(request(['user', ask])).text).toBe('My account is ACC-4417.');
+    const third = scriptedCaller(request(['user', ask], ['assistant', 'My account is ACC-4417.'], ['user', ask], ['assistant', 'My account is ACC-4417.'], ['user', ask]));
+    expect(third.toolCalls?.[0]).toMatchObject({ name: 'end_call', arguments: { needs_met: false } });
   });
 });
 

@@ -3,7 +3,7 @@
  * says pass or fail with its reason, or that it does not apply (no transfer to judge).
  */
 import { detectLanguage, languageName } from '../language.js';
-import { factKind, factsAskedIn, givesFact, greetsAsNewCall } from './phrases.js';
+import { factKind, factsAskedIn, givesFact, greetsAsNewCall, withoutQuotes } from './phrases.js';
 import type { Entry, SimCall } from './play.js';
 import type { Scenario } from './scenario.js';
 
@@ -74,7 +74,7 @@ const noReask: Judge = {
           if (kind && !given.has(kind) && givesFact(e.text, value)) given.set(kind, e.at);
         }
       } else if (e.kind === 'agent') {
-        for (const kind of factsAskedIn(e.text)) {
+        for (const kind of factsAskedIn(withoutQuotes(e.text))) {
           asked++;
           const when = given.get(kind);
           if (when !== undefined) return fail(`${e.desk} asked for the ${kind} at ${secs(e.at)}, which the caller gave at ${secs(when)}: ${quote(e.text)}`);

@@ -5,23 +5,29 @@
  */
 import type { BEHAVIOURS, LANGUAGES } from './scenario.js';
 
-/** The opening of a new call ("Thank you for calling …", "How can I help you today?"): wrong after a transfer. */
+/** A farewell: "Thank you for calling. Goodbye!" closes a call, it does not open one. */
+const FAREWELL = /\b(?:good)?bye\b|\btake care\b|नमस्ते[।!.]?\s*$|अलविदा/i;
+
+/** "Thank you for calling …" without a farewell: a new call's opening. */
+const THANKS_FOR_CALLING = [/\bthanks? (?:you )?for calling\b/i, /कॉल करने के लिए (?:धन्यवाद|शुक्रिया)/, /\bcall karne ke liye (?:dhanyavaad|dhanyawad|shukriya)\b/i];
+
+/** The opening of a new call ("Welcome to …", "How can I help you today?"): wrong after a transfer. */
 const OPENING = [
-  /\bthanks? (?:you )?for calling\b/i,
   /\bwelcome to\b/i,
   /\bhow (?:can|may) i (?:help|assist) you today\b/i,
   /\bwhat can i do for you today\b/i,
-  /कॉल करने के लिए (?:धन्यवाद|शुक्रिया)/,
   /में आपका स्वागत/,
   /आज मैं आपकी क्या मदद/,
-  /\bcall karne ke liye (?:dhanyavaad|dhanyawad|shukriya)\b/i,
   /\bmein aapka swagat\b/i,
   /\baaj main aapki kya madad\b/i,
 ];
 
 export function greetsAsNewCall(line: string): boolean {
-  return OPENING.some((re) => re.test(line));
+  return OPENING.some((re) => re.test(line)) || (THANKS_FOR_CALLING.some((re) => re.test(line)) && !FAREWELL.test(line));
 }
+
+/** A line without what it quotes ("I understand: "…""): a desk repeating the caller's words asks nothing. */
+export const withoutQuotes = (line: string) => line.replace(/"[^"]*"|“[^”]*”|«[^»]*»/g, ' ');
 
 /** The kinds of fact a line can ask for, and how each is asked for. */
 const FACT_WORDS: Record<string, RegExp> = {

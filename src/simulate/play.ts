@@ -31,6 +31,24 @@ export interface SimCall {
   ms: number;
 }
 
+/** How long a caller on hold for a person waits before speaking again. */
+const HOLD_MS = 15_000;
+
+/**
+ * A caller being handed to a person waits on hold, as a caller does, until the person takes the call
+ * (the call ends) or the call comes back to a desk and its line was said — not talking over the hold.
+ */
+async function onHoldEnded(entries: Entry[], ended: () => boolean): Promise<void> {
+  const onHold = () => {
+    const i = entries.findLastIndex((e) => e.kind === 'transfer' && e.to === 'human');
+    if (i < 0) return false;
+    const back = entries.findIndex((e, j) => j > i && e.kind === 'transfer' && e.from === 'human');
+    return back < 0 || !entries.slice(back + 1).some((e) => e.kind === 'agent');
+  };
+  const until = Date.now() + HOLD_MS;
+  while (onHold() && !ended() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+}
+
 export async function playScenario(settings: Settings, callerModel: ModelEndpoint, s: Scenario, run: number, runId: string): Promise<SimCall> {
   const started = Date.now();
   const at = () => Date.now() - started;
@@ -65,6 +83,7 @@ export async function playScenario(settings: Settings, callerModel: ModelEndpoin
         end = { by: 'agent', needsMet: null, reason: 'the agents ended the call' };
         break;
       }
+      await onHoldEnded(entries, () => ended);
       const agentLines = entries.filter((e) => e.kind === 'agent');
       caller.hear(agentLines.slice(heard).map((e) => e.text));
       heard = agentLines.length;
