@@ -164,11 +164,11 @@ const capReached = (c: RouterContext) => c.handoffCount >= c.maxHandoffs;
 export const FRONT_DESK: Department = 'triage';
 
 /**
- * A hop to the front desk that would spend the call's last transfer with no person to escalate to:
- * the front desk could send the caller nowhere, so the hop would strand them there.
+ * A hop to the front desk that would spend the call's last transfer: the front desk could send the
+ * caller to no department, so the hop would strand them there (and a person, when one can be reached,
+ * is reached as well from the desk the caller is at).
  */
-const strandsCaller = (c: RouterContext, to: string) =>
-  to === FRONT_DESK && c.handoffCount + 1 >= c.maxHandoffs && !c.humanAvailable;
+const strandsCaller = (c: RouterContext, to: string) => to === FRONT_DESK && c.handoffCount + 1 >= c.maxHandoffs;
 
 /** A chained transfer straight back to the department the caller has just left. */
 const straightBack = (c: RouterContext, e: TransferEvent) => e.chained === true && e.to === c.route.at(-1)?.from;
@@ -210,7 +210,9 @@ export function refusalOf(
   if (!capReached(context) && strandsCaller(context, to)) {
     return {
       reason: 'This call can be transferred only once more, and going back to the front desk would use that up before you reach another department.',
-      guidance: 'Help the caller here with what you can; if they need another department, say it cannot be reached on this call.',
+      guidance:
+        'Help the caller here with what you can; if they need another department, say it cannot be reached on this call' +
+        (context.humanAvailable ? ' and offer them a person.' : '.'),
     };
   }
   const personTried = !context.humanAvailable && context.route.some((r) => r.from === 'human');

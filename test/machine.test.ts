@@ -62,9 +62,9 @@ function pathTo(state: Department | 'human'): RouterEvent[] {
  * for triage (triage → billing → triage) and 3 for a specialist (triage → it → triage → it).
  */
 function atCap(state: Department, humanAvailable: boolean): Snap {
-  // Nobody reaches the front desk on a call's last transfer with no person to escalate to (the hop would
-  // strand the caller there): triage at the cap without a person is a call whose cap is 0.
-  const toTriage = humanAvailable ? [transfer('billing'), transfer('triage')] : [];
+  // Nobody reaches the front desk on a call's last transfer (the hop would strand the caller there, a
+  // person or not): triage at the cap is a call whose cap is 0.
+  const toTriage: ReturnType<typeof transfer>[] = [];
   const events = state === 'triage' ? toTriage : [transfer(state), transfer('triage'), transfer(state)];
   const snap = send(start({ maxHandoffs: events.length, humanAvailable }), ...events);
   expect(callStateOf(snap.value)).toBe(state);
@@ -147,13 +147,20 @@ describe('refusals: the caller stays, and is told why', () => {
     expect(callStateOf(snap.value)).toBe('billing');
     // One transfer left: spending it on the front desk would strand the caller there.
     expect(expectRefused(snap, transfer('triage')).refusal.reason).toMatch(/only once more/);
-    // With a person to escalate to, the front desk can go on: the hop is taken, and the cap then escalates.
+    // With a person to reach, too: the front desk could send the caller to no department, and the person is
+    // reached from where the caller is (the desk is told to offer one).
     let withPerson = start({ humanAvailable: true });
-    for (let i = 0; i < DEFAULT_MAX_HANDOFFS; i++) withPerson = send(withPerson, transfer(i % 2 === 0 ? 'billing' : 'triage'));
-    expect(withPerson.context.handoffCount).toBe(DEFAULT_MAX_HANDOFFS);
-    const escalated = send(withPerson, transfer('support'));
+    for (let i = 0; i < DEFAULT_MAX_HANDOFFS - 1; i++) withPerson = send(withPerson, transfer(i % 2 === 0 ? 'billing' : 'triage'));
+    const refused = expectRefused(withPerson, transfer('triage')).refusal;
+    expect(refused.reason).toMatch(/only once more/);
+    const person = send(withPerson, transfer('human'));
+    expect(callStateOf(person.value)).toBe('human');
+    // A call whose cap was reached (an odd cap: the last transfer lands on a desk) escalates a request for another.
+    let atCap = start({ humanAvailable: true, maxHandoffs: 3 });
+    for (const to of ['billing', 'triage', 'sales'] as const) atCap = send(atCap, transfer(to));
+    const escalated = send(atCap, transfer('triage'));
     expect(callStateOf(escalated.value)).toBe('human');
-    expect(escalated.context.route.at(-1)).toMatchObject({ escalated: true, reason: expect.stringContaining(`limit of ${DEFAULT_MAX_HANDOFFS}`) });
+    expect(escalated.context.route.at(-1)).toMatchObject({ escalated: true, reason: expect.stringContaining('limit of 3') });
   });
 
   it('any TRANSFER while the call is being handed to a person', () => {

@@ -78,10 +78,10 @@ type Verdict =
 const personReachable = (w: World) => w.humanNumber && !w.personFailed;
 
 /**
- * A hop back to the front desk that would spend the last transfer with nobody to escalate to: the front
- * desk could send the caller nowhere from there.
+ * A hop back to the front desk that would spend the last transfer: the front desk could send the caller
+ * to no department from there (a person, if one can be reached, is reached from where the caller is).
  */
-const strands = (w: World, to: string) => to === 'triage' && w.count + 1 >= w.cap && !personReachable(w);
+const strands = (w: World, to: string) => to === 'triage' && w.count + 1 >= w.cap;
 
 /**
  * The transfer tools the desk on the line offers: only what would be taken as asked — its routes while

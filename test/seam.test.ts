@@ -508,22 +508,22 @@ describe('chained transfers at the seam', () => {
     expectHearingOrder(call);
   });
 
-  it('a chain that reaches the cap with a human number: the front desk, at the cap, offers the person once, in hearing order', async () => {
+  it('a chain that would spend the last transfer on the front desk, with a human number: the desk offers the person instead, in hearing order', async () => {
     const call = await newCall({ maxHandoffs: 2, humanAvailable: true });
     await say(call, 'I was charged twice on my card');
     const events = await say(call, 'I also want to upgrade my plan');
     await quiet(call);
     const turn = call.events.slice(call.events.indexOf(events[0]!));
-    expect(turn.map((e) => e.type)).toEqual(['user', 'agent', 'handoff', 'agent']);
-    expect(turn[2]).toMatchObject({ from: 'billing', to: 'triage', handoffCount: 2, escalated: false });
-    // At the cap the front desk is offered only the person: it says so instead of a transfer it cannot make.
-    expect(turn[3]).toMatchObject({ agent: 'triage', text: expect.stringMatching(/can't transfer you to another department.*colleague/) });
+    // The front desk could reach no department with the last transfer: Billing is not offered the hop, and
+    // says so (offering the person) instead of "the front desk will get you to Sales".
+    expect(turn.map((e) => e.type)).toEqual(['user', 'agent']);
+    expect(turn[1]).toMatchObject({ agent: 'billing', text: expect.stringMatching(/can't transfer you to another department.*colleague/) });
     expect(call.events.filter((e) => e.type === 'rejected')).toEqual([]);
-    expect(call.machineState).toBe('triage');
+    expect(call.machineState).toBe('billing');
     await say(call, 'yes, a real person please');
     expect(call.machineState).toBe('human');
     const last = call.actor.getSnapshot().context.route.at(-1)!;
-    expect(last).toMatchObject({ from: 'triage', to: 'human' });
+    expect(last).toMatchObject({ from: 'billing', to: 'human' });
     expect(last.escalated).toBeFalsy(); // asked for, not the cap's doing
     expectHearingOrder(call);
   });

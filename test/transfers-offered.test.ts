@@ -35,12 +35,12 @@ describe('the transfers a desk is offered follow the machine', () => {
     expect(offeredAfter(6, true)).toEqual(['billing', 'human', 'sales', 'support']);
     expect(offeredAfter(6, false, transfer('billing'))).toEqual(['triage']);
   });
-  it('one transfer left and no person: not the hop back to the front desk (it could send the caller nowhere)', () => {
+  it('one transfer left: not the hop back to the front desk (it could send the caller to no department)', () => {
     expect(offeredAfter(2, false, transfer('billing'))).toEqual([]);
     // The front desk itself still sends the caller on with the last one.
     expect(offeredAfter(3, false, transfer('billing'), transfer('triage'))).toEqual(['billing', 'sales', 'support']);
-    // With a person to escalate to, the front desk can always go on.
-    expect(offeredAfter(2, true, transfer('billing'))).toEqual(['human', 'triage']);
+    // With a person to reach, the person is offered from here: a hop to the front desk would only delay it.
+    expect(offeredAfter(2, true, transfer('billing'))).toEqual(['human']);
   });
   it('at the cap: only a person, if one can be reached', () => {
     expect(offeredAfter(1, true, transfer('billing'))).toEqual(['human']);

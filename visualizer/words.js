@@ -12,7 +12,7 @@ export const EDGE_WORDS = {
   'TRANSFER [canTransferTo]': {
     words: 'transfer',
     means:
-      'the desk sends the caller on: the call is under its transfer limit, is not sent straight back, and does not spend its last transfer on the front desk with no person to go to',
+      'the desk sends the caller on: the call is under its transfer limit, is not sent straight back, and does not spend its last transfer on the front desk (which could then send the caller to no department)',
   },
   'TRANSFER [canReachHuman]': {
     words: 'person asked for',

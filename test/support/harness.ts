@@ -17,6 +17,7 @@ import {
   startScriptedServer,
   textOf,
 } from '../../dev/scripted-llm.js';
+import { isSummaryPrompt } from '../../dev/scripted-memory.js';
 
 let loggerReady = false;
 export function initTestLogging(): void {
@@ -131,8 +132,9 @@ export async function startCall(server: ScriptedServer, o: TestCallOptions = {})
   return call;
 }
 
+/** The desks' requests of a call (not the background summaries of a long call: see src/call/memory.ts). */
 export const requestsOf = (server: ScriptedServer, call: Call) =>
-  server.chatRequests().filter((r) => r.authorization === `Bearer ${call.callId}`);
+  server.chatRequests().filter((r) => r.authorization === `Bearer ${call.callId}` && !isSummaryPrompt(r.body));
 
 /** Says a line and waits for the whole turn, transfers and the new agent's reply included. */
 export async function say(call: Call, text: string): Promise<CallEvent[]> {
