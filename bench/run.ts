@@ -5,7 +5,7 @@
  *
  *   npm run bench                      # everything (about 10 minutes on 2 cores)
  *   npm run bench -- --quick           # fewer samples, for a smoke run (about 3 minutes)
- *   npm run bench -- --only=handoff,history   # some figures (handoff, deadair, history, capacity, voicecapacity, inspector, paths)
+ *   npm run bench -- --only=handoff,history   # some figures (handoff, deadair, history, longcall, capacity, voicecapacity, inspector, paths)
  *
  * Not part of `npm test`. Fixed seeds; A/B comparisons alternate within the same run.
  */
@@ -17,6 +17,7 @@ import { hasGc, initBenchLogging } from './common.js';
 import { type DeadAirResult, benchDeadAir } from './dead-air.js';
 import { type HandoffResult, benchHandoff } from './handoff.js';
 import { type HistoryResult, benchHistory } from './history.js';
+import { type LongCallResult, benchLongCall } from './long-call.js';
 import { type InspectorResult, benchInspector } from './inspector.js';
 import { type PathsResult, benchPaths } from './paths.js';
 import { transferNotes } from './report-calls.js';
@@ -46,6 +47,8 @@ export interface Results {
   voiceCapacity?: VoiceCapacityResult;
   inspector?: InspectorResult;
   paths?: PathsResult;
+  /** Long calls: tokens and time to first token per request with and without the history budget. */
+  longCall?: LongCallResult;
   /** For each missed target: where the time goes. */
   missedTargets?: Record<string, string>;
   /** Where the time goes beyond the targets: chain hops, transfers with no line, replies not prepared. */
@@ -94,6 +97,9 @@ if (want('paths')) {
 }
 if (want('history')) {
   results.history = await step('3. history copy', () => benchHistory({ sizes: [10, 100, 1000, 10_000], samples: quick ? 30 : 200, log }));
+}
+if (want('longcall')) {
+  results.longCall = await step('7. long calls', () => benchLongCall({ turns: 80, log }));
 }
 if (want('handoff')) {
   results.handoff = await step('1. handoff overhead', () => benchHandoff({ warmup: quick ? 5 : 20, n: quick ? 30 : 200, log }));

@@ -13,7 +13,7 @@ import { languageInstruction, languageName } from './language.js';
 export type HistoryPolicy = 'full' | 'summary' | 'recent';
 
 /** History (≈ tokens) a call reaches before its older turns are summarised (CONTEXT_BUDGET_TOKENS; 0: never). */
-export const DEFAULT_CONTEXT_BUDGET_TOKENS = 1200;
+export const DEFAULT_CONTEXT_BUDGET_TOKENS = 600;
 
 /** The languages desk names are written in: English, Hindi (Devanagari), Hinglish (Latin script). */
 export type DeskLanguage = 'en' | 'hi' | 'hinglish';

@@ -23,7 +23,7 @@ export async function connectHumanInText(): Promise<void> {
 }
 
 /** What a text command says about its own call, on top of what every text call takes from settings. */
-export type TextCallOptions = Pick<CallOptions, 'callId' | 'humanAvailable' | 'caller' | 'sessionOptions'>;
+export type TextCallOptions = Pick<CallOptions, 'callId' | 'humanAvailable' | 'caller' | 'sessionOptions' | 'history'>;
 
 /**
  * A call with no audio: the model, company and transfer cap from settings, no voice activity detection,

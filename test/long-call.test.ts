@@ -11,44 +11,10 @@ import { type ScriptedServer, startScriptedServer, textOf, usageOf } from '../de
 import type { Script } from '../dev/scripted-llm.js';
 import type { CallEvent } from '../src/call/events.js';
 import { loadSettings } from '../src/config.js';
+import { DEFAULT_CONTEXT_BUDGET_TOKENS } from '../src/departments.js';
 import { newTextCall, sayLine } from '../src/text-calls.js';
 import { initTestLogging } from './support/harness.js';
-
-interface Script_ {
-  facts: string[];
-  filler: string[];
-  transfers: string[];
-  questions: { line: string; answer: RegExp }[];
-}
-
-const SCRIPTS: Record<'en' | 'hi', Script_> = {
-  en: {
-    facts: ['My name is Maya and my account number is ACC-5521.', 'My order number is ORD-88412 and I was charged 1,499 rupees twice on my bill.'],
-    filler: ['Hmm, let me think about it for a moment.', 'Right, and what happens after that?', 'Could you repeat the last part?', 'Okay, I am noting all of this.', 'I see, go on please.'],
-    transfers: ['Also my internet is not working since yesterday.', 'I want to upgrade my plan to a faster one.'],
-    questions: [
-      { line: 'What was my order number again?', answer: /ORD-88412/ },
-      { line: 'How much was I charged again?', answer: /1,499 rupees/ },
-      { line: 'What did I first call about?', answer: /charged 1,499 rupees twice/ },
-    ],
-  },
-  hi: {
-    facts: ['मेरा नाम माया है और मेरा अकाउंट नंबर ACC-5521 है।', 'मेरा ऑर्डर नंबर ORD-88412 है और मेरे बिल पर 1,499 रुपये दो बार कट गए।'],
-    filler: ['अच्छा, एक मिनट सोचने दीजिए।', 'ठीक है, उसके बाद क्या होगा?', 'आख़िरी बात एक बार और कहिए।', 'ठीक है, मैं यह सब लिख रहा हूँ।', 'समझ गया, आगे बताइए।'],
-    transfers: ['मेरा इंटरनेट कल से काम नहीं कर रहा है।', 'मुझे नया प्लान चाहिए, अपग्रेड करना है।'],
-    questions: [
-      { line: 'क्या आप मेरा ऑर्डर नंबर फिर से बता सकते हैं?', answer: /ORD-88412/ },
-      { line: 'मेरा चार्ज कितना था, फिर से बताइए?', answer: /1,499 रुपये/ },
-      { line: 'मैंने सबसे पहले किस बारे में कॉल किया था?', answer: /1,499 रुपये दो बार/ },
-    ],
-  },
-};
-
-/** The caller's lines: the facts, 20 lines of talk, a need for Support, 20 more, a need for Sales, 15 more, the questions. */
-function linesOf(s: Script_): string[] {
-  const talk = (n: number) => Array.from({ length: n }, (_, i) => s.filler[i % s.filler.length]!);
-  return [...s.facts, ...talk(20), s.transfers[0]!, ...talk(20), s.transfers[1]!, ...talk(15), ...s.questions.map((q) => q.line)];
-}
+import { LONG_CALL, longCallLines } from '../dev/long-call-script.js';
 
 interface Played {
   events: CallEvent[];
@@ -74,14 +40,14 @@ async function playLong(server: ScriptedServer, lang: 'en' | 'hi', budget: numbe
   const from = server.requests.length;
   await call.start();
   await call.greeted;
-  const lines = linesOf(SCRIPTS[lang]);
+  const lines = longCallLines(LONG_CALL[lang]);
   for (const line of lines) await sayLine(call, line, () => false);
   await call.close();
   const mine = server.chatRequests().filter((r) => server.requests.indexOf(r) >= from);
   const agents = events.filter((e): e is Extract<CallEvent, { type: 'agent' }> => e.type === 'agent');
   return {
     events,
-    answers: agents.slice(-SCRIPTS[lang].questions.length).map((a) => a.text),
+    answers: agents.slice(-LONG_CALL[lang].questions.length).map((a) => a.text),
     promptTokens: mine.filter((r) => !isSummary(r.body)).map((r) => usageOf(r.body, {}).prompt_tokens),
     deskAt: mine.filter((r) => !isSummary(r.body)).map((r) => r.at),
     summaryAt: mine.filter((r) => isSummary(r.body)).map((r) => r.at),
@@ -101,9 +67,9 @@ afterAll(async () => {
 
 describe.each(['en', 'hi'] as const)('a long call (%s): 63 caller turns, four transfers', (lang) => {
   it('every early fact is known late; requests stay small; summaries are made off the critical path', async () => {
-    const summarised = await playLong(server, lang, 1200);
+    const summarised = await playLong(server, lang, DEFAULT_CONTEXT_BUDGET_TOKENS);
     const whole = await playLong(server, lang, 0);
-    const questions = SCRIPTS[lang].questions;
+    const questions = LONG_CALL[lang].questions;
     for (const [i, q] of questions.entries()) expect(summarised.answers[i], q.line).toMatch(q.answer);
     // The same call without a budget knows them too (the scripted desks answer from what they are sent).
     for (const [i, q] of questions.entries()) expect(whole.answers[i], q.line).toMatch(q.answer);
@@ -137,11 +103,11 @@ describe('a summary that fails or never comes changes nothing', () => {
   ])('the summariser %s: the call goes on with its whole history, no error said', async (_, summariser) => {
     const broken = await startScriptedServer({ summariser });
     try {
-      const played = await playLong(broken, 'en', 1200);
+      const played = await playLong(broken, 'en', DEFAULT_CONTEXT_BUDGET_TOKENS);
       expect(played.summaryAt.length).toBeGreaterThanOrEqual(1); // one was asked for
       expect(played.events.some((e) => e.type === 'summary')).toBe(false);
       expect(played.events.filter((e) => e.type === 'error')).toEqual([]);
-      for (const [i, q] of SCRIPTS.en.questions.entries()) expect(played.answers[i]).toMatch(q.answer);
+      for (const [i, q] of LONG_CALL.en.questions.entries()) expect(played.answers[i]).toMatch(q.answer);
     } finally {
       broken.dropConnections();
       await broken.close();

@@ -37,7 +37,7 @@ import { CallerVoice, followSession } from './session-events.js';
 import { errorText, newSession, waitForQuiet } from './session.js';
 import { pressKey } from './keypad.js';
 import { languageSwitch, sttLanguageSwitch } from '../language.js';
-import { DEFAULT_CONTEXT_BUDGET_TOKENS, DEPARTMENT_TABLE } from '../departments.js';
+import { DEFAULT_CONTEXT_BUDGET_TOKENS, DEPARTMENT_TABLE, type HistoryPolicy, TARGETS } from '../departments.js';
 import { CallMemory } from './memory.js';
 
 type EndEvent = CallEvent & { type: 'end' };
@@ -90,6 +90,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     this.memory = new CallMemory({
       llm: opts.llm,
       budgetTokens: opts.contextBudgetTokens ?? DEFAULT_CONTEXT_BUDGET_TOKENS,
+      summarises: TARGETS.some((t) => this.historyPolicy(t) === 'summary'),
       language: () => this.actor.getSnapshot().context.caller.language,
       emit: (e) => this.emitEvent(e),
     });
@@ -118,6 +119,11 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
         else this.endCall(reason);
       },
     });
+  }
+
+  /** What a desk's requests carry of a long call: the call's choice, else the department table's. */
+  private historyPolicy(role: Target): HistoryPolicy {
+    return this.opts.history?.[role] ?? DEPARTMENT_TABLE[role].history;
   }
 
   private readonly closing = new AbortController();
@@ -348,7 +354,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       callerMayBeSpeaking: () => this.callerVoice.mayBeSpeaking(),
       meter: () => this.earpiece.meter(agent),
       bridgeSaid: (text, interrupted) => this.line.bridgeSaid(agent, text, interrupted),
-      forModel: (ctx) => this.memory.forModel(ctx, DEPARTMENT_TABLE[agent.role].history),
+      forModel: (ctx) => this.memory.forModel(ctx, this.historyPolicy(agent.role)),
     }),
     };
   }

@@ -77,6 +77,8 @@ export interface MemoryOptions {
   llm: llm.LLM | unknown;
   /** 0: never summarise. */
   budgetTokens: number;
+  /** Some desk's requests carry the summary (a call whose desks all take `full` or `recent` needs none made). */
+  summarises: boolean;
   /** The caller's language (a code), for the summary. */
   language: () => string | undefined;
   emit: (e: CallEvent) => void;
@@ -95,7 +97,7 @@ export class CallMemory {
   }
 
   /** Summarises whenever an agent starts speaking and the history is over its budget. */
-  follow(session: voice.AgentSession<never> | voice.AgentSession<any>): void {
+  follow<T>(session: voice.AgentSession<T>): void {
     session.on(voice.AgentSessionEventTypes.AgentStateChanged, ({ newState }) => {
       if (newState === 'speaking') this.consider(session.history);
     });
@@ -103,7 +105,7 @@ export class CallMemory {
 
   /** Starts a summary in the background if the turns not yet summarised pass the budget. */
   consider(history: llm.ChatContext): void {
-    if (this.running || !this.o.budgetTokens || !(this.o.llm instanceof llm.LLM)) return;
+    if (this.running || !this.o.budgetTokens || !this.o.summarises || !(this.o.llm instanceof llm.LLM)) return;
     const items = carriedHistory(history).items;
     const from = this.summary ? items.findIndex((i) => i.id === this.summary!.lastId) + 1 : 0;
     const fresh = items.slice(from);

@@ -2,7 +2,7 @@
 import type { llm, voice } from '@livekit/agents';
 import type { InspectionEvent } from 'xstate';
 import type { CallState, CallerInfo, HumanTransferMode, Target } from '../../machines/router.js';
-import type { DeskNames } from '../departments.js';
+import type { DeskNames, HistoryPolicy } from '../departments.js';
 import type { CallData } from './agent.js';
 import type { Call } from './call.js';
 import type { PersonSteps } from './person.js';
@@ -76,6 +76,8 @@ export interface CallOptions {
    * default DEFAULT_CONTEXT_BUDGET_TOKENS; 0: never). See ./memory.ts.
    */
   contextBudgetTokens?: number;
+  /** What each desk's requests carry of a long call, over the department table's `history` (the bench compares them). */
+  history?: Partial<Record<Target, HistoryPolicy>>;
   /** The greeting's language while the caller's is unknown (GREETING_LANGUAGE; English by default). */
   greetingLanguage?: string;
   /**
