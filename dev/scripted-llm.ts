@@ -759,7 +759,13 @@ if (isMain) {
     process.stderr.write(`scripted-llm: SCRIPTED_FAULT is "${fault}": must be one of ${FAULTS.join(', ')}.\n`);
     process.exit(2);
   }
-  const server = await startScriptedServer({ port, host, fault: fault as Fault | undefined }).catch((err: NodeJS.ErrnoException) => {
+  const rawPrefill = process.env.PROMPT_MS_PER_1K_TOKENS?.trim();
+  const promptMsPer1kTokens = rawPrefill ? Number(rawPrefill) : undefined;
+  if (promptMsPer1kTokens !== undefined && !(/^\d+(\.\d+)?$/.test(rawPrefill!) && promptMsPer1kTokens <= 10_000)) {
+    process.stderr.write(`scripted-llm: PROMPT_MS_PER_1K_TOKENS is "${rawPrefill}": must be a number of ms from 0 to 10000.\n`);
+    process.exit(2);
+  }
+  const server = await startScriptedServer({ port, host, fault: fault as Fault | undefined, promptMsPer1kTokens }).catch((err: NodeJS.ErrnoException) => {
     const why = err.code === 'EADDRINUSE' ? `${host}:${port} is already in use (is another one running?)` : err.message;
     process.stderr.write(`scripted-llm: cannot listen: ${why}. Set PORT to use another port.\n`);
     process.exit(2);

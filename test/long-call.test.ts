@@ -114,3 +114,28 @@ describe('a summary that fails or never comes changes nothing', () => {
     }
   }, 120_000);
 });
+
+describe('the scripted server, as demanding as a real model', () => {
+  it('takes longer to the first token for a longer prompt, and counts the whole prompt in its usage', async () => {
+    const slow = await startScriptedServer({ promptMsPer1kTokens: 200 });
+    try {
+      const ask = async (words: number) => {
+        const started = performance.now();
+        const res = await fetch(`${slow.url}/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'm', stream: false, messages: [{ role: 'user', content: 'word '.repeat(words) }] }),
+        });
+        const body = (await res.json()) as { usage: { prompt_tokens: number } };
+        return { ms: performance.now() - started, promptTokens: body.usage.prompt_tokens };
+      };
+      const short = await ask(10);
+      const long = await ask(4000); // ≈ 5,000 tokens: ≈ 1 s more at 200 ms per 1,000
+      expect(long.promptTokens).toBeGreaterThan(4900);
+      expect(short.promptTokens).toBeLessThan(50);
+      expect(long.ms - short.ms).toBeGreaterThan(800);
+    } finally {
+      await slow.close();
+    }
+  });
+});
