@@ -134,6 +134,17 @@ export const webhookSecret = z
     return z.NEVER;
   });
 
+/** `REDACT_PII`: `on` or `off` (the default). */
+const redactPii = z.enum(['on', 'off']).default('off');
+
+/**
+ * Whether `REDACT_PII` is on in `env`, for a process that reads it before its settings are loaded (a
+ * worker's job process sets up its log at import; it inherits the worker's environment, `.env` included).
+ */
+export function redactPiiOn(env: NodeJS.ProcessEnv = process.env): boolean {
+  return redactPii.safeParse(env.REDACT_PII?.trim() || undefined).data === 'on';
+}
+
 const VOICES = ['alloy', 'ash', 'ballad', 'coral', 'echo', 'fable', 'nova', 'onyx', 'sage', 'shimmer', 'verse'];
 const voice = optionalString;
 
@@ -191,6 +202,11 @@ const baseSchema = z.object({
   /** Webhooks: call.started, call.transferred, call.ended, signed with HMAC-SHA256. */
   CALL_WEBHOOK_URL: url(['http:', 'https:']).optional(),
   CALL_WEBHOOK_SECRET: webhookSecret,
+  /**
+   * `on`: phone numbers, card and account numbers and email addresses are masked in what leaves a call
+   * (records, webhooks, the inspector, the log; src/redact.ts), never in what its agents see.
+   */
+  REDACT_PII: redactPii,
   /** A second model that takes over when the primary fails (LiveKit's FallbackAdapter). */
   LLM_FALLBACK_MODEL: optionalString,
   /** Prepare the new agent's first reply while the old agent's transfer line plays (zero-gap handoff). */
@@ -215,6 +231,7 @@ export const inspectorSchema = baseSchema.pick({
   INSPECTOR_PORT: true,
   INSPECTOR_TOKEN: true,
   INSPECTOR_HIDE_PHONE_NUMBERS: true,
+  REDACT_PII: true,
   CALLS_DB: true,
   DATABASE_URL: true,
   // Opening the records marks calls of dead processes interrupted; with webhooks on, that enqueues their

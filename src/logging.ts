@@ -10,10 +10,13 @@
  * - rewrites an entry into a clear line of its own (`rewrite`, e.g. the worker naming LIVEKIT_URL);
  * - writes the rest as JSON lines (`format: 'json'`, for log collectors) or as one readable line
  *   each (`format: 'line'`: time, level, message, fields; colour only on a terminal);
- * - goes to stderr with `toStderr` (a command whose stdout is a data stream: the text call's JSON).
+ * - goes to stderr with `toStderr` (a command whose stdout is a data stream: the text call's JSON);
+ * - with `redact` (REDACT_PII=on), masks personal data in every entry before anything else sees it
+ *   (`redactDeep`: caller text, caller details, errors), and in lines that are not entries.
  */
 import { Writable } from 'node:stream';
 import { initializeLogger } from '@livekit/agents';
+import { redactDeep, redactText } from './redact.js';
 
 /** One pino entry: `level` (10 trace … 60 fatal), `msg`, and the entry's fields. */
 export type LogEntry = Record<string, unknown> & { level: number; msg?: string; time?: number };
@@ -27,6 +30,8 @@ export interface LogOptions {
   drop?: (e: LogEntry) => boolean;
   /** A line of our own for an entry (null: print it as usual); may also act on it (the worker stops). */
   rewrite?: (e: LogEntry) => string | null;
+  /** Mask phone numbers, card and account numbers and email addresses (REDACT_PII=on). */
+  redact?: boolean;
 }
 
 export const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
@@ -120,8 +125,13 @@ export class LogFilter extends Writable {
       e = JSON.parse(line) as LogEntry;
       if (typeof e !== 'object' || e === null || typeof e.level !== 'number') throw new Error('not an entry');
     } catch {
-      this.target.write(`${line}\n`);
+      this.target.write(`${this.opts.redact ? redactText(line) : line}\n`);
       return;
+    }
+    if (this.opts.redact) {
+      // The entry as it may be seen: its JSON line is written anew from it.
+      e = redactDeep(e) as LogEntry;
+      line = JSON.stringify(e);
     }
     const verbose = (LEVELS[this.opts.level] ?? LEVELS.info!) <= LEVELS.debug!;
     if (!verbose && this.opts.drop?.(e)) return;

@@ -204,7 +204,7 @@ async function showInspector(
   let inspector: Inspector | undefined;
   if (args.inspect) {
     inspector = await startInspectorServer({ ...inspectorOptionsFrom(settings, { freePort: true }), records: records?.inspector });
-    attachInspector(call, { url: new URL(inspector.url).origin, token: settings.INSPECTOR_TOKEN, worker: 'chat' });
+    attachInspector(call, { url: new URL(inspector.url).origin, token: settings.INSPECTOR_TOKEN, worker: 'chat', redact: settings.REDACT_PII === 'on' });
     term.out(args.json ? JSON.stringify({ type: 'inspector', url: inspector.url }) : `Inspector: ${inspector.url}`);
   }
   if (settings.INSPECTOR_URL) {
@@ -213,6 +213,7 @@ async function showInspector(
       url,
       token: settings.INSPECTOR_TOKEN,
       worker: 'chat',
+      redact: settings.REDACT_PII === 'on',
       // Said once: the call goes on without it, and the link keeps trying.
       onUnreachable: (why) => process.stderr.write(`chat: cannot reach the inspector at ${url} (${why}): check INSPECTOR_URL; the call goes on\n`),
     });

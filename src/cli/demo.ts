@@ -152,7 +152,7 @@ async function playCall(demo: Demo, id: number): Promise<void> {
     caller: { phoneNumber: CALLERS[(id - 1) % CALLERS.length] },
   });
   demo.live.add(call);
-  attachInspector(call, { url: demo.ingest, token: settings.INSPECTOR_TOKEN, worker: 'demo' });
+  attachInspector(call, { url: demo.ingest, token: settings.INSPECTOR_TOKEN, worker: 'demo', redact: settings.REDACT_PII === 'on' });
   const recorder = demo.records?.attach(call, 'demo');
   call.on('event', (e) => {
     if (e.type === 'handoff') process.stdout.write(`  call ${id}: ${e.from} → ${e.to} (${e.reason})\n`);

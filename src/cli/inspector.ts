@@ -6,6 +6,7 @@
  *   INSPECTOR_PORT                default 7300 (0: any free port)
  *   INSPECTOR_TOKEN               required by every endpoint when set
  *   INSPECTOR_HIDE_PHONE_NUMBERS  1/true: pages see only the last 2 digits of phone numbers
+ *   REDACT_PII                    on: personal data masked in what calls send and in past calls served
  *   CALLS_DB / DATABASE_URL       where past calls are read from (`CALLS_DB=off`: no past calls)
  */
 import { pathToFileURL } from 'node:url';

@@ -12,7 +12,7 @@ import { type Records, openRecords } from '../records/index.js';
  * call always causes or reports itself (see harmlessInTextCalls).
  */
 export function logToStderr(settings: Settings): void {
-  initLogging({ level: settings.LOG_LEVEL ?? 'warn', toStderr: true, drop: harmlessInTextCalls });
+  initLogging({ level: settings.LOG_LEVEL ?? 'warn', toStderr: true, drop: harmlessInTextCalls, redact: settings.REDACT_PII === 'on' });
 }
 
 /**

@@ -79,7 +79,7 @@ async function voiceSettings(script: VoiceScript): Promise<{ settings: Settings;
   try {
     const env = { ...process.env, ...(scripted ? { OPENAI_BASE_URL: scripted.url, LLM_MODEL: 'scripted' } : {}) };
     const settings = loadSettings(env);
-    initLogging({ level: settings.LOG_LEVEL ?? 'warn', toStderr: true, drop: harmlessInVoiceLoop });
+    initLogging({ level: settings.LOG_LEVEL ?? 'warn', toStderr: true, drop: harmlessInVoiceLoop, redact: settings.REDACT_PII === 'on' });
     return { settings, scripted };
   } catch (err) {
     await scripted?.close();

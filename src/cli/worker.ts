@@ -23,7 +23,7 @@ import {
   voice,
 } from '@livekit/agents';
 import { ParticipantKind, type RemoteParticipant, RoomEvent } from '@livekit/rtc-node';
-import { loadEnvFile, loadWorkerSettings, settingsOrExit } from '../config.js';
+import { loadEnvFile, loadWorkerSettings, redactPiiOn, settingsOrExit } from '../config.js';
 import { type LogEntry, errorMessageOf, filterStdoutForFrameworkLogger, initLogging, refusalWeReport } from '../logging.js';
 import { buildSTT, buildTTSFor, callOptionsFrom, llmConnOptions, sttFollower } from '../models.js';
 import { Call } from '../call/call.js';
@@ -129,7 +129,12 @@ export default defineAgent({
     const inspectorUrl = process.env.INSPECTOR_URL;
     if (inspectorUrl) {
       // The worker's inspector (started by `npm run dev`, or INSPECTOR_URL): a call never waits for it.
-      attachInspector(call, { url: inspectorUrl, token: settings.INSPECTOR_TOKEN, worker: `${hostname()}:${process.pid}` });
+      attachInspector(call, {
+        url: inspectorUrl,
+        token: settings.INSPECTOR_TOKEN,
+        worker: `${hostname()}:${process.pid}`,
+        redact: settings.REDACT_PII === 'on',
+      });
     }
     ctx.room.on(RoomEvent.DtmfReceived, (_code: number, digit: string) => {
       const answer = call.pressKey(digit);
@@ -239,6 +244,7 @@ async function runWorker(): Promise<void> {
   initLogging({
     level,
     format: logFormat(production),
+    redact: settings.REDACT_PII === 'on',
     drop: refusalWeReport,
     rewrite: (e) => {
       const problem = liveKitProblem(e, settings.LIVEKIT_URL);
@@ -329,5 +335,10 @@ const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileUR
 if (isMain) await runWorker();
 // A job process of ours (forked by the worker above): its framework logger writes what the worker's does.
 else if (process.env.SWITCHBOARD_LOG_FORMAT && /job_proc_lazy_main\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
-  filterStdoutForFrameworkLogger({ level: 'info', format: process.env.SWITCHBOARD_LOG_FORMAT === 'line' ? 'line' : 'json' });
+  filterStdoutForFrameworkLogger({
+    level: 'info',
+    format: process.env.SWITCHBOARD_LOG_FORMAT === 'line' ? 'line' : 'json',
+    // The call's log (its events, caller lookups) masked as the worker's is: REDACT_PII is inherited.
+    redact: redactPiiOn(process.env),
+  });
 }

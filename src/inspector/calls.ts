@@ -6,12 +6,16 @@
  * The registry's own job is to stay bounded and quiet: text and lists are capped, caller info is kept
  * as strings only, ended calls are evicted (oldest first), phone numbers are masked for pages when
  * asked, and a call's changes go out at most once per 50 ms (the first at once).
+ *
+ * With `redact` (REDACT_PII=on) personal data is masked as it arrives, before it is kept: whatever the
+ * call process sent (a worker that does not redact), the server holds and serves none of it.
  */
 import { WebSocket } from 'ws';
 import { supervisorMoves } from '../../machines/derive.js';
 import type { CallState } from '../../machines/router.js';
 import { type CallDigest, type CallHead, applyEvent, emptyDigest, viewOfDigest } from '../call/digest.js';
 import { type CallEvent, type CallView, callEventSchema } from '../call/events.js';
+import { isMasked, redactCaller, redactEvent } from '../redact.js';
 import type { IngestMessage, PageCallView } from './protocol.js';
 
 const TRANSCRIPT_CAP = 500;
@@ -37,11 +41,13 @@ export function maskNumber(n: string): string {
 
 /** The view with the caller's phone numbers masked, in the caller info and wherever the text repeats them. */
 export function maskView(v: CallView): CallView {
-  const secrets = [v.caller.phoneNumber, v.caller.dialedNumber].filter((s): s is string => typeof s === 'string' && s.length >= 4);
+  // A number REDACT_PII already masked (`[phone …3210]`) stays as it is.
+  const clear = (s: unknown): s is string => typeof s === 'string' && !isMasked(s);
+  const secrets = [v.caller.phoneNumber, v.caller.dialedNumber].filter((s): s is string => clear(s) && s.length >= 4);
   const scrub = (s: string) => secrets.reduce((acc, n) => acc.split(n).join(maskNumber(n)), s);
   const caller = { ...v.caller };
-  if (typeof caller.phoneNumber === 'string') caller.phoneNumber = maskNumber(caller.phoneNumber);
-  if (typeof caller.dialedNumber === 'string') caller.dialedNumber = maskNumber(caller.dialedNumber);
+  if (clear(caller.phoneNumber)) caller.phoneNumber = maskNumber(caller.phoneNumber);
+  if (clear(caller.dialedNumber)) caller.dialedNumber = maskNumber(caller.dialedNumber);
   if (secrets.length === 0) return { ...v, caller };
   return {
     ...v,
@@ -102,6 +108,8 @@ export interface CallRegistryOptions {
   /** Ended calls kept (oldest dropped first). */
   maxEnded: number;
   hidePhoneNumbers: boolean;
+  /** Mask personal data (REDACT_PII) in what calls send, before it is kept. */
+  redact?: boolean;
   /** A call changed: its view, as pages see it (coalesced). */
   publish(view: CallView): void;
   /** A call ended (its event, or its link was lost): its pending commands are answered. */
@@ -158,7 +166,7 @@ export class CallRegistry {
     head.handoffCount = msg.handoffCount;
     head.maxHandoffs = msg.maxHandoffs;
     head.humanAvailable = msg.humanAvailable;
-    head.caller = cleanCaller(msg.caller);
+    head.caller = cleanCaller(this.opts.redact ? redactCaller(msg.caller) : msg.caller);
     this.changed(entry);
     return true;
   }
@@ -180,7 +188,7 @@ export class CallRegistry {
     if (!entry) return false;
     const parsed = callEventSchema.safeParse(raw);
     if (!parsed.success) return false;
-    let e = bounded(parsed.data);
+    let e = bounded(this.opts.redact ? redactEvent(parsed.data) : parsed.data);
     const { head, digest } = entry;
     // A link that connected late (its history queued) said hello with the current state: the replayed
     // start puts the timeline's beginning right. A start after transfers only brings its caller info.

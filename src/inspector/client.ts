@@ -5,12 +5,17 @@
  * the event loop, nothing is awaited on the call's path, every error is swallowed, and while the server
  * is away messages wait in a bounded queue (oldest dropped) that is flushed, after a fresh `hello`, when
  * the link comes back.
+ *
+ * With `redact` (REDACT_PII=on) what it sends is masked here, before it leaves the call's process: every
+ * event (`redactEvent`, on the later turn with the encoding, never on the call's) and the caller details
+ * of each `hello`.
  */
 import { hostname } from 'node:os';
 import { type RawData, WebSocket } from 'ws';
 import type { Call } from '../call/call.js';
 import type { CallEvent } from '../call/events.js';
 import { callStateOf } from '../../machines/router.js';
+import { redactCaller, redactEvent } from '../redact.js';
 import { type CommandMessage, type IngestMessage, MAX_MESSAGE_BYTES } from './protocol.js';
 
 export interface AttachInspectorOptions {
@@ -23,6 +28,8 @@ export interface AttachInspectorOptions {
   maxQueue?: number;
   /** Told once, when the first attempt to reach the inspector fails (the link keeps retrying quietly). */
   onUnreachable?: (why: string) => void;
+  /** Mask phone numbers, card and account numbers and email addresses in what is sent (REDACT_PII=on). */
+  redact?: boolean;
 }
 
 export interface InspectorLink {
@@ -96,6 +103,8 @@ class IngestLink {
     private readonly maxQueue: number,
     private readonly hello: () => IngestMessage,
     private readonly onMessage: (data: RawData) => void,
+    /** What is sent of a posted message (masked with REDACT_PII), made when it is encoded. */
+    private readonly prepare: (msg: IngestMessage) => IngestMessage = (msg) => msg,
   ) {}
 
   post(msg: IngestMessage): void {
@@ -192,7 +201,7 @@ class IngestLink {
     if (this.stopped) return;
     for (const msg of batch) {
       try {
-        const data = encode(msg);
+        const data = encode(this.prepare(msg));
         if (data === null) continue;
         const ws = this.ws;
         if (this.open && ws && this.queue.length === 0 && ws.bufferedAmount <= MAX_LINK_BUFFER) {
@@ -241,9 +250,10 @@ class IngestLink {
 }
 
 /** What the server is told first on every (re)connect: the call as it is now. */
-function helloOf(call: Call, worker: string, startedAt: number): IngestMessage {
+function helloOf(call: Call, worker: string, startedAt: number, redact: boolean): IngestMessage {
   const snap = call.actor.getSnapshot();
   const c = snap.context;
+  const caller = { ...c.caller };
   return {
     kind: 'hello',
     callId: call.callId,
@@ -253,7 +263,7 @@ function helloOf(call: Call, worker: string, startedAt: number): IngestMessage {
     handoffCount: c.handoffCount,
     maxHandoffs: c.maxHandoffs,
     humanAvailable: c.humanAvailable,
-    caller: { ...c.caller },
+    caller: redact ? redactCaller(caller) : caller,
   };
 }
 
@@ -291,6 +301,11 @@ function answerCommand(call: Call, msg: CommandMessage, post: (m: IngestMessage)
  * greeting) and the routing actor's own inspection stream (XState v5's `inspect`: one snapshot per
  * macrostep). Returns the function that stops following.
  */
+/** A posted message as REDACT_PII sends it: an event masked (a hello is masked as it is made). */
+function redactMessage(msg: IngestMessage): IngestMessage {
+  return msg.kind === 'event' ? { ...msg, event: redactEvent(msg.event as unknown as CallEvent) } : msg;
+}
+
 function followCall(call: Call, post: (m: IngestMessage) => void): () => void {
   const onEvent = (event: CallEvent) => post({ kind: 'event', callId: call.callId, event });
   for (const event of call.events) onEvent(event);
@@ -329,13 +344,20 @@ export function attachInspector(call: Call, opts: AttachInspectorOptions): Inspe
   }
   const startedAt = call.events.find((e) => e.type === 'started')?.at ?? Date.now();
   const post = (m: IngestMessage) => link.post(m);
-  const link = new IngestLink(target, maxQueue, () => helloOf(call, worker, startedAt), (data) => {
-    try {
-      answerCommand(call, JSON.parse(data.toString()) as CommandMessage, post);
-    } catch {
-      /* not ours to answer */
-    }
-  });
+  const redact = opts.redact ?? false;
+  const link = new IngestLink(
+    target,
+    maxQueue,
+    () => helloOf(call, worker, startedAt, redact),
+    (data) => {
+      try {
+        answerCommand(call, JSON.parse(data.toString()) as CommandMessage, post);
+      } catch {
+        /* not ours to answer */
+      }
+    },
+    redact ? redactMessage : undefined,
+  );
   link.unreachable = opts.onUnreachable ?? null;
   const unfollow = followCall(call, post);
   const stop = () => {

@@ -13,6 +13,7 @@ import type { z } from 'zod';
 import { machineGraph } from '../../machines/derive.js';
 import type { CallView } from '../call/events.js';
 import { DEPARTMENT_TABLE } from '../departments.js';
+import { redactView } from '../redact.js';
 import type { Auth } from './auth.js';
 import type { CallRegistry } from './calls.js';
 import type { CommandRelay } from './commands.js';
@@ -33,6 +34,8 @@ export interface HttpDeps {
   /** The page's directory (index.html, app.js, …). */
   staticDir: string;
   records?: PastCalls;
+  /** REDACT_PII=on: past calls are masked as they are served (those recorded before it was on too). */
+  redact?: boolean;
 }
 
 const baseHeaders = {
@@ -157,6 +160,7 @@ async function command(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
 /** Past calls from the records store, under the same auth and masking as live ones. */
 async function pastCalls(deps: HttpDeps, res: ServerResponse, url: URL): Promise<void> {
   const records = deps.records;
+  const forViewers = (v: CallView) => deps.calls.forViewers(deps.redact ? redactView(v) : v);
   if (!records) return json(res, 404, { error: 'call records are not available here' });
   const rest = url.pathname.slice('/api/records'.length);
   if (rest === '' || rest === '/') {
@@ -164,7 +168,7 @@ async function pastCalls(deps: HttpDeps, res: ServerResponse, url: URL): Promise
     const limit = raw === null ? 50 : Number(raw);
     if (!Number.isInteger(limit) || limit < 1) return json(res, 400, { error: 'limit must be a whole number ≥ 1' });
     try {
-      return json(res, 200, (await records.list(Math.min(limit, 500))).map((v) => deps.calls.forViewers(v)));
+      return json(res, 200, (await records.list(Math.min(limit, 500))).map(forViewers));
     } catch {
       return json(res, 503, { error: 'call records could not be read' });
     }
@@ -182,7 +186,7 @@ async function pastCalls(deps: HttpDeps, res: ServerResponse, url: URL): Promise
   } catch {
     return json(res, 503, { error: 'call records could not be read' });
   }
-  return view ? json(res, 200, deps.calls.forViewers(view)) : json(res, 404, { error: 'no such call' });
+  return view ? json(res, 200, forViewers(view)) : json(res, 404, { error: 'no such call' });
 }
 
 async function handle(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -35,6 +35,11 @@ export interface InspectorServerOptions {
   token?: string;
   /** Mask phone numbers (all but the last 2 digits) in everything sent to pages. */
   hidePhoneNumbers?: boolean;
+  /**
+   * REDACT_PII=on: phone numbers, card and account numbers and email addresses are masked in what calls
+   * send as it arrives (before it is kept) and in past calls as they are served.
+   */
+  redact?: boolean;
   /** Default <repo>/visualizer. */
   staticDir?: string;
   /** Ended calls kept for the page (oldest dropped first). Default 50. */
@@ -74,11 +79,13 @@ export async function startInspectorServer(opts: InspectorServerOptions = {}): P
     throw new Error(`INSPECTOR_TOKEN is required to listen on ${host} (a non-loopback address).`);
   }
   const hidePhoneNumbers = opts.hidePhoneNumbers ?? false;
+  const redact = opts.redact ?? false;
   const auth = new Auth(token, host);
   const commands = new CommandRelay();
   const calls: CallRegistry = new CallRegistry({
     maxEnded: Math.max(0, opts.maxEndedCalls ?? 50),
     hidePhoneNumbers,
+    redact,
     publish: (call) => feed.broadcast({ kind: 'call', call }),
     onEnded: (callId) => commands.callEnded(callId),
   });
@@ -86,7 +93,7 @@ export async function startInspectorServer(opts: InspectorServerOptions = {}): P
   const ingest = new Ingest(calls, commands, feed);
   const heartbeat = new Heartbeat(() => [...ingest.links, ...feed.viewers]);
   const staticDir = resolve(opts.staticDir ?? join(packageRoot(), 'visualizer'));
-  const http = createServer(httpHandler({ auth, calls, commands, staticDir, records: opts.records }));
+  const http = createServer(httpHandler({ auth, calls, commands, staticDir, records: opts.records, redact }));
   http.on('clientError', (_err, socket: Socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
     else socket.destroy();
@@ -196,13 +203,14 @@ async function listen(http: Server, port: number, host: string): Promise<void> {
  * port unless INSPECTOR_PORT is set (a worker's inspector may hold the default one).
  */
 export function inspectorOptionsFrom(
-  s: Pick<Settings, 'INSPECTOR_HOST' | 'INSPECTOR_PORT' | 'INSPECTOR_TOKEN' | 'INSPECTOR_HIDE_PHONE_NUMBERS'>,
+  s: Pick<Settings, 'INSPECTOR_HOST' | 'INSPECTOR_PORT' | 'INSPECTOR_TOKEN' | 'INSPECTOR_HIDE_PHONE_NUMBERS' | 'REDACT_PII'>,
   { freePort = false, env = process.env }: { freePort?: boolean; env?: NodeJS.ProcessEnv } = {},
-): { host: string; port: number; token?: string; hidePhoneNumbers: boolean } {
+): { host: string; port: number; token?: string; hidePhoneNumbers: boolean; redact: boolean } {
   return {
     host: s.INSPECTOR_HOST,
     port: freePort && !env.INSPECTOR_PORT?.trim() ? 0 : s.INSPECTOR_PORT,
     token: s.INSPECTOR_TOKEN,
     hidePhoneNumbers: s.INSPECTOR_HIDE_PHONE_NUMBERS,
+    redact: s.REDACT_PII === 'on',
   };
 }

@@ -22,7 +22,8 @@ import { type Deliverer, type DelivererOptions, endedWebhook, startDeliverer } f
 export type { CallStore } from './types.js';
 export { attachRecorder } from './recorder.js';
 
-export type RecordSettings = Pick<Settings, 'CALLS_DB' | 'DATABASE_URL' | 'CALL_WEBHOOK_URL' | 'CALL_WEBHOOK_SECRET'>;
+export type RecordSettings = Pick<Settings, 'CALLS_DB' | 'DATABASE_URL' | 'CALL_WEBHOOK_URL' | 'CALL_WEBHOOK_SECRET'> &
+  Partial<Pick<Settings, 'REDACT_PII'>>;
 
 export interface OpenStoreOptions {
   /** Enqueue `call.ended` for calls found interrupted (when webhooks are configured). */
@@ -133,7 +134,7 @@ export interface Records {
   deliverer: Deliverer | null;
   interrupted: string[];
   inspector: InspectorRecords;
-  /** Records a call (and enqueues its webhooks when CALL_WEBHOOK_URL is set). */
+  /** Records a call (and enqueues its webhooks when CALL_WEBHOOK_URL is set), masked when REDACT_PII=on. */
   attach(call: Call, worker: string): Recorder;
   /** Gives the deliverer up to `drainMs` to empty the outbox, then stops it and closes the store. */
   close(opts?: { drainMs?: number }): Promise<void>;
@@ -173,6 +174,7 @@ export async function openRecords(
       return attachRecorder(call, store, {
         worker,
         webhooks,
+        redact: s.REDACT_PII === 'on',
         onError,
         onWritten: (_seq, e) => {
           if (e.type === 'started' || e.type === 'handoff' || e.type === 'end') deliverer?.wake();

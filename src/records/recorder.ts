@@ -4,11 +4,16 @@
  * failed write is reported on the call (`call.reportError`) and to `onError`; later events are still
  * attempted (a store that recovers keeps recording). A call whose id is already recorded is not
  * recorded at all: the earlier record stays as it was.
+ *
+ * With `redact` (REDACT_PII=on), each event is redacted here, before anything is made of it: the stored
+ * event, the calls row (caller details) and the webhooks are all built from the redacted event, so no
+ * personal data reaches the store or a receiver, and a call recorded this way stays masked.
  */
 import { hostname } from 'node:os';
 import type { Call } from '../call/call.js';
 import { type CallDigest, applyEvent, emptyDigest } from '../call/digest.js';
 import type { CallEvent } from '../call/events.js';
+import { redactEvent } from '../redact.js';
 import { type CallRowData, type CallStore, DuplicateCallError, type RecordWrite } from './types.js';
 import { webhookFor } from './webhooks.js';
 
@@ -21,6 +26,8 @@ export interface RecorderOptions {
   onWritten?: (seq: number, event: CallEvent) => void;
   /** A write failed (besides the one report on the call). */
   onError?: (message: string) => void;
+  /** Mask phone numbers, card and account numbers and email addresses in what is written (REDACT_PII=on). */
+  redact?: boolean;
 }
 
 export interface Recorder {
@@ -104,8 +111,9 @@ export function attachRecorder(call: Call, store: CallStore, opts: RecorderOptio
     }
   };
 
-  const onEvent = (e: CallEvent) => {
+  const onEvent = (event: CallEvent) => {
     try {
+      const e = opts.redact ? redactEvent(event) : event;
       applyEvent(digest, e);
       const hook = opts.webhooks ? webhookFor(e, digest, who.worker) : null;
       const row = rowOf(digest, who);
