@@ -3,7 +3,6 @@
  * orchestrator and the reports are written. This proves the harness and the report, not a model:
  * the scripted server is a keyword script.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import { SCRIPTED_NOTE, reportedModel } from '../src/cli/text-calls.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CHROMIUM, launchChromium } from './support/chromium.js';
+import { runBatchCli } from './support/batch-cli.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 
@@ -28,19 +28,7 @@ afterAll(async () => {
   await server.close();
 });
 
-function runEval(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('npx', ['tsx', 'src/cli/eval.ts', ...args], {
-      cwd: REPO,
-      env: { ...process.env, OPENAI_BASE_URL: server.url, OPENAI_API_KEY: '', LOG_LEVEL: 'fatal', ...env },
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('exit', (code) => resolve({ code, out, err }));
-  });
-}
+const runEval = (args: string[], env: Record<string, string> = {}) => runBatchCli('eval', env.OPENAI_BASE_URL ?? server.url, args, env);
 
 interface Run {
   model: string;

@@ -4,7 +4,6 @@
  * the scripted desks, each caught by its judge; the command's contract (reports, exit codes, bad files).
  * These figures prove the harness, not a model.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,6 +22,7 @@ import type { SimRun } from '../src/simulate/report.js';
 import { readScenarios } from '../src/simulate/scenario.js';
 import { initTestLogging } from './support/harness.js';
 import { closedServerUrl } from './support/model-servers.js';
+import { runBatchCli } from './support/batch-cli.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const SCENARIOS = readScenarios(join(REPO, 'eval/scenarios'));
@@ -36,19 +36,7 @@ afterAll(async () => {
   await server.close();
 });
 
-function simulate(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('npx', ['tsx', 'src/cli/simulate.ts', ...args], {
-      cwd: REPO,
-      env: { ...process.env, OPENAI_BASE_URL: server.url, OPENAI_API_KEY: '', LOG_LEVEL: 'fatal', ...env },
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('exit', (code) => resolve({ code, out, err }));
-  });
-}
+const simulate = (args: string[], env: Record<string, string> = {}) => runBatchCli('simulate', env.OPENAI_BASE_URL ?? server.url, args, env);
 
 const readRun = (dir: string) => JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as SimRun;
 

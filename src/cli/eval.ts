@@ -10,7 +10,7 @@
  * accuracy is under --min-accuracy (or every call's model turns failed); 2 for bad options or settings,
  * an `--out` that cannot be written, or a model server that cannot be reached or refuses the key.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,23 +20,16 @@ import { type EvalCase, readCases, spread } from '../eval/cases.js';
 import { playCase } from '../eval/play.js';
 import { htmlReport } from '../eval/report.js';
 import { type CaseResult, type Summary, scoreCase, summarizeByLanguage } from '../eval/score.js';
-import { inPool } from './pool.js';
+import { exitsFor, inPool, reportsFolder } from './batch.js';
 import { logToStderr, modelServer, modelServerProblem, reportedModel } from './text-calls.js';
 
 const USAGE = `usage: npm run eval -- [--cases eval/cases.json] [--out reports/eval] [--max-calls N] [--concurrency 4]
                        [--language en|hi|hinglish] [--min-accuracy 0.8]`;
 
-/** A bad option: one line, then the usage. */
-function fail(message: string): never {
-  process.stderr.write(`eval: ${message}\n${USAGE}\n`);
-  process.exit(2);
-}
-
-/** Something to fix before a run (a setting, a folder): one line. */
-function stop(message: string): never {
-  process.stderr.write(`eval: ${message}\n`);
-  process.exit(2);
-}
+const exits = exitsFor('eval', USAGE);
+// Typed here: TypeScript narrows after a call only through a name declared with its type.
+const fail: (message: string) => never = exits.fail;
+const stop: (message: string) => never = exits.stop;
 
 function options() {
   let parsed;
@@ -98,11 +91,7 @@ async function main(): Promise<void> {
   if (!cases.length) fail(`no cases to play in ${o.cases}`);
   const settings = settingsOrExit('eval', () => loadSettings());
   logToStderr(settings);
-  try {
-    mkdirSync(o.out, { recursive: true });
-  } catch (err) {
-    stop(`cannot write the reports to --out ${o.out} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  reportsFolder(o.out, stop);
   const problem = await modelServerProblem(settings);
   if (problem) stop(problem);
   const n = cases.length;

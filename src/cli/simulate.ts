@@ -13,7 +13,7 @@
  * that cannot be written, or a model server that cannot be reached.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Settings, type SimulateSettings, loadSettings, readShare, readWholeNumber, requireSettings, settingsOrExit, simulateSchema } from '../config.js';
@@ -25,21 +25,16 @@ import { playScenario } from '../simulate/play.js';
 import { type CallResult, type SimSummary, resultOf, summarize } from '../simulate/rates.js';
 import { htmlReport } from '../simulate/report.js';
 import { LANGUAGES, type Scenario, ScenarioError, readScenarios } from '../simulate/scenario.js';
-import { inPool } from './pool.js';
+import { exitsFor, inPool, reportsFolder } from './batch.js';
 import { SCRIPTED_NOTE, logToStderr, modelServer, modelServerProblem, reportedModel } from './text-calls.js';
 
 const USAGE = `usage: npm run simulate -- [--scenarios eval/scenarios] [--scenario ID]... [--tag TAG] [--language en|hi|hinglish]
                            [--repeat 1] [--concurrency 4] [--out reports/simulate] [--min-pass-rate 0.9]`;
 
-function fail(message: string): never {
-  process.stderr.write(`simulate: ${message}\n${USAGE}\n`);
-  process.exit(2);
-}
-
-function stop(message: string): never {
-  process.stderr.write(`simulate: ${message}\n`);
-  process.exit(2);
-}
+const exits = exitsFor('simulate', USAGE);
+// Typed here: TypeScript narrows after a call only through a name declared with its type.
+const fail: (message: string) => never = exits.fail;
+const stop: (message: string) => never = exits.stop;
 
 function options() {
   let parsed;
@@ -147,11 +142,7 @@ async function main(): Promise<void> {
   const settings = settingsOrExit('simulate', () => loadSettings());
   const sim = settingsOrExit('simulate', () => requireSettings(simulateSchema));
   logToStderr(settings);
-  try {
-    mkdirSync(o.out, { recursive: true });
-  } catch (err) {
-    stop(`cannot write the reports to --out ${o.out} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  reportsFolder(o.out, stop);
   const { caller, judge } = endpoints(settings, sim);
   await reachable(settings, caller, judge);
   const { model, note } = await reportedModel(settings);
