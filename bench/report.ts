@@ -28,6 +28,12 @@ export function explainMisses(r: Results): Record<string, string> {
   }
   const never = preparedDiagnosis(h, r.deadAir);
   if (never) out.preparedReplies = never;
+  const lc = r.longCall;
+  if (lc && !lc.target.met) {
+    out.longCall =
+      `turn 80 carried ${lc.target.ratioAt80}× the whole history's tokens: every request carries the instructions and tool schemas whole ` +
+      `(turn 10's request, before any summary, is the floor), and the recent turns verbatim up to the budget (see the budgets side by side)`;
+  }
   const hi = r.history;
   if (hi && !hi.target.met) {
     const row = hi.rows.find((x) => x.items === 10_000);
@@ -102,7 +108,7 @@ export function renderReport(r: Results): string {
   }
   if (r.handoff) lines.push(...handoffSection(r.handoff));
   if (r.deadAir) lines.push(...deadAirSection(r.deadAir));
-  lines.push(...historySection(r), ...capacitySection(r), ...inspectorSection(r), ...pathsSection(r));
+  lines.push(...historySection(r), ...longCallSection(r), ...capacitySection(r), ...inspectorSection(r), ...pathsSection(r));
   return lines.join('\n');
 }
 
@@ -176,6 +182,28 @@ function historySection(r: Results): string[] {
   for (const row of hi.rows) {
     const f = (s: Summary) => `${s.median.toFixed(4)} / ${s.p95.toFixed(4)}`;
     lines.push(`| ${row.items} | ${f(row.carriedHistory)} | ${f(row.toolFilter)} | ${f(row.both)} (n=${row.both.n}) |`);
+  }
+  return lines;
+}
+
+/** Figure 7: an 80-turn call's requests under each history policy and budget, side by side. */
+export function longCallSection(r: Results): string[] {
+  const lc = r.longCall;
+  if (!lc) return [];
+  const lines = [
+    '',
+    `**7. Long calls** (${lc.turns} caller turns, four transfers; the scripted server's time to first token grows ${lc.promptMsPer1kTokens} ms per 1,000 prompt tokens). ` +
+      `Target: at turn 80 the summarised requests carry ≤ ${lc.target.max}× the tokens of the whole history — ${lc.target.ratioAt80}× (${lc.target.met ? 'met' : 'missed'}).`,
+    '',
+    '| history | budget | prompt tokens at turn 10 / 40 / 80 | time to first token (ms) at 10 / 40 / 80 | summaries (requests, tokens) | all requests\' prompt tokens + summaries | early facts known at the end | replies that waited for a summary |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const a of lc.arms) {
+    const at = (k: 'promptTokens' | 'ttftMs') => ['10', '40', '80'].map((t) => Math.round(a.at[t]![k])).join(' / ');
+    lines.push(
+      `| ${a.policy} | ${a.budgetTokens || '—'} | ${at('promptTokens')} | ${at('ttftMs')} | ${a.summaries.requests}, ${a.summaries.tokens} | ` +
+        `${a.deskPromptTokens + a.summaries.tokens} | ${a.factsKept.right} of ${a.factsKept.of} | ${a.repliesThatWaited} |`,
+    );
   }
   return lines;
 }

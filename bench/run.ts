@@ -150,6 +150,11 @@ results.transferNotes = transferNotes(results.handoff, results.deadAir);
 // A partial or quick run does not overwrite the full run's results.
 const out = fileURLToPath(new URL(quick || only ? './results.partial.json' : './results.json', import.meta.url));
 writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+// The long-call figures the README quotes are kept on their own (committed), whichever run measured them last.
+if (results.longCall && !quick) {
+  const longOut = fileURLToPath(new URL('./long-call.json', import.meta.url));
+  writeFileSync(longOut, `${JSON.stringify({ machine: results.machine, command: results.command, longCall: results.longCall }, null, 2)}\n`);
+}
 process.stdout.write(`${renderReport(results)}\n`);
 log(`wrote ${out} (${results.totalRuntimeS} s)`);
 // Framework timers (closing sessions, keep-alive sockets) would keep the process up for a while.
