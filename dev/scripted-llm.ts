@@ -330,13 +330,18 @@ function formParts(body: Buffer, contentType: string | undefined): FormPart[] {
 const TTS_MAX_SPOKEN_MS = 8000;
 
 /** `/audio/speech`: scripted speech for the text in the voice asked for, as raw s16le 24 kHz mono (OpenAI's `pcm`). */
-async function answerSpeech(req: IncomingMessage, res: ServerResponse, opts: ScriptedServerOptions): Promise<void> {
-  const body = JSON.parse(await readBody(req)) as { input?: string; voice?: string };
+/** A simulated caller's voice asks for its speech with these words in its instructions (see src/simulate/voice-play.ts). */
+export const SIMULATED_CALLER_VOICE = /simulated caller/i;
+
+async function answerSpeech(req: IncomingMessage, res: ServerResponse, opts: ScriptedServerOptions, remember: (clip: Clip) => void): Promise<void> {
+  const body = JSON.parse(await readBody(req)) as { input?: string; voice?: string; instructions?: string };
   await sleep(opts.ttsTtfbMs ?? 0);
   const input = body.input ?? '';
   const chars = Math.max(1, [...input].length);
   const msPerChar = Math.min(opts.ttsMsPerChar ?? 10, TTS_MAX_SPOKEN_MS / chars);
   const samples = synthSpeech(input, { voice: body.voice, sampleRate: 24000, msPerChar, ...TTS_PADDING, ...opts.ttsPadding });
+  // A simulated caller's line: its speech-to-text will be asked to hear it, as a script's clip is.
+  if (SIMULATED_CALLER_VOICE.test(body.instructions ?? '')) remember({ words: input, samples, sampleRate: 24000 });
   const bytes = Buffer.alloc(samples.length * 2);
   for (let i = 0; i < samples.length; i++) bytes.writeInt16LE(samples[i]!, i * 2);
   res.writeHead(200, { 'content-type': 'audio/pcm' });
@@ -383,9 +388,19 @@ export async function startScriptedServer(opts: ScriptedServerOptions = {}): Pro
   const sockets = new Set<import('node:net').Socket>();
   const recogniserOf = (clips: Clip[] | undefined) => (clips?.length ? new ClipRecogniser(clips) : undefined);
   let recogniser = recogniserOf(opts.clips);
+  // The simulated callers' lines it spoke (the latest 48), heard as a script's clips are when none are set.
+  const callerLines: Clip[] = [];
+  let callerRecogniser: ClipRecogniser | undefined;
+  const rememberCallerLine = (clip: Clip) => {
+    callerLines.push(clip);
+    if (callerLines.length > 48) callerLines.shift();
+    callerRecogniser = undefined;
+  };
   const heard = (wav: Buffer) => {
     const pcm = parseWav(wav); // a WAV we cannot read is refused, clips or not
-    return recogniser ? recogniser.recognise(pcm).text : (opts.transcript ?? '');
+    if (!recogniser && callerLines.length) callerRecogniser ??= new ClipRecogniser(callerLines);
+    const r = recogniser ?? callerRecogniser;
+    return r ? r.recognise(pcm).text : (opts.transcript ?? '');
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -419,7 +434,7 @@ export async function startScriptedServer(opts: ScriptedServerOptions = {}): Pro
       }
       return body.stream ? streamReply(res, body, reply) : jsonReply(res, body, reply);
     }
-    if (req.method === 'POST' && path === '/audio/speech') return answerSpeech(req, res, opts);
+    if (req.method === 'POST' && path === '/audio/speech') return answerSpeech(req, res, opts, rememberCallerLine);
     if (req.method === 'POST' && path === '/audio/transcriptions') {
       return answerTranscription(req, res, heard, (entry) => transcriptions.push(entry));
     }

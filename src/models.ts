@@ -70,6 +70,11 @@ export function buildTTSFor(s: Settings): (role: Target) => openai.TTS {
   };
 }
 
+/** A voice of its own (not a desk's): the simulated caller's, with its speaking instructions. */
+export function buildVoice(s: Settings, voice: string, instructions?: string): openai.TTS {
+  return new openai.TTS({ model: s.TTS_MODEL, voice: voice as openai.TTSOptions['voice'], apiKey: apiKey(s), baseURL: s.OPENAI_BASE_URL, instructions });
+}
+
 export function llmConnOptions(s: Settings): NonNullable<voice.AgentSessionOptions['connOptions']> {
   // With a fallback model the adapter retries each model itself; a session-level retry would repeat
   // the whole chain.

@@ -162,6 +162,21 @@ describe('reply-budget', () => {
   });
 });
 
+describe('answered', () => {
+  it('fails a caller line left without an answer (dead air), saying what the speech-to-text heard', () => {
+    const call = callOf(['triage: Hello, front desk.', 'c: My internet is down.', 'c: Hello? Is anyone there?', 'triage: Sorry, yes.']);
+    (call.entries[1] as { heard?: string | null }).heard = null;
+    const v = verdict('answered', call);
+    expect(v.pass).toBe(false);
+    expect(v.reason).toBe('no agent answered the caller\'s line at 0.1 s: "My internet is down." (the speech-to-text heard nothing)');
+  });
+  it("passes a call whose every line was answered, and owes nothing to the caller's goodbye as they hang up", () => {
+    expect(verdict('answered', callOf(GOOD)).pass).toBe(true);
+    expect(verdict('answered', callOf([...GOOD.slice(0, -1)])).pass).toBe(true);
+    expect(verdict('answered', callOf([...GOOD.slice(0, -1)], { by: 'turn limit', needsMet: false, reason: 'x' })).pass).toBe(false);
+  });
+});
+
 describe('no-ping-pong, route, outcome, never-say, no-errors', () => {
   const bounced = callOf(['c: bill', 't: billing', 'billing: I see.', 'c: and my router', 't: triage', 'triage: ok', 't: billing', 'billing: back']);
   it('fails a caller bounced back to the desk they left', () => {

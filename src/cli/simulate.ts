@@ -6,7 +6,10 @@
  * self-contained `report.html`.
  *
  *   npm run simulate -- [--scenarios DIR] [--scenario ID]… [--tag TAG] [--language en|hi|hinglish]
- *                       [--repeat N] [--concurrency N] [--out DIR] [--min-pass-rate 0.9]
+ *                       [--repeat N] [--concurrency N] [--out DIR] [--min-pass-rate 0.9] [--voice]
+ *
+ * `--voice` plays each call through the voice loop (`npm run voice`'s): the caller's lines are spoken,
+ * heard by the speech-to-text, answered in the desks' voices, in real time.
  *
  * Exit 0; 1 when the pass rate is under --min-pass-rate (or every call failed to reach a model); 2 for
  * bad options, a bad scenario file (one line naming the file and the field), bad settings, an `--out`
@@ -22,6 +25,7 @@ import type { ModelEndpoint } from '../simulate/chat-model.js';
 import { JUDGES, judgeCall } from '../simulate/judges.js';
 import { llmJudge } from '../simulate/llm-judge.js';
 import { playScenario } from '../simulate/play.js';
+import { playScenarioByVoice } from '../simulate/voice-play.js';
 import { type CallResult, type SimSummary, resultOf, summarize } from '../simulate/rates.js';
 import { htmlReport } from '../simulate/report.js';
 import { LANGUAGES, type Scenario, ScenarioError, readScenarios } from '../simulate/scenario.js';
@@ -29,7 +33,7 @@ import { exitsFor, inPool, reportsFolder } from './batch.js';
 import { SCRIPTED_NOTE, logToStderr, modelServer, modelServerProblem, reportedModel } from './text-calls.js';
 
 const USAGE = `usage: npm run simulate -- [--scenarios eval/scenarios] [--scenario ID]... [--tag TAG] [--language en|hi|hinglish]
-                           [--repeat 1] [--concurrency 4] [--out reports/simulate] [--min-pass-rate 0.9]`;
+                           [--repeat 1] [--concurrency 4] [--out reports/simulate] [--min-pass-rate 0.9] [--voice]`;
 
 const exits = exitsFor('simulate', USAGE);
 // Typed here: TypeScript narrows after a call only through a name declared with its type.
@@ -49,6 +53,7 @@ function options() {
         concurrency: { type: 'string', default: '4' },
         out: { type: 'string', default: 'reports/simulate' },
         'min-pass-rate': { type: 'string' },
+        voice: { type: 'boolean' },
         help: { type: 'boolean' },
       },
     }).values;
@@ -76,6 +81,7 @@ function options() {
     concurrency: whole('concurrency', parsed.concurrency!, 1, 256),
     out: parsed.out!,
     minPassRate: min,
+    voice: parsed.voice ?? false,
   };
 }
 
@@ -156,11 +162,11 @@ async function main(): Promise<void> {
   const runs = scenarios.flatMap((s) => Array.from({ length: o.repeat }, (_, i) => ({ s, run: i + 1 })));
   process.stderr.write(
     `Simulating ${scenarios.length} scenario${scenarios.length === 1 ? '' : 's'} × ${o.repeat} against ${model}${note ? ` (${note})` : ''} at ${modelServer(settings)}; ` +
-      `caller ${callerName}${judgeName ? `, LLM judge ${judgeName}` : ''}; ${o.concurrency} at a time.\n`,
+      `caller ${callerName}${judgeName ? `, LLM judge ${judgeName}` : ''}; ${o.voice ? 'by voice, ' : ''}${o.concurrency} at a time.\n`,
   );
   const runId = randomUUID().slice(0, 8);
   const results = await inPool(runs, o.concurrency, async ({ s, run }) => {
-    const call = await playScenario(settings, caller, s, run, runId);
+    const call = await (o.voice ? playScenarioByVoice : playScenario)(settings, caller, s, run, runId);
     const verdicts = judgeCall(call, s);
     if (!judge) return resultOf(call, s, verdicts);
     const { verdict, tokens } = await llmJudge(judge, call, s);

@@ -190,6 +190,25 @@ const neverSay: Judge = {
   },
 };
 
+const answered: Judge = {
+  id: 'answered',
+  title: 'Every caller line is answered before the caller speaks again (no dead air)',
+  judge(call) {
+    const lines = call.entries.flatMap((e, i) => (e.kind === 'caller' ? [i] : []));
+    if (!lines.length) return notApplicable('the caller said nothing');
+    for (const [n, i] of lines.entries()) {
+      const until = lines[n + 1] ?? call.entries.length;
+      if (call.entries.slice(i + 1, until).some((e) => e.kind === 'agent')) continue;
+      // The caller's goodbye as they hang up is owed nothing.
+      if (n === lines.length - 1 && call.end.by === 'caller') continue;
+      const e = call.entries[i] as Extract<Entry, { kind: 'caller' }>;
+      const heard = e.heard === undefined ? '' : ` (the speech-to-text heard ${e.heard ? `"${e.heard}"` : 'nothing'})`;
+      return fail(`no agent answered the caller's line at ${secs(e.at)}: ${quote(e.text)}${heard}`);
+    }
+    return pass(`${lines.length} caller line${lines.length === 1 ? '' : 's'}, each answered`);
+  },
+};
+
 const noErrors: Judge = {
   id: 'no-errors',
   title: 'No turn of the call failed',
@@ -199,7 +218,7 @@ const noErrors: Judge = {
   },
 };
 
-export const JUDGES: readonly Judge[] = [route, outcome, noRegreet, noReask, repliesOnce, callersLanguage, replyBudget, noPingPong, neverSay, noErrors];
+export const JUDGES: readonly Judge[] = [route, outcome, answered, noRegreet, noReask, repliesOnce, callersLanguage, replyBudget, noPingPong, neverSay, noErrors];
 
 /** Every deterministic judge's verdict on a call, by judge id. */
 export function judgeCall(call: SimCall, s: Scenario): Record<string, Verdict> {

@@ -13,7 +13,7 @@ import type { Scenario } from './scenario.js';
 
 /** One thing on a call's timeline; `at` is ms since the call started. */
 export type Entry =
-  | { kind: 'caller'; text: string; language: Language; at: number }
+  | { kind: 'caller'; text: string; language: Language; at: number; heard?: string | null }
   | { kind: 'silence'; at: number }
   | { kind: 'agent'; desk: string; text: string; at: number }
   | { kind: 'transfer'; from: string; to: string; reason: string; at: number }

@@ -19,7 +19,10 @@ export interface SimRun {
 
 function entry(e: Entry): string {
   const t = `<span class="t">${(e.at / 1000).toFixed(1)} s</span>`;
-  if (e.kind === 'caller') return `<li class="caller">${t}<b>Caller</b> ${esc(e.text)}</li>`;
+  if (e.kind === 'caller') {
+    const heard = e.heard === undefined || e.heard === e.text ? '' : ` <i>(heard: ${e.heard ? esc(e.heard) : 'nothing'})</i>`;
+    return `<li class="caller">${t}<b>Caller</b> ${esc(e.text)}${heard}</li>`;
+  }
   if (e.kind === 'agent') return `<li class="agent">${t}<b>${esc(e.desk)}</b> ${esc(e.text)}</li>`;
   if (e.kind === 'silence') return `<li class="caller">${t}<b>Caller</b> <i>(says nothing)</i></li>`;
   if (e.kind === 'transfer') return `<li class="event">${t}→ transferred ${esc(e.from)} → ${esc(e.to)}</li>`;

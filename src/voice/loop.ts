@@ -27,10 +27,17 @@ export interface VoiceCallOptions {
   callId: string;
   /** Each call event as it happens, with the call-clock time. */
   onEvent?: (e: CallEvent, atMs: number) => void;
+  /** The call, once made (before it starts): to follow its session too. */
+  onCall?: (call: Call) => void;
   /** Before each caller line (1-based) and once the call is over (line = 0). */
   onProgress?: (line: number, of: number, atMs: number) => void;
   /** After the last line, how long the agents may stay quiet before the call is closed (default 3 s). */
   quietEndMs?: number;
+  /**
+   * The caller's next line once the script's run out, asked for when the agents have answered and gone
+   * quiet (a simulated caller: src/simulate/voice-play.ts); null: the caller is done.
+   */
+  nextLine?: (index: number) => Promise<ScriptLine | null>;
 }
 
 export interface VoiceCallResult {
@@ -76,6 +83,7 @@ export async function runVoiceCall(o: VoiceCallOptions): Promise<VoiceCallResult
   const t0 = performance.now();
   const clock = () => performance.now() - t0;
   const call = voiceCall(o, eot, clock);
+  o.onCall?.(call);
   const caller = new CallerAudio();
   const agents = new AgentAudio(clock);
   const events: Clocked[] = [];
@@ -92,10 +100,13 @@ export async function runVoiceCall(o: VoiceCallOptions): Promise<VoiceCallResult
   try {
     await call.start();
     await call.greeted;
-    for (const [i, line] of o.script.lines.entries()) {
+    for (let i = 0; i < o.script.lines.length || o.nextLine; i++) {
+      const planned = o.script.lines[i];
       if (turns.over) break;
-      await turns.before(line);
+      await turns.before(planned ?? WHEN_ANSWERED);
       if (turns.over) break;
+      const line = planned ?? (await o.nextLine!(i));
+      if (!line || turns.over) break;
       o.onProgress?.(i + 1, o.script.lines.length, clock());
       const spoken = await caller.say(line.samples);
       lines.push({ words: line.words, samples: line.samples, ...spoken });
@@ -112,6 +123,9 @@ export async function runVoiceCall(o: VoiceCallOptions): Promise<VoiceCallResult
   const channels = callChannels(caller.recording(), agents.segments, durationMs);
   return { call, events, timeline, wav: callWav(channels), channels, eot };
 }
+
+/** A line asked for as the call goes: said once the agents have answered and gone quiet. */
+const WHEN_ANSWERED: Pick<ScriptLine, 'bargeIn' | 'pauseMs'> = {};
 
 /** When the caller speaks next: after the agents have answered and gone quiet, or over them (barge-in). */
 class Turns {
@@ -133,7 +147,7 @@ class Turns {
     this.lastLineEndMs = endMs;
   }
 
-  async before(line: ScriptLine): Promise<void> {
+  async before(line: Pick<ScriptLine, 'bargeIn' | 'pauseMs'>): Promise<void> {
     if (line.bargeIn) {
       // Over the agent: once its next sound has started, `pauseMs` into it.
       await this.until(() => this.agents.sounding && this.agentSpokeSince(this.lastLineEndMs), 15_000);
