@@ -201,6 +201,7 @@ export function redactEvent(e: CallEvent): CallEvent {
     case 'end':
       return { ...e, reason: maybe(e.reason) ?? null };
     case 'person':
+    case 'turn':
       return e;
     default:
       return unknownEvent(e);

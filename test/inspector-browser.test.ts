@@ -12,7 +12,7 @@ import { machineGraph } from '../machines/derive.js';
 import type { ScriptedServer } from '../dev/scripted-llm.js';
 import type { Call } from '../src/call/call.js';
 import WebSocket from 'ws';
-import type { HandoffStages } from '../src/call/events.js';
+import type { CallEvent, HandoffStages } from '../src/call/events.js';
 import { type InspectorLink, attachInspector, encode, ingestUrl } from '../src/inspector/client.js';
 import { type InspectorServer, startInspectorServer } from '../src/inspector/server.js';
 import { inspectorRecords, openStore } from '../src/records/index.js';
@@ -481,6 +481,47 @@ suite(suiteName, () => {
     await page.click('[data-testid="tab-past"]');
     await expect.poll(() => page.locator('[data-testid="past-problem"]').innerText()).toMatch(/Call records are not available on this server/);
     expect(errors.filter((e) => !/404/.test(e))).toEqual([]);
+  });
+
+  it('each answer in the transcript says how long the caller waited for it (a text call: the model\'s time), where it went on hover', async () => {
+    const server = await startInspectorServer({ host: '127.0.0.1', port: 0 });
+    extraServers.push(server);
+    const ws = new WebSocket(ingestUrl(server.url));
+    await new Promise((r, j) => ws.once('open', r).once('error', j));
+    const send = (msg: Parameters<typeof encode>[0]) => ws.send(encode(msg)!);
+    const at = Date.now() - 30_000;
+    const play = (callId: string, figures: { eouMs: number | null; sttMs: number | null; llmTtftMs: number; ttsTtfbMs: number | null; responseMs: number | null }) => {
+      send({ kind: 'hello', callId, startedAt: at, state: 'triage', handoffCount: 0, maxHandoffs: 6, humanAvailable: false, caller: { name: callId } });
+      const events: CallEvent[] = [
+        { type: 'started', callId, state: 'triage', caller: { name: callId }, maxHandoffs: 6, humanAvailable: false, at },
+        { type: 'agent', agent: 'triage', text: 'Hello, how can I help?', interrupted: false, at: at + 1000 },
+        { type: 'user', text: 'I was charged twice', at: at + 3000 },
+        { type: 'agent', agent: 'triage', text: 'Let me look.', interrupted: false, at: at + 5000 },
+        { type: 'turn', line: 1, agent: 'triage', ...figures, at: at + 5001 },
+      ];
+      for (const event of events) send({ kind: 'event', callId, event });
+    };
+    play('voice-turn', { eouMs: 512, sttMs: 301, llmTtftMs: 64, ttsTtfbMs: 318, responseMs: 1187.6 });
+    play('text-turn', { eouMs: null, sttMs: null, llmTtftMs: 85, ttsTtfbMs: null, responseMs: null });
+    const { page, errors } = await openPage(server.url);
+    const chips = page.locator('#transcript [data-testid="turn"]');
+    await page.locator('[data-call-id="voice-turn"]').click();
+    // One chip, on the answer (not on the greeting before the caller spoke).
+    await expect.poll(() => chips.allInnerTexts()).toEqual(['answered in 1188 ms']);
+    expect(await chips.first().getAttribute('title')).toBe(
+      [
+        "The time the caller waited for this answer: from the end of their speech to this desk's first sound.",
+        'Where the time went:',
+        '• their turn judged over: 512 ms after they stopped',
+        '• their words transcribed: 301 ms after they stopped',
+        "• the language model's first token: 64 ms after it was asked",
+        "• the voice's first audio: 318 ms after it was asked",
+      ].join('\n'),
+    );
+    await page.locator('[data-call-id="text-turn"]').click();
+    await expect.poll(() => chips.allInnerTexts()).toEqual(['model 85 ms']);
+    ws.close();
+    expect(errors).toEqual([]);
   });
 
   it('silence at transfers: each transfer says what the caller heard; per desk, p50 and p95 over the calls listed', async () => {

@@ -178,11 +178,11 @@ describe('SQLite records (a real file)', () => {
     const file = join(tmp, 'migrate.sqlite');
     const a = new SqliteStore(file);
     const { call } = await recordedCall(a);
-    expect(await a.migrations()).toEqual([1, 2]);
+    expect(await a.migrations()).toEqual([1, 2, 3]);
     await a.close();
     for (let i = 0; i < 2; i++) {
       const b = new SqliteStore(file);
-      expect(await b.migrations()).toEqual([1, 2]);
+      expect(await b.migrations()).toEqual([1, 2, 3]);
       expect((await b.getCall(call.callId))!.events.length).toBeGreaterThan(10);
       await b.close();
     }
@@ -258,10 +258,10 @@ describe.skipIf(!TEST_DATABASE_URL)(`PostgreSQL records${PG_SKIP_REASON ? ` (ski
 
   it('migrations are applied once; opening twice (and concurrently) is idempotent', async () => {
     const opened = await Promise.all([1, 2, 3].map(() => PostgresStore.open(TEST_DATABASE_URL!, { schema })));
-    for (const s of opened) expect(await s.migrations()).toEqual([1, 2]);
+    for (const s of opened) expect(await s.migrations()).toEqual([1, 2, 3]);
     await Promise.all(opened.map((s) => s.close()));
     const again = await PostgresStore.open(TEST_DATABASE_URL!, { schema });
-    expect(await again.migrations()).toEqual([1, 2]);
+    expect(await again.migrations()).toEqual([1, 2, 3]);
     await again.close();
   });
 
@@ -288,13 +288,14 @@ describe('npm run calls', () => {
     await store.close();
   });
 
-  it('lists recent calls: id, started, duration, caller, final department, handoffs, outcome', async () => {
+  it('lists recent calls: id, started, duration, caller, final department, handoffs, response time, outcome', async () => {
     const r = await runCli([], { CALLS_DB: file });
     expect(r.code, r.stderr).toBe(0);
     const [header, line] = r.stdout.trim().split('\n');
-    expect(header).toMatch(/^CALL\s+STARTED\s+DURATION\s+CALLER\s+DEPARTMENT\s+HANDOFFS\s+OUTCOME$/);
+    expect(header).toMatch(/^CALL\s+STARTED\s+DURATION\s+CALLER\s+DEPARTMENT\s+HANDOFFS\s+RESPONSE p50\/p95\s+OUTCOME$/);
     expect(line).toContain(callId);
-    expect(line).toMatch(/Maya \+15550100123\s+support\s+3\s+caller is done$/);
+    // A text call: no response time (its turns' model time is in the footer: test/turn-latency.test.ts).
+    expect(line).toMatch(/Maya \+15550100123\s+support\s+3\s+—\s+caller is done$/);
     expect(line).toMatch(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+\.\ds/);
   });
 

@@ -45,6 +45,8 @@ async function newCall(o: Parameters<typeof startCall>[1] = {}) {
   return call;
 }
 
+/** What the caller hears of a turn: its lines and transfers (without the `turn` event that times it: test/turn-latency.test.ts). */
+const heard = (events: CallEvent[]) => events.filter((e) => e.type !== 'turn');
 const agentLines = (events: CallEvent[]) =>
   events.filter((e): e is CallEvent & { type: 'agent' } => e.type === 'agent');
 
@@ -90,7 +92,7 @@ describe('a transfer, as the caller hears it', () => {
   it('the old agent says its line, then the new agent continues once — no new greeting, no old prompt', async () => {
     const call = await newCall({ caller: { phoneNumber: '+14155550100' } });
     await say(call, 'Hi, my name is Maya');
-    const events = await say(call, 'I was charged twice on my card');
+    const events = heard(await say(call, 'I was charged twice on my card'));
     expect(events.map((e) => e.type)).toEqual(['user', 'agent', 'handoff', 'agent']);
     expect(events[1]).toMatchObject({ agent: 'triage', text: 'Let me transfer you to billing.' });
     expectCleanSeam(events, 'triage', 'billing');
@@ -126,7 +128,7 @@ describe('a transfer, as the caller hears it', () => {
   it('with a slow, streaming model the order still holds and nobody speaks twice', async () => {
     timing = { ttftMs: 250, chunkDelayMs: 15 };
     const call = await newCall();
-    const events = await say(call, 'I was charged twice on my card');
+    const events = heard(await say(call, 'I was charged twice on my card'));
     expect(events.map((e) => e.type)).toEqual(['user', 'agent', 'handoff', 'agent']);
     expectCleanSeam(events, 'triage', 'billing');
     // A second need: Billing hands back to Triage, which routes on to Sales from the same caller line.
@@ -166,7 +168,7 @@ describe('a transfer, as the caller hears it', () => {
   it('a Hindi caller, slow streaming model: the same seam, every desk told the language, every line in Hindi', async () => {
     timing = { ttftMs: 250, chunkDelayMs: 15 };
     const call = await newCall();
-    const events = await say(call, 'मेरे कार्ड से इस महीने दो बार पैसे कट गए हैं');
+    const events = heard(await say(call, 'मेरे कार्ड से इस महीने दो बार पैसे कट गए हैं'));
     expect(events.filter((e) => e.type !== 'caller').map((e) => e.type)).toEqual(['user', 'agent', 'handoff', 'agent']);
     expectCleanSeam(events, 'triage', 'billing');
     expect(call.actor.getSnapshot().context.caller.language).toBe('hi');
@@ -471,7 +473,7 @@ describe('chained transfers at the seam', () => {
     const call = await newCall();
     const events = await say(call, 'I was charged twice on my card');
     await quiet(call);
-    const all = call.events.slice(call.events.indexOf(events[0]!));
+    const all = heard(call.events.slice(call.events.indexOf(events[0]!)));
     expect(all.map((e) => e.type)).toEqual(['user', 'agent', 'handoff', 'agent', 'rejected', 'agent']);
     expect(all[2]).toMatchObject({ from: 'triage', to: 'billing' });
     expect(all[3]).toMatchObject({ agent: 'billing', text: 'Let me pass you on to triage.' });
@@ -500,7 +502,7 @@ describe('chained transfers at the seam', () => {
     // Billing → Triage would be the 2nd and last transfer, and Triage could send the caller nowhere: not offered.
     const events = await say(call, 'I also want to upgrade my plan');
     await quiet(call);
-    const turn = call.events.slice(call.events.indexOf(events[0]!));
+    const turn = heard(call.events.slice(call.events.indexOf(events[0]!)));
     expect(turn.map((e) => e.type)).toEqual(['user', 'agent']);
     expect(turn[1]).toMatchObject({ agent: 'billing', text: expect.stringMatching(/can't transfer you to another department on this call/) });
     expect(call.machineState).toBe('billing');
@@ -513,7 +515,7 @@ describe('chained transfers at the seam', () => {
     await say(call, 'I was charged twice on my card');
     const events = await say(call, 'I also want to upgrade my plan');
     await quiet(call);
-    const turn = call.events.slice(call.events.indexOf(events[0]!));
+    const turn = heard(call.events.slice(call.events.indexOf(events[0]!)));
     // The front desk could reach no department with the last transfer: Billing is not offered the hop, and
     // says so (offering the person) instead of "the front desk will get you to Sales".
     expect(turn.map((e) => e.type)).toEqual(['user', 'agent']);

@@ -5,7 +5,7 @@ import { currentReplay, renderReplay } from './replay.js';
 import { page, selectedView } from './state.js';
 import { renderSupervisor } from './supervisor.js';
 import { title } from './titles.js';
-import { CHIP, REFUSED_SOURCE_WORDS, sourceWords, stagesTitle } from './words.js';
+import { CHIP, REFUSED_SOURCE_WORDS, sourceWords, stagesTitle, turnChip } from './words.js';
 
 export function renderDetails() {
   const c = selectedView();
@@ -158,6 +158,12 @@ function renderErrors(c) {
   $('errors').replaceChildren(...c.errors.map((e) => h('li', { class: 'error' }, h('span', { class: 'muted small' }, fmtClock(e.at)), ' ', e.message)));
 }
 
+/** An answering line's time (see `turnChip`): how long the caller waited, on hover where it went. */
+function turnTag(turn) {
+  const chip = turnChip(turn);
+  return chip ? h('span', { class: 'tag tag-turn', title: chip.title, 'data-testid': 'turn' }, chip.text) : null;
+}
+
 /** The transcript (keeping the reader's scroll position unless they were at the bottom). */
 function renderTranscript(c) {
   const tr = $('transcript');
@@ -177,7 +183,7 @@ function renderTranscript(c) {
           return h(
             'div',
             { class: `msg ${caller ? 'msg-caller' : `msg-agent dept-border-${m.who}`}${m.interrupted ? ' interrupted' : ''}` },
-            h('div', { class: 'msg-who' }, caller ? 'Caller' : title(m.who), h('span', { class: 'muted small' }, fmtClock(m.at)), m.interrupted ? h('span', { class: 'tag', title: CHIP.interrupted.title }, CHIP.interrupted.text) : null),
+            h('div', { class: 'msg-who' }, caller ? 'Caller' : title(m.who), h('span', { class: 'muted small' }, fmtClock(m.at)), m.interrupted ? h('span', { class: 'tag', title: CHIP.interrupted.title }, CHIP.interrupted.text) : null, turnTag(m.turn)),
             h('div', { class: 'msg-text' }, m.text),
           );
         })

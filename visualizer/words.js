@@ -125,6 +125,14 @@ export const CHIP = {
     text: 'interrupted',
     title: 'The caller spoke over this line, so it was cut short.',
   },
+  response: {
+    text: (ms) => `answered in ${ms} ms`,
+    title: "The time the caller waited for this answer: from the end of their speech to this desk's first sound.",
+  },
+  model: {
+    text: (ms) => `model ${ms} ms`,
+    title: "The language model's time to its first token for this answer (a text call has no sound, so no response time).",
+  },
 };
 
 const ms = (v) => (typeof v === 'number' ? `${Math.round(v)} ms` : '–');
@@ -142,4 +150,24 @@ export function stagesTitle(s) {
   ]
     .filter(Boolean)
     .join('\n');
+}
+
+/**
+ * The chip on an agent line that answered a caller line (its `turn` figures): the response time the caller
+ * waited on a voice call, the model's time to first token on a text call; null when neither was measured.
+ */
+export function turnChip(t) {
+  if (typeof t?.responseMs === 'number') {
+    const lines = [
+      CHIP.response.title,
+      'Where the time went:',
+      `• their turn judged over: ${ms(t.eouMs)} after they stopped`,
+      `• their words transcribed: ${ms(t.sttMs)} after they stopped`,
+      `• the language model's first token: ${ms(t.llmTtftMs)} after it was asked`,
+      `• the voice's first audio: ${ms(t.ttsTtfbMs)} after it was asked`,
+    ];
+    return { text: CHIP.response.text(Math.round(t.responseMs)), title: lines.join('\n') };
+  }
+  if (typeof t?.llmTtftMs === 'number') return { text: CHIP.model.text(Math.round(t.llmTtftMs)), title: CHIP.model.title };
+  return null;
 }

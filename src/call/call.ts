@@ -39,6 +39,7 @@ import { pressKey } from './keypad.js';
 import { languageSwitch, sttLanguageSwitch } from '../language.js';
 import { DEFAULT_CONTEXT_BUDGET_TOKENS, DEPARTMENT_TABLE, type HistoryPolicy, TARGETS } from '../departments.js';
 import { CallMemory } from './memory.js';
+import { TurnLatency } from './turn-latency.js';
 
 type EndEvent = CallEvent & { type: 'end' };
 
@@ -67,7 +68,12 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   /** A long call's older turns, summarised in the background (./memory.ts). */
   readonly memory: CallMemory;
   /** What the caller hears of the agents: when each desk's sound starts and ends (voice calls). */
-  private readonly earpiece = new Earpiece<DepartmentAgent>((agent, at) => this.line.agentSounded(agent, at));
+  private readonly earpiece = new Earpiece<DepartmentAgent>((agent, at) => {
+    this.line.agentSounded(agent, at);
+    this.turns.sounded(agent.role, at);
+  });
+  /** Each caller turn's latency, told as `turn` events (./turn-latency.ts). */
+  private readonly turns: TurnLatency;
   /** When the transfer request being sent reached the machine (its decision is timed from here). */
   private askedAt: number | null = null;
 
@@ -86,6 +92,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     });
     this.listenToMachine();
     this.session = newSession(opts);
+    this.turns = new TurnLatency(this.session, (e) => this.emitEvent(e));
     this.callerVoice = new CallerVoice(this.session);
     this.memory = new CallMemory({
       llm: opts.llm,
@@ -152,6 +159,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   private emitEvent(e: CallEvent): void {
     this.events.push(e);
     this.emit('event', e);
+    this.turns.heard(e);
   }
 
   async start(startOptions: Omit<Parameters<voice.AgentSession<CallData>['start']>[0], 'agent'> = {}): Promise<void> {

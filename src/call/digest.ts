@@ -5,7 +5,16 @@
  * recorder (webhook payloads), `npm run calls`, the inspector's past calls and its live calls.
  */
 import type { CallerInfo } from '../../machines/router.js';
-import type { CallEvent, CallView, HandoffStages } from './events.js';
+import type { CallEvent, CallView, HandoffStages, TurnFigures } from './events.js';
+
+/** A caller line answered, and where the time went (a `turn` event). */
+export interface TurnRecord extends TurnFigures {
+  /** The caller line it answers: 1 for the call's first. */
+  line: number;
+  /** The desk that answered. */
+  agent: string;
+  at: number;
+}
 
 export interface RouteLeg {
   /** The department (or `human`). */
@@ -55,6 +64,8 @@ export interface CallDigest {
   refusals: { at: number; from: string; to: string; reason: string; source: string }[];
   transcript: { at: number; who: string; text: string; interrupted?: boolean }[];
   keypad: { at: number; digit: string; target: string | null; accepted: boolean; reason?: string }[];
+  /** Each caller line answered, with its latency (calls recorded before it was measured have none). */
+  turns: TurnRecord[];
   errors: { at: number; message: string }[];
   /** Warm steps heard before the handoff into the person was published (it is published once the person desk is heard from). */
   pendingSteps: { step: string; at: number }[];
@@ -79,6 +90,7 @@ export function emptyDigest(callId: string): CallDigest {
     refusals: [],
     transcript: [],
     keypad: [],
+    turns: [],
     errors: [],
     pendingSteps: [],
     ended: false,
@@ -165,6 +177,11 @@ export function applyEvent(d: CallDigest, e: CallEvent): CallDigest {
       // The notes later requests carry in place of the older turns: shown where they were made.
       d.transcript.push({ at: e.at, who: 'summary', text: e.text });
       break;
+    case 'turn': {
+      const { type: _type, ...turn } = e;
+      d.turns.push(turn);
+      break;
+    }
     case 'error':
       d.counts.errors++;
       d.errors.push({ at: e.at, message: e.message });
@@ -221,6 +238,7 @@ export function summaryOf(d: CallDigest, status: 'ended' | 'interrupted', outcom
         : {}),
       ...(leg.steps ? { steps: leg.steps.map((st) => ({ ...st })) } : {}),
     })),
+    turns: d.turns.map((t) => ({ ...t })),
     counts: {
       turns: d.counts.callerTurns + d.counts.agentTurns,
       callerTurns: d.counts.callerTurns,
@@ -284,8 +302,22 @@ export function viewOfDigest(head: CallHead, d: CallDigest | null): CallView {
       ...(leg.steps ? { steps: leg.steps.map((s) => ({ ...s })) } : {}),
     })),
     refusals: (d?.refusals ?? []).map((r) => ({ ...r })),
-    transcript: (d?.transcript ?? []).map((t) => ({ ...t })),
+    transcript: transcriptWithTurns(d),
     errors: (d?.errors ?? []).map((e) => ({ ...e })),
     ...(ended && head.endReason !== undefined ? { endReason: head.endReason } : {}),
   };
+}
+
+/** The transcript, each agent line that answered a caller line with that turn's figures (the first agent line after it). */
+function transcriptWithTurns(d: CallDigest | null): CallView['transcript'] {
+  const byLine = new Map((d?.turns ?? []).map(({ line, eouMs, sttMs, llmTtftMs, ttsTtfbMs, responseMs }) => [line, { eouMs, sttMs, llmTtftMs, ttsTtfbMs, responseMs }]));
+  let callerLines = 0;
+  let answering: TurnFigures | undefined;
+  return (d?.transcript ?? []).map((t) => {
+    if (t.who === 'caller') answering = byLine.get(++callerLines);
+    if (t.who === 'caller' || t.who === 'summary' || !answering) return { ...t };
+    const turn = answering;
+    answering = undefined;
+    return { ...t, turn };
+  });
 }

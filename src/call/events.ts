@@ -114,6 +114,35 @@ export const summaryEvent = z.object({
   ms: z.number().nonnegative(),
   at,
 });
+/**
+ * Where a caller turn's time went (ms; null where it does not apply: a text call has no audio, so it has
+ * the model's time only). From the session's metrics (`metrics_collected`) and the sound the caller heard;
+ * see ./turn-latency.ts.
+ */
+export const turnFigures = z.object({
+  /** The end of the caller's speech (as the VAD reckons it) → their turn committed (eou_metrics.endOfUtteranceDelayMs). */
+  eouMs: z.number().nullable(),
+  /** The end of the caller's speech → its final transcript (eou_metrics.transcriptionDelayMs). */
+  sttMs: z.number().nullable(),
+  /** The reply's first LLM request → its first token (llm_metrics.ttftMs). */
+  llmTtftMs: z.number().nullable(),
+  /** The reply's first speech synthesis → its first audio (tts_metrics.ttfbMs). */
+  ttsTtfbMs: z.number().nullable(),
+  /** What the caller waited: the end of their speech → the agents' first sound in their ear. */
+  responseMs: z.number().nullable(),
+});
+export type TurnFigures = z.infer<typeof turnFigures>;
+
+/** A caller's line answered: told once the answer has been heard (voice) or its line committed (text). */
+export const turnEvent = turnFigures.extend({
+  type: z.literal('turn'),
+  /** The caller line it answers: 1 for the call's first (counting its `user` events). */
+  line: z.number().int().positive(),
+  /** The desk whose sound (voice) or line (text) answered. */
+  agent: target,
+  at,
+});
+
 export const endEvent = z.object({
   type: z.literal('end'),
   state: callState,
@@ -132,6 +161,7 @@ export const callEventSchema = z.discriminatedUnion('type', [
   keypadEvent,
   personEvent,
   summaryEvent,
+  turnEvent,
   errorEvent,
   endEvent,
 ]);
@@ -168,7 +198,8 @@ export interface CallView {
     stages?: HandoffStages;
   }[];
   refusals: { at: number; from: string; to: string; reason: string; source?: string }[];
-  transcript: { at: number; who: string; text: string; interrupted?: boolean }[];
+  /** An agent line that answered a caller line carries that turn's figures (`turn`). */
+  transcript: { at: number; who: string; text: string; interrupted?: boolean; turn?: TurnFigures }[];
   errors: { at: number; message: string }[];
   endReason?: string | null;
 }

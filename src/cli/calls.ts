@@ -1,8 +1,8 @@
 /**
  * `npm run calls`: past calls from the records store (the same settings as the worker and the chat).
  *
- *   npm run calls                       recent calls, newest first
- *   npm run calls -- <callId>           one call: route, refusals, caller, transcript, outcome, errors
+ *   npm run calls                       recent calls, newest first, with their response times (p50/p95)
+ *   npm run calls -- <callId>           one call: route, refusals, caller, transcript, turns, outcome, errors
  *   npm run calls -- --json [...]       the same as JSON
  *   npm run calls -- --limit 50         how many recent calls (default 20)
  */
@@ -14,11 +14,12 @@ import { readWholeNumber, requireSettings, settingsOrExit, url } from '../config
 import { type CallDigest, digestOf, summaryOf } from '../call/digest.js';
 import { openStore } from '../records/index.js';
 import type { CallRecord, CallRow, CallStore } from '../records/types.js';
+import { listFooter, responseColumn, statsOf, table, turnsSection } from './turn-figures.js';
 
 const USAGE = `usage: npm run calls [-- <callId>] [--json] [--limit N]
 
-Lists recent calls (newest first), or shows one call: its route with reasons and timings, refused
-transfers, caller info, transcript, outcome and errors.
+Lists recent calls (newest first) with their response times, or shows one call: its route with reasons
+and timings, refused transfers, caller info, transcript, each turn's latency, outcome and errors.
 
   <callId>    show this call
   --json      JSON instead of text
@@ -87,11 +88,6 @@ const callerText = (c: CallRow['caller']) =>
 const durationOf = (r: CallRow, now = Date.now()) => (r.endedAt ?? (r.status === 'live' ? now : null)) === null ? null : (r.endedAt ?? now) - r.startedAt;
 const outcomeOf = (r: CallRow) => (r.status === 'live' ? 'live' : (r.outcome ?? r.status));
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
-}
-
 /** `more`: the store holds older calls than these (the list is cut at `--limit`). */
 function listText(rows: CallRow[], location: string, limit: number, more: boolean): string {
   if (rows.length === 0) return `No calls recorded yet in ${location}.`;
@@ -102,9 +98,11 @@ function listText(rows: CallRow[], location: string, limit: number, more: boolea
     callerText(r.caller),
     r.department,
     String(r.handoffCount),
+    responseColumn(r.turns),
     outcomeOf(r),
   ]);
-  const list = table([['CALL', 'STARTED', 'DURATION', 'CALLER', 'DEPARTMENT', 'HANDOFFS', 'OUTCOME'], ...body]);
+  const head = ['CALL', 'STARTED', 'DURATION', 'CALLER', 'DEPARTMENT', 'HANDOFFS', 'RESPONSE p50/p95', 'OUTCOME'];
+  const list = [table([head, ...body]), ...listFooter(rows.map((r) => r.turns))].join('\n');
   return more
     ? `${list}\n\n${limit === 1 ? 'The most recent call' : `The ${limit} most recent calls`}; older ones are recorded too (npm run calls -- --limit ${limit * 5} shows more).`
     : list;
@@ -161,6 +159,7 @@ function showText(rec: CallRecord, d: CallDigest): string {
   out.push('', 'Transcript');
   if (d.transcript.length === 0) out.push('  (empty)');
   for (const l of d.transcript) out.push(`  ${rel(l.at)}  ${l.who.padStart(7)} │ ${l.text}${l.interrupted ? ' …(interrupted)' : ''}`);
+  out.push(...turnsSection(d.turns));
 
   out.push('', 'Errors');
   if (d.errors.length === 0) out.push('  (none)');
@@ -204,7 +203,8 @@ async function main() {
       // One more than asked for says whether older calls exist.
       const found = await store.listCalls(args.limit + 1);
       const rows = found.slice(0, args.limit);
-      if (args.json) out(JSON.stringify(rows.map((r) => ({ ...r, durationMs: durationOf(r) })), null, 2));
+      const latency = (r: CallRow) => ({ responseMs: statsOf(r.turns, 'responseMs'), llmTtftMs: statsOf(r.turns, 'llmTtftMs') });
+      if (args.json) out(JSON.stringify(rows.map((r) => ({ ...r, durationMs: durationOf(r), latency: latency(r) })), null, 2));
       else out(listText(rows, store.location, args.limit, found.length > args.limit));
       return;
     }
@@ -225,6 +225,7 @@ async function main() {
             refusals: d.refusals,
             keypad: d.keypad,
             transcript: d.transcript,
+            turns: d.turns,
             errors: d.errors,
             events: rec.events.map((e) => ({ seq: e.seq, ...e.event })),
           },

@@ -155,7 +155,8 @@ async function main(): Promise<void> {
   try {
     const result = await runVoiceCall({ settings, script, callId: `voice-${randomUUID().slice(0, 8)}`, onEvent: show, onProgress: progress(args.json) });
     writeFileSync(join(out, 'call.wav'), result.wav);
-    writeFileSync(join(out, 'timeline.json'), `${JSON.stringify({ callId: result.call.callId, ...result.timeline, endOfTurn: result.eot }, null, 2)}\n`);
+    const turns = result.events.map((e) => e.event).filter((e) => e.type === 'turn');
+    writeFileSync(join(out, 'timeline.json'), `${JSON.stringify({ callId: result.call.callId, ...result.timeline, endOfTurn: result.eot, turns }, null, 2)}\n`);
     writeFileSync(join(out, 'timeline.svg'), timelineSvg(result.timeline, result.channels.caller, result.channels.agents));
     if (!args.json) {
       for (const l of transferLines(result.timeline)) process.stdout.write(`${l}\n`);

@@ -106,6 +106,13 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX webhook_outbox_pending ON webhook_outbox (call_id, n) WHERE delivered_at IS NULL;`,
   },
+  {
+    version: 3,
+    name: 'turn latency on calls',
+    // Each answered caller line's figures (its `turn` event), so a list of calls has them without their events.
+    sqlite: `ALTER TABLE calls ADD COLUMN turns TEXT NOT NULL DEFAULT '[]';`,
+    postgres: `ALTER TABLE calls ADD COLUMN turns JSONB NOT NULL DEFAULT '[]'::jsonb;`,
+  },
 ];
 
 /** The claim rule shared by both stores: due, undelivered, and the oldest undelivered row of its call. */
@@ -114,7 +121,7 @@ export const HEAD_OF_CALL = `NOT EXISTS (
 
 const CALL_COLUMNS = [
   'worker', 'host', 'pid', 'started_at', 'ended_at', 'updated_at', 'status', 'outcome', 'state', 'department',
-  'handoff_count', 'max_handoffs', 'human_available', 'caller',
+  'handoff_count', 'max_handoffs', 'human_available', 'caller', 'turns',
 ];
 
 /** Writes a whole calls row (`?` placeholders for SQLite, `$n` for PostgreSQL): id, then CALL_COLUMNS. */

@@ -41,6 +41,7 @@ function callFromRow(r: Record<string, unknown>): CallRow {
     maxHandoffs: n(r.max_handoffs),
     humanAvailable: Boolean(r.human_available),
     caller: (r.caller ?? {}) as CallRow['caller'],
+    turns: (r.turns ?? []) as CallRow['turns'],
   };
 }
 
@@ -151,7 +152,7 @@ export class PostgresStore implements CallStore {
         const r = w.call;
         await c.query(UPSERT_CALL, [
           w.callId, r.worker, r.host, r.pid, r.startedAt, r.endedAt, now, r.status, r.outcome, r.state, r.department,
-          r.handoffCount, r.maxHandoffs, r.humanAvailable, JSON.stringify(r.caller),
+          r.handoffCount, r.maxHandoffs, r.humanAvailable, JSON.stringify(r.caller), JSON.stringify(r.turns ?? []),
         ]);
       }
       await this.insertWebhooks(c, w.callId, w.webhooks, now);

@@ -57,6 +57,7 @@ export function callFromRow(r: Row): CallRow {
     maxHandoffs: num(r.max_handoffs),
     humanAvailable: Boolean(Number(r.human_available)),
     caller: JSON.parse(String(r.caller ?? '{}')),
+    turns: JSON.parse(String(r.turns ?? '[]')),
   };
 }
 
@@ -174,7 +175,7 @@ export class SqliteStore implements CallStore {
         const r = w.call;
         this.db.run(UPSERT_CALL, [
           w.callId, r.worker, r.host, r.pid, r.startedAt, r.endedAt, now, r.status, r.outcome, r.state, r.department,
-          r.handoffCount, r.maxHandoffs, r.humanAvailable ? 1 : 0, JSON.stringify(r.caller),
+          r.handoffCount, r.maxHandoffs, r.humanAvailable ? 1 : 0, JSON.stringify(r.caller), JSON.stringify(r.turns ?? []),
         ]);
       }
       this.insertWebhooks(w.callId, w.webhooks, now);

@@ -1,12 +1,14 @@
 /**
  * Durable call records: what a store keeps and the one interface both stores (SQLite, PostgreSQL) share.
  *
- * - `calls`: one row per call, kept current on start, each accepted transfer, caller info and the end.
+ * - `calls`: one row per call, kept current on start, each accepted transfer, caller info, each answered
+ *   turn (its latency) and the end.
  * - `events`: every `CallEvent` of the call, in order (`seq` from 1), written as it happens.
  * - `webhook_outbox`: webhooks waiting to be delivered, written in the same transaction as the event
  *   that caused them, so a webhook is never lost between "recorded" and "sent".
  */
 import type { CallerInfo } from '../../machines/router.js';
+import type { TurnRecord } from '../call/digest.js';
 import type { CallEvent } from '../call/events.js';
 
 export type CallStatus = 'live' | 'ended' | 'interrupted';
@@ -31,6 +33,8 @@ export interface CallRow {
   maxHandoffs: number | null;
   humanAvailable: boolean;
   caller: CallerInfo;
+  /** Each caller line answered, with its latency (the call's `turn` events; empty before they were measured). */
+  turns: TurnRecord[];
 }
 
 export interface StoredEvent {
@@ -67,7 +71,7 @@ export interface OutboxRow extends OutboxInsert {
  * The calls row as the recorder knows it after an event: written whole (upsert) with every event that
  * changes it, so a row whose earlier write failed is complete again with the next one.
  */
-export type CallRowData = Omit<CallRow, 'id' | 'updatedAt'>;
+export type CallRowData = Omit<CallRow, 'id' | 'updatedAt' | 'turns'> & { turns?: TurnRecord[] };
 
 /** One event, its effect on the calls row and the webhooks it causes: written in ONE transaction. */
 export interface RecordWrite {

@@ -80,6 +80,27 @@ function expectStagesHeard(run: VoiceRun, toleranceMs = 60, afterCaller = false)
   });
 }
 
+/**
+ * Each caller line has its `turn` event, in order, answered after it was heard. Its response time counts from
+ * the end of the caller's speech as LiveKit's VAD reckons it, which on a loaded machine (these six calls play
+ * at once on two cores) comes up to a second after the last sound in call.wav: here it may only read less
+ * than call.wav, never more than the ~25 ms by which the VAD can let a clip's quiet tail go before −45 dBFS
+ * does (60 ms allowed). How close it reads on a machine with room is test/voice/turn-latency.test.ts.
+ */
+function expectTurns(run: VoiceRun, { everyFigure = false } = {}): void {
+  const turns = of(run, 'turn');
+  const heard = run.timeline.responses;
+  expect(turns.map((t) => t.line)).toEqual(heard.map((r) => r.afterLine));
+  for (const t of turns) {
+    const wav = heard[t.line - 1]!.ms;
+    const what = `line ${t.line} (${t.agent}): event ${JSON.stringify(t)}, call.wav ${wav} ms`;
+    expect(wav, what).not.toBeNull();
+    expect(t.responseMs!, what).toBeGreaterThan(0);
+    expect(t.responseMs!, what).toBeLessThanOrEqual(wav! + 60);
+    if (everyFigure) for (const f of ['eouMs', 'sttMs', 'llmTtftMs', 'ttsTtfbMs'] as const) expect(t[f], `${f} of ${what}`).not.toBeNull();
+  }
+}
+
 describe.concurrent('a call by voice', () => {
   it(
     'English, with the end-of-turn model and voices that take 300 ms to their first byte: every caller line heard word for word, Billing, a chain through Triage to Sales, back to Support, goodbye ends it; each new desk in its own voice after the seam\'s pause, chains included',
@@ -103,6 +124,10 @@ describe.concurrent('a call by voice', () => {
       expect(of(run, 'end')).toEqual([expect.objectContaining({ state: 'ended', reason: 'caller is done' })]);
       expectSoundsLikeACall(run);
       expectStagesHeard(run);
+      // Each line answered by the desk that heard it, every figure of its time there; its speech took the voices' 300 ms.
+      expectTurns(run, { everyFigure: true });
+      expect(of(run, 'turn').map((t) => t.agent)).toEqual(['triage', 'billing', 'sales', 'support']);
+      for (const t of of(run, 'turn')) expect(t.ttsTtfbMs, `line ${t.line}`).toBeGreaterThanOrEqual(280);
       // Each reply was prepared while the line before it played, its speech included: the voices' 300 ms
       // to first byte was spent then, and is what the stages report.
       for (const h of of(run, 'handoff')) {
@@ -186,6 +211,9 @@ describe.concurrent('a call by voice', () => {
       const before = items[at - 1];
       expect(before?.type === 'message' && before.role === 'user' && before.textContent).toBe('It was my debit card, not the credit card');
       expectSoundsLikeACall(run, { bargeIn: [1] });
+      // The line spoken over the transfer line is answered by Billing's first words, not by the line it covered.
+      expectTurns(run);
+      expect(of(run, 'turn').map((t) => t.agent)).toEqual(['triage', 'billing', 'billing']);
     },
     CALL_TIMEOUT,
   );
@@ -208,6 +236,9 @@ describe.concurrent('a call by voice', () => {
       expectSoundsLikeACall(run);
       expect(of(run, 'handoff')[0]!.stages).toMatchObject({ preparedPlayed: true, bridged: true });
       expectStagesHeard(run, 100, true);
+      // The silent transfer's line is answered by the new desk's bridging line.
+      expectTurns(run);
+      expect(of(run, 'turn')[0]).toMatchObject({ line: 1, agent: 'billing' });
     },
     CALL_TIMEOUT,
   );
