@@ -14,6 +14,7 @@ import {
 } from './report-calls.js';
 import type { Results } from './run.js';
 import type { Summary } from './stats.js';
+import type { FleetLevel, FleetResult } from './fleet.js';
 
 const pct = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`;
 
@@ -82,7 +83,36 @@ export function explainMisses(r: Results): Record<string, string> {
       `the worker's inspector) the call's own overhead is handoff ${pct(sp.pairedHandoffOverheadPct)}, CPU ${pct(sp.pairedCpuOverheadPct)}. ` +
       `These calls are CPU-bound (TTFT 0) and short; the per-call figures are noisy on this shared 2-core machine (several %).`;
   }
+  const f = r.fleet;
+  if (f && !f.target.met) out.fleet = fleetLimit(f);
   return out;
+}
+
+/** median / p95 of a latency summary, or `none` when nothing was measured. */
+const mp = (x: Summary | undefined) => (x?.n ? `${x.median} / ${x.p95}` : 'none');
+
+/** A level's p95 page update, or that the p95 was a line no page had seen. */
+const p95Of = (l: FleetLevel) => (l.p95WithMissingMs === null ? 'not seen' : `${l.p95WithMissingMs}`);
+
+/** Figure 8: what the first level past the limit looked like, and where the time went. */
+function fleetLimit(f: FleetResult): string {
+  const over = f.levels.find((l) => !l.withinSecond);
+  const best = f.best ? `${f.best.calls} live calls from ${f.best.processes} processes within a second` : 'no level within a second';
+  if (!over) return `${best}; the steps stopped: ${f.stopped}.`;
+  const pct = (x: number | null) => (x === null ? 'n/a' : `${x} %`);
+  const saturated = (over.machineBusyPct ?? 0) >= 90;
+  return (
+    `${best}; stopped ${f.stopped}. There transcript lines took ${over.lineLatency.median} ms (p50) / ${p95Of(over)} ms (p95; ${over.missing} of ` +
+    `${over.expected} lines not on a page within ${over.windowS} s + grace), transfers ${mp(over.transferLatency)} ms, ` +
+    `new calls ${mp(over.startLatency)} ms; the inspector used ${pct(over.inspector.cpuPct)} of a core ` +
+    `(${over.inspector.rssMB} MB), the worker processes ${pct(over.workersCpuPct)}, the pages ${pct(over.pagesCpuPct)}, other processes ` +
+    `${pct(over.othersCpuPct)}; the machine was ${pct(over.machineBusyPct)} busy (load ${over.loadAverage[0]})` +
+    (saturated
+      ? ': saturated — the inspector shares these 2 cores with the simulated workers and pages and whatever else runs, so updates waited for a core. '
+      : '. ') +
+    `Each change of a call is sent to every page as the call's whole view (${((over.feedPerPage.MBPerS * 1024) / Math.max(1, over.feedPerPage.messagesPerS)).toFixed(1)} KB ` +
+    `a message, ${over.feedPerPage.MBPerS} MB/s per page); a page that cannot read that fast falls behind and gets the latest view of each call once it has caught up.`
+  );
 }
 
 export function renderReport(r: Results): string {
@@ -108,7 +138,7 @@ export function renderReport(r: Results): string {
   }
   if (r.handoff) lines.push(...handoffSection(r.handoff));
   if (r.deadAir) lines.push(...deadAirSection(r.deadAir));
-  lines.push(...historySection(r), ...longCallSection(r), ...capacitySection(r), ...inspectorSection(r), ...pathsSection(r));
+  lines.push(...historySection(r), ...longCallSection(r), ...capacitySection(r), ...inspectorSection(r), ...fleetSection(r), ...pathsSection(r));
   return lines.join('\n');
 }
 
@@ -161,6 +191,8 @@ function tableRows(r: Results): string[] {
         `(+ ${i.perCall.serverCpuMs.median.toFixed(1)} ms CPU per call in the server's process) | < 5 % | ${yes(i.target.met)} |`,
     );
   }
+  const f = r.fleet;
+  if (f) rows.push(fleetRow(f));
   const p = r.paths;
   if (p) {
     const pick = (kind: string, cap: number, human: boolean) => p.rows.find((x) => x.kind === kind && x.cap === cap && x.human === human);
@@ -248,6 +280,43 @@ function inspectorSection(r: Results): string[] {
         `handoff ${pct(a.pairedHandoffOverheadPct)}, CPU ${pct(a.pairedCpuOverheadPct)} |`,
     );
   }
+  return lines;
+}
+
+function fleetRow(f: FleetResult): string {
+  const at = f.levels.find((l) => l.calls === f.best?.calls);
+  const updates = (l: FleetLevel) =>
+    `lines ${l.lineLatency.median} / ${p95Of(l)} ms, transfers ${mp(l.transferLatency)} ms, new calls ${mp(l.startLatency)} ms`;
+  const result = at
+    ? `${at.calls} live calls from ${at.processes} worker processes: ${at.messagesPerS} messages/s ingested; on the pages ${updates(at)}; ` +
+      `inspector ${at.inspector.cpuPct ?? 'n/a'} % of a core, ${at.inspector.rssMB ?? 'n/a'} MB RSS`
+    : 'no level within a second';
+  return (
+    `| 8 | one inspector for a fleet (live calls from many worker processes → updates on the pages, event made → on the page, p50 / p95) | ${result} | ` +
+    `stopped ${f.stopped} | ≥ 1,000 calls from ≥ 10 processes within 1 s at p95 | ${yes(f.target.met)} |`
+  );
+}
+
+/** Figure 8: each level of the fleet, as measured. */
+function fleetSection(r: Results): string[] {
+  const f = r.fleet;
+  if (!f) return [];
+  const n = (x: number | null, unit = '') => (x === null || Number.isNaN(x) ? 'n/a' : `${x}${unit}`);
+  const lines = ['', `**8. One inspector for a fleet** (${f.setup}).`, ''];
+  lines.push(
+    '| live calls | processes | calls added, all linked in | messages/s ingested | page update p50 / p95 ms (lines; missing) | transfers; new calls p50 / p95 ms | inspector CPU (% of a core) | inspector RSS MB | workers / pages / other processes CPU (% of a core) | machine busy, load | per page | a page opened now | within 1 s |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  );
+  const disturbed = new Set(f.disturbed ?? []);
+  for (const l of [...(f.disturbed ?? []), ...f.levels].sort((a, b) => a.calls - b.calls || Number(disturbed.has(b)) - Number(disturbed.has(a)))) {
+    lines.push(
+      `| ${l.calls}${disturbed.has(l) ? ' (disturbed: measured again)' : ''} | ${l.processes} | ${l.joinS === null ? 'not all' : `${l.joinS} s`} | ${l.messagesPerS} | ${l.lineLatency.median} / ${p95Of(l)} (n=${l.lineLatency.n}; ${l.missing} missing) | ` +
+        `${mp(l.transferLatency)} (n=${l.transferLatency.n}); ${mp(l.startLatency)} (n=${l.startLatency?.n ?? 0}) | ${n(l.inspector.cpuPct)} | ${n(l.inspector.rssMB)} | ` +
+        `${n(l.workersCpuPct)} / ${n(l.pagesCpuPct)} / ${n(l.othersCpuPct)} | ${n(l.machineBusyPct, ' %')}, ${l.loadAverage[0]} | ${l.feedPerPage.messagesPerS} msg/s, ${l.feedPerPage.MBPerS} MB/s | ` +
+        `${l.pageOpen.welcomeMB === null ? 'no welcome' : `welcome ${l.pageOpen.welcomeMB} MB`} in ${l.pageOpen.welcomeMs} ms${l.pageOpen.stayed ? '' : ', not opened'} | ${l.withinSecond ? 'yes' : '**no**'} |`,
+    );
+  }
+  lines.push('', `Past the limit: ${fleetLimit(f)}`);
   return lines;
 }
 

@@ -3,9 +3,9 @@
  * bench/results.json (machine, every figure with median / p95 / n, targets, where the time goes);
  * `--quick` and `--only` runs write bench/results.partial.json instead.
  *
- *   npm run bench                      # everything (about 10 minutes on 2 cores)
- *   npm run bench -- --quick           # fewer samples, for a smoke run (about 3 minutes)
- *   npm run bench -- --only=handoff,history   # some figures (handoff, deadair, history, longcall, capacity, voicecapacity, inspector, paths)
+ *   npm run bench                      # everything (about 12–13 minutes on 2 cores)
+ *   npm run bench -- --quick           # fewer samples, for a smoke run (about 4 minutes)
+ *   npm run bench -- --only=handoff,history   # some figures (handoff, deadair, history, longcall, capacity, voicecapacity, inspector, fleet, paths)
  *
  * Not part of `npm test`. Fixed seeds; A/B comparisons alternate within the same run.
  */
@@ -19,6 +19,7 @@ import { type HandoffResult, benchHandoff } from './handoff.js';
 import { type HistoryResult, benchHistory } from './history.js';
 import { type LongCallResult, benchLongCall } from './long-call.js';
 import { type InspectorResult, benchInspector } from './inspector.js';
+import { type FleetResult, benchFleet } from './fleet.js';
 import { type PathsResult, benchPaths } from './paths.js';
 import { transferNotes } from './report-calls.js';
 import { type VoiceCapacityResult, benchVoiceCapacity } from './voice-capacity.js';
@@ -46,6 +47,8 @@ export interface Results {
   /** Whole voice calls (the voice loop: VAD, end-of-turn model, STT, LLM, TTS) per process. */
   voiceCapacity?: VoiceCapacityResult;
   inspector?: InspectorResult;
+  /** One inspector for a whole fleet: live calls from many worker processes followed within a second. */
+  fleet?: FleetResult;
   paths?: PathsResult;
   /** Long calls: tokens and time to first token per request with and without the history budget. */
   longCall?: LongCallResult;
@@ -122,6 +125,26 @@ if (want('deadair')) {
 if (want('inspector')) {
   results.inspector = await step('5. inspector cost', () => benchInspector({ warmup: quick ? 1 : 3, rounds: quick ? 5 : 20, log }));
 }
+if (want('fleet')) {
+  results.fleet = await step('8. one inspector for a fleet', () =>
+    benchFleet({
+      levels: quick ? [100, 1000] : [100, 1000, 2000, 2500, 3000, 4000],
+      processes: 10,
+      pages: 2,
+      // A turn every 3–5 s (caller line, answer, the turn's latency; a transfer now and then): about 0.8
+      // messages a second per call, busier than most phone calls (a caller's sentence and the answer take 6–10 s).
+      turnMs: [3000, 5000],
+      durationMs: [2 * 60_000, 8 * 60_000],
+      windowS: quick ? 5 : 10,
+      joinPerS: 100,
+      settleS: { afterJoinS: 3, maxJoinS: 20 },
+      graceS: 2,
+      timeBudgetS: quick ? 60 : 160,
+      target: { calls: 1000, processes: 10 },
+      log,
+    }),
+  );
+}
 if (want('capacity')) {
   results.capacity = await step('4. calls per process', () =>
     benchCapacity({
@@ -154,6 +177,11 @@ writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
 if (results.longCall && !quick) {
   const longOut = fileURLToPath(new URL('./long-call.json', import.meta.url));
   writeFileSync(longOut, `${JSON.stringify({ machine: results.machine, command: results.command, longCall: results.longCall }, null, 2)}\n`);
+}
+// So are the fleet figures docs/bench.md quotes.
+if (results.fleet && !quick) {
+  const fleetOut = fileURLToPath(new URL('./fleet.json', import.meta.url));
+  writeFileSync(fleetOut, `${JSON.stringify({ machine: results.machine, command: results.command, fleet: results.fleet }, null, 2)}\n`);
 }
 process.stdout.write(`${renderReport(results)}\n`);
 log(`wrote ${out} (${results.totalRuntimeS} s)`);

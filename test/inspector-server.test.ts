@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { CallEvent, CallView } from '../src/call/events.js';
 import { attachInspector } from '../src/inspector/client.js';
-import type { FeedMessage } from '../src/inspector/protocol.js';
+import type { FeedMessage, PageCallView } from '../src/inspector/protocol.js';
 import { type InspectorServer, startInspectorServer } from '../src/inspector/server.js';
 import type { ScriptedServer } from '../dev/scripted-llm.js';
 import { callTools, say, sleep, startCall, startServer } from './support/harness.js';
@@ -257,6 +257,109 @@ describe('inspector server', () => {
     expect(good.calls.get(callId)!.transcript.length).toBe(500);
     console.log(`slow page dropped after ${n} ingest lines; the reading page got ${(good.bytes / 1048576).toFixed(1)} MiB`);
   }, 40_000);
+
+  it('a page opened on a busy inspector is not cut off by its own welcome, however big; the changes made meanwhile follow it', async () => {
+    const limit = 64 * 1024;
+    const s = await inspector({ maxViewerBufferBytes: limit });
+    const ingest = await rawIngest(s);
+    const send = (m: unknown) => ingest.send(JSON.stringify(m));
+    // 300 live calls, 10 long lines each: a welcome of about 9 MB, over a hundred times the page's limit
+    // (each call's own update, about 30 KB, is within it).
+    const line = 'y'.repeat(3000);
+    for (let c = 0; c < 300; c++) {
+      const callId = `busy-${c}`;
+      send({ kind: 'hello', callId, startedAt: Date.now(), state: 'triage', handoffCount: 0, maxHandoffs: 6, humanAvailable: false, caller: {} });
+      for (let k = 0; k < 10; k++) send({ kind: 'event', callId, event: { type: 'user', text: `${k} ${line}`, at: Date.now() } });
+    }
+    const full = async () => ((await getJson(s, '/api/calls')).body as CallView[]).filter((v) => v.transcript.length === 10).length === 300;
+    await waitUntil(full, 15_000, 'every line in');
+
+    // A page opens while the calls keep talking: it gets the welcome, then the updates, and stays.
+    let n = 0;
+    const talk = setInterval(() => send({ kind: 'event', callId: `busy-${n % 300}`, event: { type: 'user', text: `live ${n++}`, at: Date.now() } }), 10);
+    try {
+      const page = viewer(s);
+      await page.opened;
+      await waitUntil(() => page.log.some((l) => l.msg.kind === 'welcome'), 10_000, 'the welcome');
+      const welcome = page.log.find((l) => l.msg.kind === 'welcome')!;
+      expect(welcome.raw.length).toBeGreaterThan(100 * limit);
+      const seen = n;
+      await waitUntil(() => page.log.some((l) => l.msg.kind === 'call' && l.msg.call.transcript.at(-1)?.text === `live ${seen + 20}`), 5000, 'updates after the welcome');
+      expect(page.ws.readyState).toBe(WebSocket.OPEN);
+      expect(s.stats().dropped).toBe(0);
+    } finally {
+      clearInterval(talk);
+    }
+  }, 40_000);
+
+  it('a page that falls behind for a few seconds stays, and catches up with the latest of every call', async () => {
+    const s = await inspector({ maxViewerBufferBytes: 64 * 1024 });
+    const ingest = await rawIngest(s);
+    const send = (m: unknown) => ingest.send(JSON.stringify(m));
+    const calls = Array.from({ length: 20 }, (_, c) => `behind-${c}`);
+    for (const callId of calls) send({ kind: 'hello', callId, startedAt: Date.now(), state: 'triage', handoffCount: 0, maxHandoffs: 6, humanAvailable: false, caller: {} });
+    const page = viewer(s);
+    await page.opened;
+    await waitUntil(() => page.calls.size === 20, 3000, 'the calls on the page');
+
+    // The page stops reading (a busy browser tab) while every call keeps talking, well past its limit.
+    page.ws.pause();
+    const line = 'z'.repeat(2000);
+    let n = 0;
+    const talk = setInterval(() => {
+      for (const callId of calls) send({ kind: 'event', callId, event: { type: 'user', text: `${n} ${line}`, at: Date.now() } });
+      n++;
+    }, 20);
+    try {
+      await sleep(3000);
+    } finally {
+      clearInterval(talk);
+    }
+    const last = n - 1;
+    const before = page.log.length;
+    page.ws.resume();
+    const latest = (callId: string) => page.calls.get(callId)?.transcript.at(-1)?.text.startsWith(`${last} `) === true;
+    await waitUntil(() => calls.every(latest), 10_000, 'the latest line of every call on the page');
+    expect(page.ws.readyState).toBe(WebSocket.OPEN);
+    expect(s.stats()).toMatchObject({ viewers: 1, dropped: 0 });
+    // It was sent the latest views, not every version of each call.
+    expect(page.log.length - before).toBeLessThan(calls.length * (n + 1));
+  }, 30_000);
+
+  it("the supervisor's moves on the feed follow each transfer, and stay the machine's answers as lines come in", async () => {
+    const s = await inspector();
+    const page = viewer(s);
+    await page.opened;
+    const ingest = await rawIngest(s);
+    const send = (m: unknown) => ingest.send(JSON.stringify(m));
+    const callId = 'moves-call';
+    const moves = () => (page.calls.get(callId) as PageCallView | undefined)?.moves ?? [];
+    const allowed = () => Object.fromEntries(moves().map((m) => [m.to, m.allowed]));
+    // As a call's link reports a transfer: the call's event, and the routing actor's snapshot.
+    const handoff = (from: string, to: string, handoffCount: number) => {
+      send({ kind: 'event', callId, event: { type: 'handoff', from, to, handoffCount, reason: `to ${to}`, source: 'agent', escalated: false, latencyMs: 1, at: Date.now() } });
+      send({ kind: 'snapshot', callId, state: to, handoffCount, status: 'active', at: Date.now() });
+    };
+    const say = (text: string) => send({ kind: 'event', callId, event: { type: 'user', text, at: Date.now() } });
+    send({ kind: 'hello', callId, startedAt: Date.now(), state: 'triage', handoffCount: 0, maxHandoffs: 2, humanAvailable: false, caller: {} });
+    const atTriage = { triage: false, billing: true, sales: true, support: true, human: false };
+    await waitUntil(() => JSON.stringify(allowed()) === JSON.stringify(atTriage), 3000, 'the moves at triage');
+    say('first line');
+    await waitUntil(() => page.calls.get(callId)?.transcript.length === 1, 3000, 'a line');
+    expect(allowed()).toEqual(atTriage);
+
+    handoff('triage', 'billing', 1);
+    // From billing only triage, but that hop would spend the last transfer (cap 2) and strand the caller there.
+    const atBilling = { triage: false, billing: false, sales: false, support: false, human: false };
+    await waitUntil(() => page.calls.get(callId)?.state === 'billing', 3000, 'the transfer');
+    expect(allowed()).toEqual(atBilling);
+    const refused = moves().find((m) => m.to === 'triage')!;
+    expect(refused.reason).toMatch(/limit|transfer/i);
+
+    say('second line');
+    await waitUntil(() => page.calls.get(callId)?.transcript.length === 2, 3000, 'another line');
+    expect(allowed()).toEqual(atBilling);
+  });
 
   it('malformed ingest input is rejected; the server and other calls are unaffected', async () => {
     const s = await inspector();

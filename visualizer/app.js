@@ -31,6 +31,48 @@ function renderAll() {
   updateDiagram();
 }
 
+let renderQueued = false;
+/** The shown call's details need drawing again (it changed, or another call is shown). */
+let detailsStale = false;
+let detailsShownFor = null;
+/** When the calls list was last drawn (it is drawn whole: a thousand rows and their layout). */
+let listDrawnAt = 0;
+let listTimer = null;
+
+/**
+ * The feed's changes are drawn once per frame, not once per message; the shown call's details only when
+ * that call changed; and the calls list at most once every 1 ms per call (a second with a thousand calls).
+ * With a thousand live calls several hundred views arrive a second, and drawing everything for each one
+ * (the whole list, the transcript measuring its scroll: a layout of the whole page) left the page minutes
+ * behind. `changedId`: the call that changed (undefined: everything did; null: nothing new, the list is due).
+ */
+function renderSoon(changedId) {
+  if (changedId === undefined || (changedId !== null && changedId === page.selectedId)) detailsStale = true;
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    const wait = listDrawnAt + Math.min(1000, page.calls.size) - performance.now();
+    if (wait <= 0) {
+      listDrawnAt = performance.now();
+      renderCalls();
+      renderSeams();
+      renderPast();
+    } else if (!listTimer) {
+      listTimer = setTimeout(() => {
+        listTimer = null;
+        renderSoon(null);
+      }, wait);
+    }
+    if (detailsStale || detailsShownFor !== page.selectedId) {
+      detailsStale = false;
+      detailsShownFor = page.selectedId;
+      renderDetails();
+    }
+    updateDiagram();
+  });
+}
+
 function onFeed(msg) {
   if (msg.kind === 'welcome') {
     page.calls.clear();
@@ -40,14 +82,14 @@ function onFeed(msg) {
       page.calls.set(c.callId, c);
     }
     ensureSelection();
-    renderAll();
+    renderSoon();
   } else if (msg.kind === 'call') {
     const was = page.calls.get(msg.call.callId);
     noteTransitions(msg.call);
     page.calls.set(msg.call.callId, msg.call);
     if (page.tab === 'past' && was?.live && !msg.call.live) void loadPast();
     ensureSelection();
-    renderAll();
+    renderSoon(msg.call.callId);
   } else if (msg.kind === 'command-result') {
     // Another viewer's command on the call shown here (ours is answered by the POST itself).
     if (msg.callId === page.selectedId && !page.pendingCommand) {

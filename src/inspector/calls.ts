@@ -11,7 +11,7 @@
  * call process sent (a worker that does not redact), the server holds and serves none of it.
  */
 import { WebSocket } from 'ws';
-import { supervisorMoves } from '../../machines/derive.js';
+import { type PublishedCall, type SupervisorMove, supervisorMoves } from '../../machines/derive.js';
 import type { CallState } from '../../machines/router.js';
 import { type CallDigest, type CallHead, applyEvent, emptyDigest, viewOfDigest } from '../call/digest.js';
 import { type CallEvent, type CallView, callEventSchema } from '../call/events.js';
@@ -102,6 +102,16 @@ interface Entry {
   link: WebSocket | null;
   lastSentAt: number;
   timer: NodeJS.Timeout | null;
+  /** The supervisor's moves last worked out, and what they were worked out from (`movesKey`). */
+  moves: { key: string; moves: SupervisorMove[] } | null;
+}
+
+/**
+ * Everything `supervisorMoves` reads of a call (`PublishedCall`), as one string: the moves change only
+ * when it does (a transfer, the end), not with each transcript line.
+ */
+function movesKey(v: PublishedCall): string {
+  return JSON.stringify([v.state, v.handoffCount, v.maxHandoffs, v.humanAvailable, v.timeline.map((t) => [t.state, t.reason, t.source])]);
 }
 
 export interface CallRegistryOptions {
@@ -241,8 +251,18 @@ export class CallRegistry {
     const view: PageCallView = this.forViewers(viewOfDigest(entry.head, entry.digest));
     // A live call: the supervisor's moves as the machine would answer them now (the page shows the
     // refused ones disabled, with the machine's reason).
-    if (view.live) view.moves = supervisorMoves(view);
+    if (view.live) view.moves = this.movesOf(entry, view);
     return view;
+  }
+
+  /**
+   * The machine's answers, worked out again only when what they depend on changed: replaying the route
+   * through the machine for every transcript line was most of the inspector's work with many calls.
+   */
+  private movesOf(entry: Entry, view: CallView): SupervisorMove[] {
+    const key = movesKey(view);
+    if (entry.moves?.key !== key) entry.moves = { key, moves: supervisorMoves(view) };
+    return entry.moves.moves.map((m) => ({ ...m }));
   }
 
   private end(entry: Entry, at: number, reason: string | null, state?: string): void {
@@ -293,5 +313,5 @@ function newEntry(msg: Hello, link: WebSocket): Entry {
     humanAvailable: msg.humanAvailable,
     caller: {},
   };
-  return { head, digest, link, lastSentAt: 0, timer: null };
+  return { head, digest, link, lastSentAt: 0, timer: null, moves: null };
 }

@@ -10,7 +10,8 @@
  *   in flight.
  * - Nothing a call or a page sends can crash it or grow its memory without bound: every ingest message
  *   is validated and size-capped, transcripts and lists are capped, ended calls are evicted, and a
- *   viewer that stops reading is cut off once its send buffer passes `maxViewerBufferBytes`.
+ *   viewer whose send buffer passes `maxViewerBufferBytes` is held the latest view of each call (one per
+ *   call) until it catches up, and cut off if it has not within 10 s.
  */
 import { existsSync } from 'node:fs';
 import { type IncomingMessage, type Server, createServer } from 'node:http';
@@ -44,7 +45,10 @@ export interface InspectorServerOptions {
   staticDir?: string;
   /** Ended calls kept for the page (oldest dropped first). Default 50. */
   maxEndedCalls?: number;
-  /** A page whose unsent data passes this is disconnected. Default 1 MiB. */
+  /**
+   * A page whose unsent data passes this is behind: it is sent the latest view of each call changed
+   * meanwhile once it is back under it, and disconnected if it is not within 10 s. Default 1 MiB.
+   */
   maxViewerBufferBytes?: number;
   /**
    * Past calls from the call records store (`src/records`): served at `GET /api/records` (recent calls,
