@@ -15,7 +15,7 @@ import {
   VOICE_SETTINGS,
   type VoiceSetting,
 } from './departments.js';
-import { parseDtmfMap } from './telephony/phone-line.js';
+import { parseDtmfMap } from './telephony/dtmf-map.js';
 import { toE164 } from './telephony/numbers.js';
 import { parseLanguage } from './language.js';
 
@@ -207,6 +207,20 @@ const baseSchema = z.object({
    * (records, webhooks, the inspector, the log; src/redact.ts), never in what its agents see.
    */
   REDACT_PII: redactPii,
+  /**
+   * `on`: each call is recorded in process (LiveKit's RecorderIO: no egress service) to one Ogg/Opus file,
+   * the caller on the left channel and the agents on the right, in RECORDINGS_DIR; the records and
+   * `call.ended` name it. Off by default.
+   */
+  RECORD_CALLS: z.enum(['on', 'off']).default('off'),
+  RECORDINGS_DIR: z.string().trim().min(1).default('data/recordings'),
+  /** Recordings older than this many days are deleted (by the worker, at start and hourly). 0 keeps them. */
+  RECORDING_RETENTION_DAYS: int(0, 36500, 30),
+  /**
+   * Said before the greeting when calls are recorded: `on` says the default notice in the greeting's
+   * language, `off` (the default) says none, any other text is said as written.
+   */
+  RECORDING_NOTICE: z.string().trim().default('off'),
   /** A second model that takes over when the primary fails (LiveKit's FallbackAdapter). */
   LLM_FALLBACK_MODEL: optionalString,
   /** Prepare the new agent's first reply while the old agent's transfer line plays (zero-gap handoff). */
@@ -232,6 +246,7 @@ export const inspectorSchema = baseSchema.pick({
   INSPECTOR_TOKEN: true,
   INSPECTOR_HIDE_PHONE_NUMBERS: true,
   REDACT_PII: true,
+  RECORDINGS_DIR: true,
   CALLS_DB: true,
   DATABASE_URL: true,
   // Opening the records marks calls of dead processes interrupted; with webhooks on, that enqueues their

@@ -88,7 +88,7 @@ export function callOptionsFrom(
 ): Pick<
   CallOptions,
   | 'llm' | 'company' | 'maxHandoffs' | 'humanAvailable' | 'deskNames' | 'prepareReplies' | 'greetingLanguage' | 'humanTransferMode'
-  | 'personTimeoutMs' | 'seamPauseMs' | 'inspect' | 'contextBudgetTokens'
+  | 'personTimeoutMs' | 'seamPauseMs' | 'inspect' | 'contextBudgetTokens' | 'recording'
 > {
   const deskNames: DeskNames = Object.fromEntries(
     TARGETS.flatMap((t) => (s[deskNameSetting(t)] ? [[t, s[deskNameSetting(t)]]] : [])),
@@ -109,5 +109,6 @@ export function callOptionsFrom(
     greetingLanguage: s.GREETING_LANGUAGE,
     humanTransferMode: s.HUMAN_TRANSFER_MODE,
     personTimeoutMs: s.HUMAN_TRANSFER_TIMEOUT_S === undefined ? undefined : s.HUMAN_TRANSFER_TIMEOUT_S * 1000,
+    recording: s.RECORD_CALLS === 'on' ? { dir: s.RECORDINGS_DIR, notice: s.RECORDING_NOTICE } : undefined,
   };
 }

@@ -152,6 +152,21 @@ describe('worker: bad settings', () => {
     expect(r.stderr).not.toContain(VALID.OPENAI_API_KEY);
     expect(r.stderr).not.toContain('    at ');
   }, 60_000);
+
+  it('RECORD_CALLS=on with a RECORDINGS_DIR it cannot write: one line naming it, exit 2, before any call', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-worker-rec-'));
+    writeFileSync(join(dir, 'a-file'), '');
+    try {
+      const r = await runToExit({ ...VALID, INSPECTOR: 'off', CALLS_DB: 'off', RECORD_CALLS: 'on', RECORDINGS_DIR: join(dir, 'a-file', 'recs') });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toEqual([`worker: RECORDINGS_DIR ${join(dir, 'a-file', 'recs')} cannot be written: ENOTDIR`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('worker: good settings', () => {

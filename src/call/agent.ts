@@ -117,6 +117,8 @@ export class DepartmentAgent extends voice.Agent<CallData> {
   firstReply: FirstReply | null = null;
   /** It said its bridging line. */
   bridged = false;
+  /** Said before its entry reply, uninterruptible and kept out of the conversation (the recording notice). */
+  notice: string | null = null;
 
   constructor(
     readonly role: Target,
@@ -142,6 +144,8 @@ export class DepartmentAgent extends voice.Agent<CallData> {
   }
 
   override async onEnter(): Promise<void> {
+    // Queued first, so the entry reply is asked for while it plays (no silence after it).
+    if (this.notice) this.sayNotice(this.notice);
     // Copy the history now, not when the transfer was requested: the previous agent's last line is
     // committed only after its transfer tool has run.
     await this.updateChatCtx(carriedHistory(this.session.history));
@@ -206,6 +210,15 @@ export class DepartmentAgent extends voice.Agent<CallData> {
     const speech = this.session.say(bridge.text, { audio, addToChatCtx: false });
     await speech.waitForPlayout().catch(() => undefined);
     this.hooks.bridgeSaid(bridge.text, speech.interrupted);
+  }
+
+  /** A line the caller must hear whole (the recording notice); told in the transcript once it has played. */
+  private sayNotice(text: string): void {
+    const speech = this.session.say(text, { addToChatCtx: false, allowInterruptions: false });
+    void speech
+      .waitForPlayout()
+      .catch(() => undefined)
+      .then(() => this.hooks.bridgeSaid(text, speech.interrupted));
   }
 
   /** Audio this agent plays: its padding trimmed to the seam's pause, its sound measured as it goes to the line. */

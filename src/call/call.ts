@@ -40,6 +40,7 @@ import { languageSwitch, sttLanguageSwitch } from '../language.js';
 import { DEFAULT_CONTEXT_BUDGET_TOKENS, DEPARTMENT_TABLE, type HistoryPolicy, TARGETS } from '../departments.js';
 import { CallMemory } from './memory.js';
 import { TurnLatency } from './turn-latency.js';
+import { CallRecording, recordingNotice } from './recording.js';
 
 type EndEvent = CallEvent & { type: 'end' };
 
@@ -76,6 +77,8 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
   private readonly turns: TurnLatency;
   /** When the transfer request being sent reached the machine (its decision is timed from here). */
   private askedAt: number | null = null;
+  /** The call's audio, recorded in process (RECORD_CALLS=on; ./recording.ts). */
+  private readonly recording: CallRecording | null;
 
   constructor(private readonly opts: CallOptions) {
     super();
@@ -92,6 +95,8 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     });
     this.listenToMachine();
     this.session = newSession(opts);
+    // Before anything sets the session's audio (the room, the voice loop): the recording taps it there.
+    this.recording = opts.recording ? new CallRecording(this.session, opts.recording.dir, (m) => this.reportError(`recording: ${m}`)) : null;
     this.turns = new TurnLatency(this.session, (e) => this.emitEvent(e));
     this.callerVoice = new CallerVoice(this.session);
     this.memory = new CallMemory({
@@ -107,6 +112,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       session: this.session, llm, ttsFor, deskNames, prepareReplies, port: this.deskPort,
       emit: (e) => this.emitEvent(e),
       lastSoundAt: () => Math.max(this.earpiece.lastSoundEndAt, this.callerVoice.lastSoundAt()),
+      agentSpokeAt: () => this.earpiece.takeFinishedClipSound(),
     });
     followSession(this.session, {
       emit: (e) => this.emitEvent(e),
@@ -118,6 +124,8 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
         if (language) this.updateCaller({ language });
       },
       agentSpoke: () => this.line.agentSpoke(),
+      callerSpokeAt: () => this.callerVoice.takeLineStart(),
+      agentSpokeAt: () => this.earpiece.takeFinishedClipSound(),
       llmFailed: () => this.apologize(),
       closed: (reason) => {
         // The room or the caller went away without the machine hearing of it: it hears now.
@@ -168,6 +176,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
     // The agent exists before anyone hears of the call: machine and agent agree from the first event.
     const language = snap.context.caller.language ?? this.opts.greetingLanguage;
     const agent = this.line.first({ kind: 'start', language });
+    agent.notice = this.recording ? recordingNotice(this.opts.recording?.notice, language) : null;
     this.emitEvent({
       type: 'started',
       callId: this.callId,
@@ -302,6 +311,9 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
       /* already closing */
     }
     await this.hangUpIfAgentEnded();
+    // The file is finished before the end is told: the records and call.ended name a whole recording.
+    const recording = await this.recording?.close();
+    if (recording) this.emitEvent({ type: 'recording', ...recording, at: Date.now() });
     const snap = this.actor.getSnapshot();
     const end: EndEvent = {
       type: 'end',

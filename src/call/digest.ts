@@ -5,7 +5,7 @@
  * recorder (webhook payloads), `npm run calls`, the inspector's past calls and its live calls.
  */
 import type { CallerInfo } from '../../machines/router.js';
-import type { CallEvent, CallView, HandoffStages, TurnFigures } from './events.js';
+import type { CallEvent, CallView, HandoffStages, RecordingInfo, TurnFigures } from './events.js';
 
 /** A caller line answered, and where the time went (a `turn` event). */
 export interface TurnRecord extends TurnFigures {
@@ -62,11 +62,13 @@ export interface CallDigest {
     stages?: HandoffStages;
   }[];
   refusals: { at: number; from: string; to: string; reason: string; source: string }[];
-  transcript: { at: number; who: string; text: string; interrupted?: boolean }[];
+  transcript: { at: number; who: string; text: string; interrupted?: boolean; spokeAt?: number }[];
   keypad: { at: number; digit: string; target: string | null; accepted: boolean; reason?: string }[];
   /** Each caller line answered, with its latency (calls recorded before it was measured have none). */
   turns: TurnRecord[];
   errors: { at: number; message: string }[];
+  /** The call's recording, once written (RECORD_CALLS=on). */
+  recording: RecordingInfo | null;
   /** Warm steps heard before the handoff into the person was published (it is published once the person desk is heard from). */
   pendingSteps: { step: string; at: number }[];
   ended: boolean;
@@ -92,6 +94,7 @@ export function emptyDigest(callId: string): CallDigest {
     keypad: [],
     turns: [],
     errors: [],
+    recording: null,
     pendingSteps: [],
     ended: false,
     endReason: null,
@@ -114,11 +117,17 @@ export function applyEvent(d: CallDigest, e: CallEvent): CallDigest {
       break;
     case 'user':
       d.counts.callerTurns++;
-      d.transcript.push({ at: e.at, who: 'caller', text: e.text });
+      d.transcript.push({ at: e.at, who: 'caller', text: e.text, ...(e.spokeAt !== undefined ? { spokeAt: e.spokeAt } : {}) });
       break;
     case 'agent':
       d.counts.agentTurns++;
-      d.transcript.push({ at: e.at, who: e.agent, text: e.text, ...(e.interrupted ? { interrupted: true } : {}) });
+      d.transcript.push({
+        at: e.at,
+        who: e.agent,
+        text: e.text,
+        ...(e.interrupted ? { interrupted: true } : {}),
+        ...(e.spokeAt !== undefined ? { spokeAt: e.spokeAt } : {}),
+      });
       break;
     case 'handoff': {
       const open = d.route.at(-1);
@@ -182,6 +191,11 @@ export function applyEvent(d: CallDigest, e: CallEvent): CallDigest {
       d.turns.push(turn);
       break;
     }
+    case 'recording': {
+      const { type: _type, at: _at, ...info } = e;
+      d.recording = info;
+      break;
+    }
     case 'error':
       d.counts.errors++;
       d.errors.push({ at: e.at, message: e.message });
@@ -239,6 +253,8 @@ export function summaryOf(d: CallDigest, status: 'ended' | 'interrupted', outcom
       ...(leg.steps ? { steps: leg.steps.map((st) => ({ ...st })) } : {}),
     })),
     turns: d.turns.map((t) => ({ ...t })),
+    /** The call's recording in RECORDINGS_DIR (RECORD_CALLS=on); null: not recorded. */
+    recording: d.recording ? { ...d.recording } : null,
     counts: {
       turns: d.counts.callerTurns + d.counts.agentTurns,
       callerTurns: d.counts.callerTurns,
@@ -268,6 +284,8 @@ export interface CallHead {
   humanAvailable: boolean;
   caller: CallerInfo;
   endReason?: string | null;
+  /** The recording as the calls row names it (a list has no events to tell it). */
+  recording?: RecordingInfo | null;
 }
 
 /** A call as the inspector's page shows it (`CallView`): its head and its events (null: head only). */
@@ -279,6 +297,7 @@ export function viewOf(head: CallHead, events: readonly CallEvent[] | null): Cal
 export function viewOfDigest(head: CallHead, d: CallDigest | null): CallView {
   const endedAt = head.endedAt ?? d?.endedAt ?? undefined;
   const ended = !head.live;
+  const recording = d?.recording ?? head.recording ?? null;
   return {
     callId: head.callId,
     ...(head.worker ? { worker: head.worker } : {}),
@@ -305,6 +324,7 @@ export function viewOfDigest(head: CallHead, d: CallDigest | null): CallView {
     transcript: transcriptWithTurns(d),
     errors: (d?.errors ?? []).map((e) => ({ ...e })),
     ...(ended && head.endReason !== undefined ? { endReason: head.endReason } : {}),
+    ...(recording ? { recording: { ...recording } } : {}),
   };
 }
 

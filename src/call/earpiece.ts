@@ -23,6 +23,8 @@ export class Earpiece<Owner> {
   private playing: Clip<Owner> | null = null;
   /** When the agents' last sound ended in the caller's ear (epoch ms; 0 before any). */
   lastSoundEndAt = 0;
+  /** The first sound of the clip that finished last, until taken. */
+  private finishedClipSoundAt: number | null = null;
 
   /** @param firstSound told once per clip: when its first sound reached the caller (epoch ms) */
   constructor(private readonly firstSound: (owner: Owner, at: number) => void) {}
@@ -56,7 +58,18 @@ export class Earpiece<Owner> {
     const clip = this.playing;
     this.playing = null;
     if (!clip || clip.startedAt === null || clip.sound.leadMs === null || playedMs <= clip.sound.leadMs) return;
+    this.finishedClipSoundAt = clip.startedAt + clip.sound.leadMs;
     this.lastSoundEndAt = Math.max(this.lastSoundEndAt, clip.startedAt + Math.min(playedMs, clip.sound.soundEndMs));
+  }
+
+  /**
+   * When the clip that finished last first sounded (epoch ms), once: an agent line is told after its clip
+   * has played, so this is when the caller started to hear it. Null: no clip sounded since it was last taken.
+   */
+  takeFinishedClipSound(): number | null {
+    const at = this.finishedClipSoundAt;
+    this.finishedClipSoundAt = null;
+    return at;
   }
 
   private tell(clip: Clip<Owner>): void {

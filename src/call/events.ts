@@ -35,12 +35,19 @@ export const startedEvent = z.object({
   humanAvailable: z.boolean(),
   at,
 });
-export const userEvent = z.object({ type: z.literal('user'), text: z.string(), at });
+/**
+ * When a line's sound started (epoch ms): the caller's speech as the VAD heard it start, an agent line's
+ * first sound in the caller's ear. Absent on text calls (and in records made before it was kept); `at` is
+ * when the line was committed, after it was said.
+ */
+const spokeAt = z.number().optional();
+export const userEvent = z.object({ type: z.literal('user'), text: z.string(), spokeAt, at });
 export const agentEvent = z.object({
   type: z.literal('agent'),
   agent: target,
   text: z.string(),
   interrupted: z.boolean(),
+  spokeAt,
   at,
 });
 /**
@@ -143,6 +150,23 @@ export const turnEvent = turnFigures.extend({
   at,
 });
 
+/**
+ * The call's recording, complete (RECORD_CALLS=on; see ./recording.ts): told once the file is written,
+ * just before the end. One Ogg/Opus file, the caller on the left channel and the agents on the right.
+ */
+export const recordingInfo = z.object({
+  /** The file's name in RECORDINGS_DIR. */
+  file: z.string(),
+  format: z.literal('audio/ogg; codecs=opus'),
+  channels: z.tuple([z.literal('caller'), z.literal('agents')]),
+  /** The epoch ms of the recording's first sample: a line at `t` plays from `t - startedAt` ms. */
+  startedAt: z.number(),
+  durationMs: z.number().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+});
+export type RecordingInfo = z.infer<typeof recordingInfo>;
+export const recordingEvent = recordingInfo.extend({ type: z.literal('recording'), at });
+
 export const endEvent = z.object({
   type: z.literal('end'),
   state: callState,
@@ -162,6 +186,7 @@ export const callEventSchema = z.discriminatedUnion('type', [
   personEvent,
   summaryEvent,
   turnEvent,
+  recordingEvent,
   errorEvent,
   endEvent,
 ]);
@@ -199,7 +224,9 @@ export interface CallView {
   }[];
   refusals: { at: number; from: string; to: string; reason: string; source?: string }[];
   /** An agent line that answered a caller line carries that turn's figures (`turn`). */
-  transcript: { at: number; who: string; text: string; interrupted?: boolean; turn?: TurnFigures }[];
+  transcript: { at: number; who: string; text: string; interrupted?: boolean; spokeAt?: number; turn?: TurnFigures }[];
   errors: { at: number; message: string }[];
   endReason?: string | null;
+  /** The call's recording (RECORD_CALLS=on), once written: served at `/api/records/:id/recording`. */
+  recording?: RecordingInfo;
 }

@@ -23,6 +23,8 @@ export interface LineOptions extends Pick<CallOptions, 'ttsFor' | 'deskNames' | 
   emit(e: CallEvent): void;
   /** When the last sound on the line, caller's or agents', ended in the caller's ear (epoch ms; now while it goes on). */
   lastSoundAt(): number;
+  /** When the agent line just played started to sound (the earpiece's last clip; null: unknown). */
+  agentSpokeAt(): number | null;
 }
 
 export class Line {
@@ -148,7 +150,8 @@ export class Line {
    * after its desk's handoff, which is told once its reply is heard (its stages are then whole).
    */
   bridgeSaid(agent: DepartmentAgent, text: string, interrupted: boolean): void {
-    const line: CallEvent = { type: 'agent', agent: agent.role, text, interrupted, at: Date.now() };
+    const spokeAt = this.o.agentSpokeAt();
+    const line: CallEvent = { type: 'agent', agent: agent.role, text, interrupted, ...(spokeAt !== null ? { spokeAt } : {}), at: Date.now() };
     const pending = this.pendingOf(agent);
     if (pending) pending.heldLines.push(line);
     else this.o.emit(line);

@@ -81,6 +81,11 @@ export interface CallOptions {
   /** The greeting's language while the caller's is unknown (GREETING_LANGUAGE; English by default). */
   greetingLanguage?: string;
   /**
+   * Record the call's audio (RECORD_CALLS=on) into `dir` (RECORDINGS_DIR), and say `notice`
+   * (RECORDING_NOTICE: `on`, `off` or the words) before the greeting. See ./recording.ts.
+   */
+  recording?: { dir: string; notice?: string };
+  /**
    * The caller's language became known or changed (detected, or saved by an agent): the worker tells
    * the speech-to-text and the voices.
    */

@@ -17,6 +17,9 @@ export interface SessionListener {
   agentSpoke(): void;
   /** An LLM turn failed for good. */
   llmFailed(): void;
+  /** When the line being told started to sound (epoch ms): the caller's speech, the agent's clip; null: unknown. */
+  callerSpokeAt(): number | null;
+  agentSpokeAt(): number | null;
   closed(reason: string): void;
 }
 
@@ -27,10 +30,12 @@ export function followSession(session: voice.AgentSession<CallData>, to: Session
     const text = item.textContent ?? '';
     if (item.role === 'user' || (item.role === 'assistant' && text.trim())) to.beforeLine();
     if (item.role === 'user') {
-      to.emit({ type: 'user', text, at: Date.now() });
+      const spokeAt = to.callerSpokeAt();
+      to.emit({ type: 'user', text, ...(spokeAt !== null ? { spokeAt } : {}), at: Date.now() });
       to.callerSpoke();
     } else if (item.role === 'assistant' && text.trim()) {
-      to.emit({ type: 'agent', agent: to.speakerOf(item.id), text, interrupted: item.interrupted, at: Date.now() });
+      const spokeAt = to.agentSpokeAt();
+      to.emit({ type: 'agent', agent: to.speakerOf(item.id), text, interrupted: item.interrupted, ...(spokeAt !== null ? { spokeAt } : {}), at: Date.now() });
       to.agentSpoke();
     }
   });
@@ -58,10 +63,13 @@ export class CallerVoice {
   private stoppedAt = 0;
   /** When the caller's speech ended, as LiveKit's VAD handling reckons it (epoch ms); 0 when not told. */
   private speechEndAt = 0;
+  /** When the caller's line being heard started (their first speech since their last line was told). */
+  private lineStartAt: number | null = null;
 
   constructor(private readonly session: voice.AgentSession<CallData>) {
-    session.on(voice.AgentSessionEventTypes.UserStateChanged, ({ oldState }) => {
+    session.on(voice.AgentSessionEventTypes.UserStateChanged, ({ oldState, newState, createdAt }) => {
       if (oldState === 'speaking') this.stoppedAt = Date.now();
+      if (newState === 'speaking') this.lineStartAt ??= createdAt;
     });
     // LiveKit works out when the caller's speech really ended (the VAD's report, less the silence it
     // waited for and its inference time) and passes it to the session's state update, without keeping it:
@@ -74,6 +82,13 @@ export class CallerVoice {
         update(state, o);
       };
     }
+  }
+
+  /** When the caller's line now told started to sound (null: no speech heard — a text call); the next line starts anew. */
+  takeLineStart(): number | null {
+    const at = this.lineStartAt;
+    this.lineStartAt = null;
+    return at;
   }
 
   mayBeSpeaking(withinMs = 500): boolean {

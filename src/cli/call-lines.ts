@@ -28,6 +28,8 @@ export function toJson(e: CallEvent, server: string): Record<string, unknown> | 
       return { type: 'rejected', from: e.from, to: e.to, reason: e.reason };
     case 'error':
       return { type: 'error', message: describeError(e.message, server) };
+    case 'recording':
+      return { type: 'recording', file: e.file, durationMs: e.durationMs, bytes: e.bytes };
     case 'end':
       return { type: 'end', state: e.state, handoffCount: e.handoffCount, reason: e.reason };
     default:

@@ -21,7 +21,9 @@ import type { Timeline } from '../voice/timeline.js';
 import { timelineSvg } from '../voice/timeline-svg.js';
 import { toJson, toText } from './call-lines.js';
 import { harmlessInTextCalls, initLogging, survivesUnhandledRejections } from '../logging.js';
-import { modelServer, modelServerProblem } from './text-calls.js';
+import { modelServer, modelServerProblem, openRecordsOrSay } from './text-calls.js';
+import { recordingProblem } from '../records/recordings.js';
+import type { Recorder } from '../records/recorder.js';
 
 const USAGE = `usage: npm run -s voice -- --script FILE [--out DIR] [--json]
 
@@ -91,11 +93,13 @@ async function voiceSettings(script: VoiceScript): Promise<{ settings: Settings;
  * The framework's log lines a voice-loop call always causes: a text call's; the note that its audio
  * output cannot pause (the loop's earpiece plays or is cut, as a phone line without pause would); and a
  * reply begun before the caller's turn ended, started again because the desk's instructions changed on
- * that turn (the call follows the caller's language from the line being answered).
+ * that turn (the call follows the caller's language from the line being answered). And, when the call is
+ * recorded, LiveKit's recorder telling of the few tens of ms it placed too late to keep (the resampler's
+ * tail where a run of audio restarts; docs/recordings.md): the worker's log keeps it.
  */
 function harmlessInVoiceLoop(e: Parameters<typeof harmlessInTextCalls>[0]): boolean {
   const msg = typeof e.msg === 'string' ? e.msg : '';
-  return harmlessInTextCalls(e) || /audio output does not support pause|preemptive generation invalidated/.test(msg);
+  return harmlessInTextCalls(e) || /audio output does not support pause|preemptive generation invalidated|recorder dropped audio that reached it after/.test(msg);
 }
 
 /** The transfers as the caller heard them: the silence before each new desk's voice. */
@@ -149,11 +153,27 @@ async function main(): Promise<void> {
     const line = args.json ? JSON.stringify(toJson(e, server)) : toText(e, server);
     if (line && line !== 'null') process.stdout.write(`${line}\n`);
   };
+  const recordings = recordingProblem(settings);
+  if (recordings) {
+    process.stderr.write(`voice: ${recordings}\n`);
+    process.exit(2);
+  }
+  // The call is recorded as the worker's are (CALLS_DB / DATABASE_URL; webhooks), and shows in the inspector's Past tab.
+  const records = await openRecordsOrSay(settings, 'voice', 'this call is not recorded');
+  let recorder: Recorder | undefined;
   if (!args.json) {
     process.stdout.write(scripted ? 'Answered by the SCRIPTED server (keyword model, clip-matching speech-to-text, synthetic voices).\n' : `Answered by ${settings.LLM_MODEL} at ${server}.\n`);
   }
   try {
-    const result = await runVoiceCall({ settings, script, callId: `voice-${randomUUID().slice(0, 8)}`, onEvent: show, onProgress: progress(args.json) });
+    const result = await runVoiceCall({
+      settings,
+      script,
+      callId: `voice-${randomUUID().slice(0, 8)}`,
+      onEvent: show,
+      onProgress: progress(args.json),
+      onCall: (call) => (recorder = records?.attach(call, 'voice')),
+    });
+    await recorder?.done;
     writeFileSync(join(out, 'call.wav'), result.wav);
     const turns = result.events.map((e) => e.event).filter((e) => e.type === 'turn');
     writeFileSync(join(out, 'timeline.json'), `${JSON.stringify({ callId: result.call.callId, ...result.timeline, endOfTurn: result.eot, turns }, null, 2)}\n`);
@@ -161,8 +181,13 @@ async function main(): Promise<void> {
     if (!args.json) {
       for (const l of transferLines(result.timeline)) process.stdout.write(`${l}\n`);
       process.stdout.write(`Listen: ${join(out, 'call.wav')} (caller left, agents right); timeline: ${join(out, 'timeline.json')} and timeline.svg\n`);
+      const rec = result.events.map((e) => e.event).find((e) => e.type === 'recording');
+      if (rec?.type === 'recording') {
+        process.stdout.write(`Recorded: ${join(resolve(settings.RECORDINGS_DIR), rec.file)} (Ogg/Opus, caller left, agents right, ${(rec.bytes / 1024).toFixed(0)} KiB)\n`);
+      }
     }
   } finally {
+    await records?.close({ drainMs: 2000 });
     await scripted?.close();
   }
 }

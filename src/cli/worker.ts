@@ -12,6 +12,7 @@
  */
 import { hostname } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
 import {
   AgentServer,
   type JobContext,
@@ -37,6 +38,7 @@ import { briefingFor } from '../call/briefing.js';
 import { turnHandlingFor } from '../voice/turn.js';
 import { newVAD } from '../voice/vad.js';
 import { type Records, openRecords } from '../records/index.js';
+import { keepRecordings, recordingProblem } from '../records/recordings.js';
 
 type WorkerSettings = ReturnType<typeof loadWorkerSettings>;
 type Logger = ReturnType<typeof log>;
@@ -255,6 +257,15 @@ async function runWorker(): Promise<void> {
       return '';
     },
   });
+
+  // Recordings: an encoder and a directory that can be written, or a line naming what is missing.
+  const recordings = recordingProblem(settings);
+  if (recordings) {
+    process.stderr.write(`worker: ${recordings}\n`);
+    process.exit(2);
+  }
+  if (settings.RECORD_CALLS === 'on') process.stdout.write(`worker: recording calls to ${resolve(settings.RECORDINGS_DIR)}\n`);
+  keepRecordings(settings, (line) => process.stdout.write(`worker: ${line}\n`));
 
   // The worker process keeps the records open too: its open marks calls of dead job processes
   // interrupted, its deliverer retries webhooks between calls, and the inspector shows past calls.

@@ -16,7 +16,7 @@ import type { Settings } from '../config.js';
 import { PostgresStore, type PostgresStoreOptions } from './postgres.js';
 import { type Recorder, attachRecorder } from './recorder.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
-import type { CallRow, CallStore } from './types.js';
+import { type CallRow, type CallStore, NoSuchCallError } from './types.js';
 import { type Deliverer, type DelivererOptions, endedWebhook, startDeliverer } from './webhooks.js';
 
 export type { CallStore } from './types.js';
@@ -94,10 +94,24 @@ export async function openStore(
   }
 }
 
+/** A past call as the inspector's list has it: the view's head, and its response time when it was measured. */
+export type PastCallView = CallView & { response?: { p50: number; p95: number; turns: number } };
+
 /** What the inspector server's `records` option expects. */
 export interface InspectorRecords {
-  list(limit: number): Promise<CallView[]>;
+  /** The newest `limit` calls, or (`before`: a call id) those listed after that call; null: no such call. */
+  list(limit: number, before?: string): Promise<PastCallView[] | null>;
   get(callId: string): Promise<CallView | null>;
+}
+
+/**
+ * A call's response time over its turns, p50 / p95 nearest-rank (as `npm run calls` and the page figure it;
+ * src/cli/turn-figures.ts, which records may not import); undefined when none was measured (a text call).
+ */
+function responseOf(turns: CallRow['turns']): PastCallView['response'] {
+  const sorted = turns.flatMap((t) => (t.responseMs === null ? [] : [t.responseMs])).sort((a, b) => a - b);
+  const at = (p: number) => sorted[Math.max(1, Math.ceil((p / 100) * sorted.length)) - 1]!;
+  return sorted.length ? { p50: at(50), p95: at(95), turns: sorted.length } : undefined;
 }
 
 /** A calls row as the view's head: its outcome is the view's end reason. */
@@ -114,13 +128,24 @@ export function headOf(row: CallRow): CallHead {
     humanAvailable: row.humanAvailable,
     caller: row.caller,
     endReason: row.outcome,
+    recording: row.recording,
   };
 }
 
 export function inspectorRecords(store: CallStore): InspectorRecords {
   return {
-    async list(limit) {
-      return (await store.listCalls(limit)).map((row) => viewOf(headOf(row), null));
+    async list(limit, before) {
+      let rows: CallRow[];
+      try {
+        rows = await store.listCalls({ limit, ...(before !== undefined ? { before: { id: before } } : {}) });
+      } catch (err) {
+        if (err instanceof NoSuchCallError) return null;
+        throw err;
+      }
+      return rows.map((row) => {
+        const response = responseOf(row.turns);
+        return { ...viewOf(headOf(row), null), ...(response ? { response } : {}) };
+      });
     },
     async get(callId) {
       const rec = await store.getCall(callId);

@@ -4,6 +4,8 @@
  * store any number of times (from any number of processes) is idempotent. Never edit a released
  * migration: add the next number.
  */
+import type { CallsPage } from './types.js';
+
 export interface Migration {
   version: number;
   name: string;
@@ -113,6 +115,25 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: `ALTER TABLE calls ADD COLUMN turns TEXT NOT NULL DEFAULT '[]';`,
     postgres: `ALTER TABLE calls ADD COLUMN turns JSONB NOT NULL DEFAULT '[]'::jsonb;`,
   },
+  {
+    version: 4,
+    name: 'recording on calls',
+    // The call's recording (file, format, start, length, size), so a list names it without the events.
+    sqlite: `ALTER TABLE calls ADD COLUMN recording TEXT;`,
+    postgres: `ALTER TABLE calls ADD COLUMN recording JSONB;`,
+  },
+  {
+    version: 5,
+    name: 'calls list order',
+    // The list's order, newest first with the id breaking ties, in one index: a page of the list (keyset,
+    // listCallsSql) reads its own rows wherever it is, in order, with no sort. It replaces started_at's.
+    sqlite: `
+      CREATE INDEX calls_list ON calls (started_at DESC, id DESC);
+      DROP INDEX IF EXISTS calls_started_at;`,
+    postgres: `
+      CREATE INDEX calls_list ON calls (started_at DESC, id DESC);
+      DROP INDEX IF EXISTS calls_started_at;`,
+  },
 ];
 
 /** The claim rule shared by both stores: due, undelivered, and the oldest undelivered row of its call. */
@@ -121,7 +142,7 @@ export const HEAD_OF_CALL = `NOT EXISTS (
 
 const CALL_COLUMNS = [
   'worker', 'host', 'pid', 'started_at', 'ended_at', 'updated_at', 'status', 'outcome', 'state', 'department',
-  'handoff_count', 'max_handoffs', 'human_available', 'caller', 'turns',
+  'handoff_count', 'max_handoffs', 'human_available', 'caller', 'turns', 'recording',
 ];
 
 /** Writes a whole calls row (`?` placeholders for SQLite, `$n` for PostgreSQL): id, then CALL_COLUMNS. */
@@ -129,4 +150,23 @@ export function upsertCallSql(placeholder: (i: number) => string): string {
   const cols = ['id', ...CALL_COLUMNS];
   return `INSERT INTO calls (${cols.join(', ')}) VALUES (${cols.map((_, i) => placeholder(i + 1)).join(', ')})
     ON CONFLICT (id) DO UPDATE SET ${CALL_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ')}`;
+}
+
+/**
+ * The calls list, newest first (migration 5's index), a page at a time: the first `limit` calls, or those
+ * listed after a call (keyset: its start and id, never an OFFSET, so a deep page reads no more rows than
+ * the first). `?n` placeholders for SQLite, `$n` for PostgreSQL; the values: limit, or start, id, limit.
+ */
+export function listCallsSql(placeholder: (i: number) => string, after: boolean): string {
+  const p = placeholder;
+  return after
+    ? `SELECT * FROM calls WHERE started_at <= ${p(1)} AND (started_at < ${p(1)} OR id < ${p(2)})
+       ORDER BY started_at DESC, id DESC LIMIT ${p(3)}`
+    : `SELECT * FROM calls ORDER BY started_at DESC, id DESC LIMIT ${p(1)}`;
+}
+
+/** A `listCalls` argument as a page: a whole number ≥ 0 as its limit. */
+export function pageOf(query: number | CallsPage): CallsPage {
+  const q = typeof query === 'number' ? { limit: query } : query;
+  return { ...q, limit: Math.max(0, Math.floor(q.limit)) };
 }

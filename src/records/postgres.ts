@@ -5,11 +5,13 @@
  * migration once.
  */
 import pg from 'pg';
-import { HEAD_OF_CALL, MIGRATIONS, upsertCallSql } from './migrations.js';
+import { HEAD_OF_CALL, MIGRATIONS, listCallsSql, pageOf, upsertCallSql } from './migrations.js';
 
 const UPSERT_CALL = upsertCallSql((i) => `$${i}`);
-import type { CallRecord, CallRow, CallStore, OutboxInsert, OutboxRow, RecordWrite } from './types.js';
-import { DuplicateCallError, outboxFromRow } from './types.js';
+const LIST_FIRST = listCallsSql((i) => `$${i}`, false);
+const LIST_AFTER = listCallsSql((i) => `$${i}`, true);
+import type { CallRecord, CallRow, CallStore, CallsPage, OutboxInsert, OutboxRow, RecordWrite } from './types.js';
+import { DuplicateCallError, NoSuchCallError, outboxFromRow } from './types.js';
 
 export interface PostgresStoreOptions {
   /** Keep the tables in this schema (created if missing); default: the connection's search_path. */
@@ -42,6 +44,7 @@ function callFromRow(r: Record<string, unknown>): CallRow {
     humanAvailable: Boolean(r.human_available),
     caller: (r.caller ?? {}) as CallRow['caller'],
     turns: (r.turns ?? []) as CallRow['turns'],
+    recording: (r.recording ?? null) as CallRow['recording'],
   };
 }
 
@@ -153,6 +156,7 @@ export class PostgresStore implements CallStore {
         await c.query(UPSERT_CALL, [
           w.callId, r.worker, r.host, r.pid, r.startedAt, r.endedAt, now, r.status, r.outcome, r.state, r.department,
           r.handoffCount, r.maxHandoffs, r.humanAvailable, JSON.stringify(r.caller), JSON.stringify(r.turns ?? []),
+          r.recording ? JSON.stringify(r.recording) : null,
         ]);
       }
       await this.insertWebhooks(c, w.callId, w.webhooks, now);
@@ -178,9 +182,16 @@ export class PostgresStore implements CallStore {
     });
   }
 
-  async listCalls(limit: number): Promise<CallRow[]> {
-    const { rows } = await this.pool.query('SELECT * FROM calls ORDER BY started_at DESC, id LIMIT $1', [Math.max(0, Math.floor(limit))]);
-    return rows.map(callFromRow);
+  async listCalls(query: number | CallsPage): Promise<CallRow[]> {
+    const { limit, before } = pageOf(query);
+    if (!before) return (await this.pool.query(LIST_FIRST, [limit])).rows.map(callFromRow);
+    let startedAt = before.startedAt;
+    if (startedAt === undefined) {
+      const { rows } = await this.pool.query('SELECT started_at FROM calls WHERE id = $1', [before.id]);
+      if (!rows[0]) throw new NoSuchCallError(before.id);
+      startedAt = Number(rows[0].started_at);
+    }
+    return (await this.pool.query(LIST_AFTER, [startedAt, before.id, limit])).rows.map(callFromRow);
   }
 
   async getCall(callId: string): Promise<CallRecord | null> {

@@ -42,7 +42,7 @@ export interface Recorder {
 }
 
 /** Events that change the calls row. */
-const ROW_EVENTS = new Set<CallEvent['type']>(['started', 'handoff', 'caller', 'turn', 'end']);
+const ROW_EVENTS = new Set<CallEvent['type']>(['started', 'handoff', 'caller', 'turn', 'recording', 'end']);
 
 function rowOf(d: CallDigest, who: { worker: string; host: string; pid: number }): CallRowData | undefined {
   if (d.startedAt === null) return undefined; // not started yet (caller info can come first)
@@ -61,6 +61,7 @@ function rowOf(d: CallDigest, who: { worker: string; host: string; pid: number }
     humanAvailable: d.humanAvailable,
     caller: d.caller,
     turns: d.turns,
+    recording: d.recording,
   };
 }
 

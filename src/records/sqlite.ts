@@ -17,11 +17,13 @@ import { mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import type { Database as SqliteDatabase, SQLiteValue } from 'node-sqlite3-wasm';
-import { HEAD_OF_CALL, MIGRATIONS, upsertCallSql } from './migrations.js';
+import { HEAD_OF_CALL, MIGRATIONS, listCallsSql, pageOf, upsertCallSql } from './migrations.js';
 
 const UPSERT_CALL = upsertCallSql(() => '?');
-import type { CallRecord, CallRow, CallStore, OutboxInsert, OutboxRow, RecordWrite, StoredEvent } from './types.js';
-import { DuplicateCallError, outboxFromRow } from './types.js';
+const LIST_FIRST = listCallsSql((i) => `?${i}`, false);
+const LIST_AFTER = listCallsSql((i) => `?${i}`, true);
+import type { CallRecord, CallRow, CallStore, CallsPage, OutboxInsert, OutboxRow, RecordWrite, StoredEvent } from './types.js';
+import { DuplicateCallError, NoSuchCallError, outboxFromRow } from './types.js';
 
 const { Database } = createRequire(import.meta.url)('node-sqlite3-wasm') as typeof import('node-sqlite3-wasm');
 
@@ -58,6 +60,7 @@ export function callFromRow(r: Row): CallRow {
     humanAvailable: Boolean(Number(r.human_available)),
     caller: JSON.parse(String(r.caller ?? '{}')),
     turns: JSON.parse(String(r.turns ?? '[]')),
+    recording: r.recording === null || r.recording === undefined ? null : JSON.parse(String(r.recording)),
   };
 }
 
@@ -176,6 +179,7 @@ export class SqliteStore implements CallStore {
         this.db.run(UPSERT_CALL, [
           w.callId, r.worker, r.host, r.pid, r.startedAt, r.endedAt, now, r.status, r.outcome, r.state, r.department,
           r.handoffCount, r.maxHandoffs, r.humanAvailable ? 1 : 0, JSON.stringify(r.caller), JSON.stringify(r.turns ?? []),
+          r.recording ? JSON.stringify(r.recording) : null,
         ]);
       }
       this.insertWebhooks(w.callId, w.webhooks, now);
@@ -200,10 +204,14 @@ export class SqliteStore implements CallStore {
     });
   }
 
-  async listCalls(limit: number): Promise<CallRow[]> {
-    return this.locked(() =>
-      this.db.all('SELECT * FROM calls ORDER BY started_at DESC, id LIMIT ?', [Math.max(0, Math.floor(limit))]).map((r) => callFromRow(r as Row)),
-    );
+  async listCalls(query: number | CallsPage): Promise<CallRow[]> {
+    const { limit, before } = pageOf(query);
+    return this.locked(() => {
+      if (!before) return this.db.all(LIST_FIRST, [limit]).map((r) => callFromRow(r as Row));
+      const startedAt = before.startedAt ?? num(this.db.get('SELECT started_at FROM calls WHERE id = ?', [before.id])?.started_at as SQLiteValue | undefined);
+      if (startedAt === null) throw new NoSuchCallError(before.id);
+      return this.db.all(LIST_AFTER, [startedAt, before.id, limit]).map((r) => callFromRow(r as Row));
+    });
   }
 
   async getCall(callId: string): Promise<CallRecord | null> {

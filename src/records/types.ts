@@ -9,7 +9,7 @@
  */
 import type { CallerInfo } from '../../machines/router.js';
 import type { TurnRecord } from '../call/digest.js';
-import type { CallEvent } from '../call/events.js';
+import type { CallEvent, RecordingInfo } from '../call/events.js';
 
 export type CallStatus = 'live' | 'ended' | 'interrupted';
 
@@ -35,6 +35,8 @@ export interface CallRow {
   caller: CallerInfo;
   /** Each caller line answered, with its latency (the call's `turn` events; empty before they were measured). */
   turns: TurnRecord[];
+  /** The call's recording (its `recording` event), null when it was not recorded. */
+  recording: RecordingInfo | null;
 }
 
 export interface StoredEvent {
@@ -71,7 +73,7 @@ export interface OutboxRow extends OutboxInsert {
  * The calls row as the recorder knows it after an event: written whole (upsert) with every event that
  * changes it, so a row whose earlier write failed is complete again with the next one.
  */
-export type CallRowData = Omit<CallRow, 'id' | 'updatedAt' | 'turns'> & { turns?: TurnRecord[] };
+export type CallRowData = Omit<CallRow, 'id' | 'updatedAt' | 'turns' | 'recording'> & { turns?: TurnRecord[]; recording?: RecordingInfo | null };
 
 /** One event, its effect on the calls row and the webhooks it causes: written in ONE transaction. */
 export interface RecordWrite {
@@ -84,6 +86,24 @@ export interface RecordWrite {
    * of a call with this id are already recorded, so two calls never merge into one record.
    */
   first?: boolean;
+}
+
+/** A page of the calls list (newest first). */
+export interface CallsPage {
+  limit: number;
+  /**
+   * Only the calls listed after this one (the last call of the page before): started earlier, or at the
+   * same moment with a smaller id. Its start is read from its row when not given.
+   */
+  before?: { id: string; startedAt?: number };
+}
+
+/** `before` names a call the store does not hold. */
+export class NoSuchCallError extends Error {
+  constructor(readonly callId: string) {
+    super(`no call ${callId} is recorded`);
+    this.name = 'NoSuchCallError';
+  }
 }
 
 /** A call id that is already recorded: the new call is not recorded, the old record stays as it was. */
@@ -106,8 +126,12 @@ export interface CallStore {
   liveCalls(host: string): Promise<CallRow[]>;
   /** Marks a call that is still `live` as interrupted (with its webhooks); false if it was not live. */
   markInterrupted(callId: string, at: number, webhooks: OutboxInsert[]): Promise<boolean>;
-  /** Most recent first. */
-  listCalls(limit: number): Promise<CallRow[]>;
+  /**
+   * Most recent first (started_at DESC, id DESC): the first `limit` calls, or a page of them (keyset
+   * pagination: `before` the last call of the page before, so a page costs the same however deep it is).
+   * Rejects with NoSuchCallError when `before` names no recorded call.
+   */
+  listCalls(query: number | CallsPage): Promise<CallRow[]>;
   getCall(callId: string): Promise<CallRecord | null>;
 
   /**

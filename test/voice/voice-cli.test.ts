@@ -69,6 +69,16 @@ describe.concurrent('npm run voice: what is wrong is said before any call', { ti
     oneLine(await voice(['--script', script('words.json', { lines: [{ audio: 'a.wav' }] })]), /^voice: the script .*words\.json is not a voice script: lines\[0\]\.words: Required$/);
   });
 
+  it('RECORD_CALLS=on with a RECORDINGS_DIR that cannot be written is named, before the call', async () => {
+    copyFileSync(join(CLIPS_DIR, 'en-goodbye.wav'), join(tmp, 'bye.wav'));
+    const path = script('bye-rec.json', { lines: [{ audio: 'bye.wav', words: 'Thank you, that is all, goodbye' }] });
+    writeFileSync(join(tmp, 'not-a-dir'), '');
+    oneLine(
+      await voice(['--script', path], 60_000, { RECORD_CALLS: 'on', RECORDINGS_DIR: join(tmp, 'not-a-dir', 'recs') }),
+      /^voice: RECORDINGS_DIR .*not-a-dir\/recs cannot be written: ENOTDIR$/,
+    );
+  });
+
   it('a configured model server that is not there is named, before the call', async () => {
     copyFileSync(join(CLIPS_DIR, 'en-goodbye.wav'), join(tmp, 'bye.wav'));
     const path = script('bye.json', { lines: [{ audio: 'bye.wav', words: 'Thank you, that is all, goodbye' }] });

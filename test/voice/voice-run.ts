@@ -9,7 +9,7 @@ import { loadSettings } from '../../src/config.js';
 import { voiceFor } from '../../src/models.js';
 import { AGENT_RATE } from '../../src/voice/agent-audio.js';
 import { CALLER_RATE } from '../../src/voice/caller-audio.js';
-import { runVoiceCall, type VoiceCallResult } from '../../src/voice/loop.js';
+import { runVoiceCall, type VoiceCallOptions, type VoiceCallResult } from '../../src/voice/loop.js';
 import { loadScript } from '../../src/voice/script.js';
 import { soundBounds } from '../../src/call/sound.js';
 import { parseWav } from '../../src/voice/wav.js';
@@ -46,7 +46,12 @@ function modelFor(o: ServerShape): Script {
 }
 
 /** Plays `calls/<name>.json` by voice against its own scripted server, shaped as `shape` says. */
-export async function playVoiceCall(name: string, env: Record<string, string> = {}, shape: ServerShape = {}): Promise<VoiceRun> {
+export async function playVoiceCall(
+  name: string,
+  env: Record<string, string> = {},
+  shape: ServerShape = {},
+  onCall?: VoiceCallOptions['onCall'],
+): Promise<VoiceRun> {
   if (!logging) initializeLogger({ pretty: false, level: process.env.TEST_LOG_LEVEL ?? 'fatal' });
   logging = true;
   const script = loadScript(`${CALLS_DIR}${name}.json`);
@@ -58,7 +63,7 @@ export async function playVoiceCall(name: string, env: Record<string, string> = 
   });
   try {
     const settings = loadSettings({ OPENAI_BASE_URL: server.url, OPENAI_API_KEY: 'test', LLM_MODEL: 'scripted', CALLS_DB: 'off', ...env });
-    const result = await runVoiceCall({ settings, script, callId: `voice-test-${name}`, quietEndMs: 1500 });
+    const result = await runVoiceCall({ settings, script, callId: `voice-test-${name}`, quietEndMs: 1500, onCall });
     const wav = parseWav(result.wav);
     const agentsChannel = new Int16Array(wav.samples.length / 2);
     const callerChannel = new Int16Array(wav.samples.length / 2);

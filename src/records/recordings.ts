@@ -1,0 +1,71 @@
+/**
+ * The recordings directory (RECORDINGS_DIR) as the worker keeps it: checked before the first call (the
+ * encoder is there, the directory can be written), and swept of recordings older than
+ * RECORDING_RETENTION_DAYS at start and every hour. The calls themselves write the files
+ * (src/call/recording.ts); the records name them.
+ */
+import { accessSync, constants, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { getFfmpegPath } from '@livekit/av';
+import type { Settings } from '../config.js';
+
+type RecordingSettings = Pick<Settings, 'RECORD_CALLS' | 'RECORDINGS_DIR' | 'RECORDING_RETENTION_DAYS'>;
+
+const DAY_MS = 86_400_000;
+const SWEEP_EVERY_MS = 3_600_000;
+/** Only what a call wrote is ever deleted (src/call/recording.ts names them so). */
+const RECORDING_FILE = /^\d{8}T\d{6}Z-[0-9a-f]{8}\.ogg$/;
+
+/** Why calls cannot be recorded as set (one line), or null. */
+export function recordingProblem(s: RecordingSettings, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (s.RECORD_CALLS !== 'on') return null;
+  const ffmpeg = env.LIVEKIT_FFMPEG_PATH || getFfmpegPath();
+  if (!ffmpeg) {
+    return 'RECORD_CALLS=on needs ffmpeg: @livekit/av has no build for this platform; install ffmpeg and set LIVEKIT_FFMPEG_PATH';
+  }
+  const dir = resolve(s.RECORDINGS_DIR);
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    return `RECORDINGS_DIR ${dir} cannot be written: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+  }
+  return null;
+}
+
+/** Deletes the recordings in `dir` last written more than `days` ago; how many it deleted. */
+export function sweepRecordings(dir: string, days: number, now = Date.now()): number {
+  if (days <= 0) return 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0; // nothing recorded yet
+  }
+  let deleted = 0;
+  for (const name of names) {
+    if (!RECORDING_FILE.test(name)) continue;
+    const path = join(dir, name);
+    try {
+      if (now - statSync(path).mtimeMs <= days * DAY_MS) continue;
+      rmSync(path);
+      deleted++;
+    } catch {
+      /* gone meanwhile, or not ours to delete */
+    }
+  }
+  return deleted;
+}
+
+/** Sweeps now and every hour (the timer never keeps the process alive); returns the stop. */
+export function keepRecordings(s: RecordingSettings, say: (line: string) => void): () => void {
+  const dir = resolve(s.RECORDINGS_DIR);
+  const sweep = () => {
+    const n = sweepRecordings(dir, s.RECORDING_RETENTION_DAYS);
+    if (n) say(`recordings: deleted ${n} older than ${s.RECORDING_RETENTION_DAYS} days from ${dir}`);
+  };
+  sweep();
+  const timer = setInterval(sweep, SWEEP_EVERY_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
