@@ -15,6 +15,7 @@ import {
 import type { Results } from './run.js';
 import type { Summary } from './stats.js';
 import type { FleetLevel, FleetResult } from './fleet.js';
+import type { RecordsResult } from './records.js';
 
 const pct = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`;
 
@@ -85,6 +86,8 @@ export function explainMisses(r: Results): Record<string, string> {
   }
   const f = r.fleet;
   if (f && !f.target.met) out.fleet = fleetLimit(f);
+  const rec = r.records;
+  if (rec && !rec.target.met) out.records = recordsMiss(rec);
   return out;
 }
 
@@ -138,7 +141,15 @@ export function renderReport(r: Results): string {
   }
   if (r.handoff) lines.push(...handoffSection(r.handoff));
   if (r.deadAir) lines.push(...deadAirSection(r.deadAir));
-  lines.push(...historySection(r), ...longCallSection(r), ...capacitySection(r), ...inspectorSection(r), ...fleetSection(r), ...pathsSection(r));
+  lines.push(
+    ...historySection(r),
+    ...longCallSection(r),
+    ...capacitySection(r),
+    ...inspectorSection(r),
+    ...fleetSection(r),
+    ...recordsSection(r),
+    ...pathsSection(r),
+  );
   return lines.join('\n');
 }
 
@@ -193,6 +204,7 @@ function tableRows(r: Results): string[] {
   }
   const f = r.fleet;
   if (f) rows.push(fleetRow(f));
+  if (r.records) rows.push(recordsRow(r.records));
   const p = r.paths;
   if (p) {
     const pick = (kind: string, cap: number, human: boolean) => p.rows.find((x) => x.kind === kind && x.cap === cap && x.human === human);
@@ -331,5 +343,56 @@ function pathsSection(r: Results): string[] {
         `${row.time ? `${row.time.median.toFixed(1)} / ${row.time.p95.toFixed(1)} (${row.time.n})` : '—'}${row.note ? ` — ${row.note}` : ''} |`,
     );
   }
+  return lines;
+}
+
+const storeName = (k: 'sqlite' | 'postgres') => (k === 'sqlite' ? 'SQLite' : 'PostgreSQL');
+const secs = (x: Summary) => `${(x.median / 1000).toFixed(1)} s`;
+
+/** Figure 9: what was over a second, per store. */
+function recordsMiss(rec: RecordsResult): string {
+  const over: string[] = [];
+  for (const s of rec.stores) {
+    const parts: [string, Summary][] = [[`the list of ${s.calls} with figures`, s.list10k], ['the first page', s.firstPage], ['the deepest page', s.deepPage], ["one call's detail", s.detail]];
+    if (s.builtProcess) parts.push(["the production build's npm run calls", s.builtProcess]);
+    for (const [what, x] of parts) if (x.p95 >= rec.target.ms) over.push(`${storeName(s.kind)}: ${what} ${x.p95} ms at p95`);
+    if (s.list10k.p95 >= rec.target.ms) over.push(`(of which the store's query ${s.list10kQuery.median} ms)`);
+    if (!s.walk.everyCallOnce) over.push(`${storeName(s.kind)}: the pages did not hold every call once, in order`);
+  }
+  return `${over.join('; ') || 'no store was measured'}.`;
+}
+
+/** Figure 9: the row of the summary table. */
+function recordsRow(rec: RecordsResult): string {
+  const s0 = rec.stores[0];
+  const per = (s: RecordsResult['stores'][number]) =>
+    `${storeName(s.kind)}: list ${ms(s.list10k, 0)}, first page ${ms(s.firstPage, 1)}, deepest page ${ms(s.deepPage, 1)}, one call ${ms(s.detail, 1)}`;
+  const also = rec.stores
+    .map((s) => `${storeName(s.kind)}: the whole command ${secs(s.cliProcess)} under tsx, ${s.builtProcess ? secs(s.builtProcess) : '—'} built (${secs(s.cliProcessOneCall)} / ${s.builtProcessOneCall ? secs(s.builtProcessOneCall) : '—'} for one call), every page in turn ${(s.walk.ms / 1000).toFixed(1)} s (${s.walk.pages} pages), ${Math.round(s.bytesPerCall / 1000)} KB a call`)
+    .join('; ');
+  return (
+    `| 9 | call records at scale: ${rec.calls.toLocaleString('en-US')} ended calls${s0 ? ` (${Math.round(s0.events / s0.calls)} events, ${Math.round(s0.turns / s0.calls)} turns each)` : ''} listed with their figures ` +
+    `(\`npm run calls -- --limit ${rec.calls}\`'s code), a page of ${rec.pageSize} and one call through the inspector's API | ${rec.stores.map(per).join('; ')}` +
+    `${rec.postgresSkipped ? ` (PostgreSQL not measured: ${rec.postgresSkipped})` : ''} | ${also} | < 1 s each (p95) | ${yes(rec.target.met)} |`
+  );
+}
+
+/** Figure 9: each store's figures. */
+function recordsSection(r: Results): string[] {
+  const rec = r.records;
+  if (!rec) return [];
+  const lines = ['', `**9. Call records at scale** (${rec.setup}; ms, median / p95 (n)).`, ''];
+  lines.push(
+    `| store | size | list ${rec.calls.toLocaleString('en-US')} with figures (the store's query) | \`npm run calls -- --limit ${rec.calls}\` as a process (\`--limit 1\`) | the production build's \`node dist/src/cli/calls.js\` (\`--limit 1\`) | first page | deepest page | every page in turn | one call (events) |`,
+    '|---|---|---|---|---|---|---|---|---|',
+  );
+  for (const s of rec.stores) {
+    lines.push(
+      `| ${storeName(s.kind)} | ${s.MB} MB, ${Math.round(s.bytesPerCall / 1000)} KB a call | ${ms(s.list10k, 0)} (${ms(s.list10kQuery, 0)}) | ${ms(s.cliProcess, 0)} (${ms(s.cliProcessOneCall, 0)}) | ` +
+        `${s.builtProcess ? `${ms(s.builtProcess, 0)} (${ms(s.builtProcessOneCall, 0)})` : '—'} | ` +
+        `${ms(s.firstPage, 1)} | ${ms(s.deepPage, 1)} | ${s.walk.pages} pages, ${s.walk.calls} calls in ${s.walk.ms.toFixed(0)} ms${s.walk.everyCallOnce ? '' : ' — **not every call once**'} | ${ms(s.detail, 1)} (${s.detailEvents}) |`,
+    );
+  }
+  if (rec.postgresSkipped) lines.push('', `PostgreSQL not measured: ${rec.postgresSkipped}.`);
   return lines;
 }

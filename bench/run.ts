@@ -5,7 +5,7 @@
  *
  *   npm run bench                      # everything (about 12–13 minutes on 2 cores)
  *   npm run bench -- --quick           # fewer samples, for a smoke run (about 4 minutes)
- *   npm run bench -- --only=handoff,history   # some figures (handoff, deadair, history, longcall, capacity, voicecapacity, inspector, fleet, paths)
+ *   npm run bench -- --only=handoff,history   # some figures (handoff, deadair, history, longcall, capacity, voicecapacity, inspector, fleet, records, paths)
  *
  * Not part of `npm test`. Fixed seeds; A/B comparisons alternate within the same run.
  */
@@ -21,6 +21,7 @@ import { type LongCallResult, benchLongCall } from './long-call.js';
 import { type InspectorResult, benchInspector } from './inspector.js';
 import { type FleetResult, benchFleet } from './fleet.js';
 import { type PathsResult, benchPaths } from './paths.js';
+import { type RecordsResult, benchRecords } from './records.js';
 import { transferNotes } from './report-calls.js';
 import { type VoiceCapacityResult, benchVoiceCapacity } from './voice-capacity.js';
 import { explainMisses, renderReport } from './report.js';
@@ -50,6 +51,8 @@ export interface Results {
   /** One inspector for a whole fleet: live calls from many worker processes followed within a second. */
   fleet?: FleetResult;
   paths?: PathsResult;
+  /** Call records at scale: 10,000 calls listed with their figures, a page of them, one call (SQLite, PostgreSQL). */
+  records?: RecordsResult;
   /** Long calls: tokens and time to first token per request with and without the history budget. */
   longCall?: LongCallResult;
   /** For each missed target: where the time goes. */
@@ -145,6 +148,9 @@ if (want('fleet')) {
     }),
   );
 }
+if (want('records')) {
+  results.records = await step('9. call records at scale', () => benchRecords({ calls: quick ? 2000 : 10_000, samples: quick ? 3 : 7, log }));
+}
 if (want('capacity')) {
   results.capacity = await step('4. calls per process', () =>
     benchCapacity({
@@ -182,6 +188,11 @@ if (results.longCall && !quick) {
 if (results.fleet && !quick) {
   const fleetOut = fileURLToPath(new URL('./fleet.json', import.meta.url));
   writeFileSync(fleetOut, `${JSON.stringify({ machine: results.machine, command: results.command, fleet: results.fleet }, null, 2)}\n`);
+}
+// And the records figures (figure 9).
+if (results.records && !quick) {
+  const recordsOut = fileURLToPath(new URL('./records.json', import.meta.url));
+  writeFileSync(recordsOut, `${JSON.stringify({ machine: results.machine, command: results.command, records: results.records }, null, 2)}\n`);
 }
 process.stdout.write(`${renderReport(results)}\n`);
 log(`wrote ${out} (${results.totalRuntimeS} s)`);

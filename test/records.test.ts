@@ -17,6 +17,7 @@ import { inspectorRecords, openStore } from '../src/records/index.js';
 import { PostgresStore } from '../src/records/postgres.js';
 import { attachRecorder } from '../src/records/recorder.js';
 import { SqliteStore } from '../src/records/sqlite.js';
+import { MIGRATIONS } from '../src/records/migrations.js';
 import type { CallStore } from '../src/records/types.js';
 import type { Call } from '../src/call/call.js';
 import type { ScriptedServer } from '../dev/scripted-llm.js';
@@ -25,6 +26,8 @@ import { runCallsCli } from './support/calls-cli.js';
 import { PG_SKIP_REASON, TEST_DATABASE_URL, dropSchema, uniqueSchema } from './support/pg.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+/** Every migration, in order (numbers may leave gaps: each is applied once, in the list's order). */
+const VERSIONS = MIGRATIONS.map((m) => m.version);
 
 let tmp: string;
 let server: ScriptedServer;
@@ -178,11 +181,11 @@ describe('SQLite records (a real file)', () => {
     const file = join(tmp, 'migrate.sqlite');
     const a = new SqliteStore(file);
     const { call } = await recordedCall(a);
-    expect(await a.migrations()).toEqual([1, 2, 3]);
+    expect(await a.migrations()).toEqual(VERSIONS);
     await a.close();
     for (let i = 0; i < 2; i++) {
       const b = new SqliteStore(file);
-      expect(await b.migrations()).toEqual([1, 2, 3]);
+      expect(await b.migrations()).toEqual(VERSIONS);
       expect((await b.getCall(call.callId))!.events.length).toBeGreaterThan(10);
       await b.close();
     }
@@ -258,10 +261,10 @@ describe.skipIf(!TEST_DATABASE_URL)(`PostgreSQL records${PG_SKIP_REASON ? ` (ski
 
   it('migrations are applied once; opening twice (and concurrently) is idempotent', async () => {
     const opened = await Promise.all([1, 2, 3].map(() => PostgresStore.open(TEST_DATABASE_URL!, { schema })));
-    for (const s of opened) expect(await s.migrations()).toEqual([1, 2, 3]);
+    for (const s of opened) expect(await s.migrations()).toEqual(VERSIONS);
     await Promise.all(opened.map((s) => s.close()));
     const again = await PostgresStore.open(TEST_DATABASE_URL!, { schema });
-    expect(await again.migrations()).toEqual([1, 2, 3]);
+    expect(await again.migrations()).toEqual(VERSIONS);
     await again.close();
   });
 
@@ -354,7 +357,7 @@ describe('npm run calls', () => {
     const cut = await runCli(['--limit', '2'], { CALLS_DB: many });
     expect(cut.code, cut.stderr).toBe(0);
     expect(cut.stdout.trim().split('\n').filter((l) => /^(list|dead)-/.test(l))).toHaveLength(2);
-    expect(cut.stdout).toMatch(/The 2 most recent calls; older ones are recorded too \(npm run calls -- --limit 10 shows more\)/);
+    expect(cut.stdout).toMatch(/The 2 most recent calls; older ones are recorded too \(npm run calls -- --limit 10 shows more; npm run calls -- --before \S+ --limit 2 the next 2\)/);
     const all = await runCli(['--limit', '4'], { CALLS_DB: many });
     expect(all.stdout.trim().split('\n').filter((l) => /^(list|dead)-/.test(l))).toHaveLength(4);
     expect(all.stdout).not.toMatch(/most recent calls/);

@@ -5,18 +5,19 @@
  *   npm run calls -- <callId>           one call: route, refusals, caller, transcript, turns, outcome, errors
  *   npm run calls -- --json [...]       the same as JSON
  *   npm run calls -- --limit 50         how many recent calls (default 20)
+ *   npm run calls -- --before <callId>  the page after that call (the last one listed): older calls
  */
-import { languageName } from '../language.js';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { readWholeNumber, requireSettings, settingsOrExit, url } from '../config.js';
 import { type CallDigest, digestOf, summaryOf } from '../call/digest.js';
 import { openStore } from '../records/index.js';
-import type { CallRecord, CallRow, CallStore } from '../records/types.js';
-import { listFooter, responseColumn, statsOf, table, turnsSection } from './turn-figures.js';
+import { type CallRecord, type CallRow, type CallStore, NoSuchCallError } from '../records/types.js';
+import { DEFAULT_LIMIT, durationOf, formatDuration, formatTime, listCallsOutput, outcomeOf } from './calls-list.js';
+import { turnsSection } from './turn-figures.js';
 
-const USAGE = `usage: npm run calls [-- <callId>] [--json] [--limit N]
+const USAGE = `usage: npm run calls [-- <callId>] [--json] [--limit N] [--before <callId>]
 
 Lists recent calls (newest first) with their response times, or shows one call: its route with reasons
 and timings, refused transfers, caller info, transcript, each turn's latency, outcome and errors.
@@ -24,6 +25,9 @@ and timings, refused transfers, caller info, transcript, each turn's latency, ou
   <callId>    show this call
   --json      JSON instead of text
   --limit N   how many recent calls to list (default 20)
+  --before <callId>
+              the next page: the calls listed after this one (older), --limit of them; the list
+              says which call to give for the page after it
   --help      this text
 
 Records are read from CALLS_DB (SQLite file, default data/calls.sqlite) or DATABASE_URL (PostgreSQL).`;
@@ -35,15 +39,19 @@ const schema = z.object({
 });
 
 function parseArgs(argv: string[]) {
-  const o = { json: false, limit: 20, callId: undefined as string | undefined };
+  const o = { json: false, limit: DEFAULT_LIMIT, callId: undefined as string | undefined, before: undefined as string | undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--json') o.json = true;
     else if (a === '--limit' || a.startsWith('--limit=')) {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
       const n = readWholeNumber(v);
-      if (n === null || n < 1) usageError(`--limit needs a whole number ≥ 1 (got ${v ?? 'nothing'})`);
+      if (n === null || n < 1) badValue(`--limit needs a whole number ≥ 1 (got ${v ?? 'nothing'})`);
       o.limit = n;
+    } else if (a === '--before' || a.startsWith('--before=')) {
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
+      if (!v?.trim() || v.startsWith('-')) badValue(`--before needs a call id: the last call of the page before (got ${v || 'nothing'})`);
+      o.before = v.trim();
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
@@ -51,6 +59,7 @@ function parseArgs(argv: string[]) {
     else if (o.callId === undefined) o.callId = a;
     else usageError(`one call id at a time (got ${o.callId} and ${a})`);
   }
+  if (o.before !== undefined && o.callId !== undefined) usageError(`--before pages the list; it does not go with a call to show (${o.callId})`);
   return o;
 }
 
@@ -59,54 +68,18 @@ function usageError(msg: string): never {
   process.exit(2);
 }
 
+/** A bad value: one line, exit 2 (the usage is a --help away). */
+function badValue(msg: string): never {
+  process.stderr.write(`calls: ${msg}; see npm run calls -- --help\n`);
+  process.exit(2);
+}
+
 function fail(msg: string): never {
   process.stderr.write(`calls: ${msg}\n`);
   process.exit(1);
 }
 
-// ---- formatting ------------------------------------------------------------------------------------
-
-const pad2 = (n: number) => String(n).padStart(2, '0');
-export function formatTime(ms: number, withMs = false): string {
-  const d = new Date(ms);
-  const s = `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
-  return withMs ? `${s}.${String(d.getMilliseconds()).padStart(3, '0')}` : s;
-}
-
-export function formatDuration(ms: number | null): string {
-  if (ms === null || !Number.isFinite(ms)) return '—';
-  if (ms < 10_000) return `${(ms / 1000).toFixed(1)}s`;
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${pad2(s % 60)}s`;
-  return `${Math.floor(m / 60)}h${pad2(m % 60)}m`;
-}
-
-const callerText = (c: CallRow['caller']) =>
-  [c.name, c.phoneNumber, c.language ? `(${languageName(c.language)})` : ''].filter(Boolean).join(' ') || '—';
-const durationOf = (r: CallRow, now = Date.now()) => (r.endedAt ?? (r.status === 'live' ? now : null)) === null ? null : (r.endedAt ?? now) - r.startedAt;
-const outcomeOf = (r: CallRow) => (r.status === 'live' ? 'live' : (r.outcome ?? r.status));
-
-/** `more`: the store holds older calls than these (the list is cut at `--limit`). */
-function listText(rows: CallRow[], location: string, limit: number, more: boolean): string {
-  if (rows.length === 0) return `No calls recorded yet in ${location}.`;
-  const body = rows.map((r) => [
-    r.id,
-    formatTime(r.startedAt),
-    `${formatDuration(durationOf(r))}${r.status === 'live' ? ' (live)' : ''}`,
-    callerText(r.caller),
-    r.department,
-    String(r.handoffCount),
-    responseColumn(r.turns),
-    outcomeOf(r),
-  ]);
-  const head = ['CALL', 'STARTED', 'DURATION', 'CALLER', 'DEPARTMENT', 'HANDOFFS', 'RESPONSE p50/p95', 'OUTCOME'];
-  const list = [table([head, ...body]), ...listFooter(rows.map((r) => r.turns))].join('\n');
-  return more
-    ? `${list}\n\n${limit === 1 ? 'The most recent call' : `The ${limit} most recent calls`}; older ones are recorded too (npm run calls -- --limit ${limit * 5} shows more).`
-    : list;
-}
+// ---- one call ----------------------------------------------------------------------------------
 
 /** The detail header's status: `live`, `ended: <outcome>`, or `interrupted` (its process died; nothing more to say). */
 function statusText(r: CallRow): string {
@@ -200,12 +173,14 @@ async function main() {
   const out = (s: string) => process.stdout.write(`${s}\n`);
   try {
     if (args.callId === undefined) {
-      // One more than asked for says whether older calls exist.
-      const found = await store.listCalls(args.limit + 1);
-      const rows = found.slice(0, args.limit);
-      const latency = (r: CallRow) => ({ responseMs: statsOf(r.turns, 'responseMs'), llmTtftMs: statsOf(r.turns, 'llmTtftMs') });
-      if (args.json) out(JSON.stringify(rows.map((r) => ({ ...r, durationMs: durationOf(r), latency: latency(r) })), null, 2));
-      else out(listText(rows, store.location, args.limit, found.length > args.limit));
+      try {
+        out(await listCallsOutput(store, args));
+      } catch (err) {
+        if (!(err instanceof NoSuchCallError)) throw err;
+        // A value that names nothing: one line, as a bad option's.
+        process.stderr.write(`calls: --before ${args.before}: no such call in ${store.location}; give the id of a listed call\n`);
+        process.exitCode = 2;
+      }
       return;
     }
     const rec = await store.getCall(args.callId);
@@ -239,7 +214,9 @@ async function main() {
   }
 }
 
+// Exit once stdout has taken everything: into a pipe (`| less`, `| grep`) a long list goes out in chunks,
+// and exiting at once cut it after the first 64 KB.
 main().then(
-  () => process.exit(process.exitCode ?? 0),
+  () => process.stdout.write('', () => process.exit(process.exitCode ?? 0)),
   (err) => fail((err as Error).message),
 );

@@ -9,7 +9,7 @@ import type { TurnFigures } from '../call/events.js';
 type Figure = keyof TurnFigures;
 
 /** The nearest-rank percentile `p` (0–100) of ascending numbers; null when there are none. */
-export function percentile(sorted: readonly number[], p: number): number | null {
+export function percentile(sorted: ArrayLike<number>, p: number): number | null {
   if (!sorted.length) return null;
   return sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length))) - 1]!;
 }
@@ -22,9 +22,17 @@ export interface FigureStats {
 }
 
 export function statsOf(turns: readonly TurnRecord[], figure: Figure): FigureStats {
-  const sorted = turns.flatMap((t) => (t[figure] === null ? [] : [t[figure]!])).sort((a, b) => a - b);
+  // One pass and a typed array's numeric sort: a list of 10,000 calls figures over 100,000+ turns.
+  const values: number[] = [];
+  for (const t of turns) {
+    const v = t[figure];
+    if (typeof v === 'number') values.push(v);
+  }
+  const sorted = Float64Array.from(values).sort();
   return { turns: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95) };
 }
+
+const has = (turns: readonly TurnRecord[], figure: Figure) => turns.some((t) => typeof t[figure] === 'number');
 
 export const msText = (v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`);
 
@@ -48,7 +56,7 @@ function statsLine(turnsByCall: readonly (readonly TurnRecord[])[], figure: Figu
   const all = turnsByCall.flat();
   const s = statsOf(all, figure);
   if (!s.turns) return null;
-  const calls = turnsByCall.filter((t) => statsOf(t, figure).turns > 0).length;
+  const calls = turnsByCall.filter((t) => has(t, figure)).length;
   const over = `${s.turns} turn${s.turns === 1 ? '' : 's'}${turnsByCall.length > 1 ? ` of ${calls} call${calls === 1 ? '' : 's'}` : ''}`;
   return `${FIGURE_NAMES[figure]}: p50 ${msText(s.p50)}, p95 ${msText(s.p95)} over ${over}`;
 }
