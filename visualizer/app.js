@@ -8,6 +8,8 @@
 //   statechart.js  ELK layout, SVG drawing, active state and transfer just taken
 //   calls.js       the live and past call lists, the tabs, which call is shown
 //   details.js     caller, route timeline, refusals, errors, transcript
+//   timeline.js    a past call on one timeline: waveform (waveform.js), lines, transfers, waits, player
+//   figures.js     the Past tab's dashboard: response time p50/p95 per desk and per transfer kind
 //   supervisor.js  the supervisor's buttons and commands
 //   replay.js      the route replay of a finished call
 //   words.js       edge labels and chips in an operator's words (the machine's names on hover)
@@ -16,11 +18,13 @@ import { connect, loadMachine } from './api.js';
 import { ensureSelection, loadPast, renderCalls, renderPast, wireTabs } from './calls.js';
 import { renderDetails } from './details.js';
 import { fmtDuration, fmtSpent } from './dom.js';
+import { wireFigures } from './figures.js';
 import { wireReplay } from './replay.js';
 import { renderSeams } from './seams.js';
 import { page, setPainters } from './state.js';
 import { drawDiagram, noteSeen, noteTransitions, updateDiagram } from './statechart.js';
 import { showResult, wireActions } from './supervisor.js';
+import { wireTimeline } from './timeline.js';
 import { setDepartments } from './titles.js';
 
 function renderAll() {
@@ -119,6 +123,8 @@ function start() {
   wireActions();
   wireTabs();
   wireReplay();
+  wireTimeline();
+  wireFigures();
   // The machine brings the department titles: set them (and redraw what is already shown) before the
   // statechart is laid out, since its boxes are sized to the titles.
   const machine = loadMachine().then((m) => {

@@ -129,6 +129,11 @@ export function ensureSelection() {
 
 // ───────────────────────────── past calls (records) ─────────────────────────────
 
+/** A past call's response time (the end of the caller's speech → the agents' first sound), p50/p95, when it was measured. */
+function responseText(c) {
+  return c.response ? ` · ${Math.round(c.response.p50)}/${Math.round(c.response.p95)} ms` : '';
+}
+
 function outcomeText(c) {
   if (c.live) return 'not yet: the call is live';
   return c.endReason || 'ended';
@@ -137,6 +142,17 @@ function outcomeText(c) {
 /** While the past list shows a call still in progress, it is read again every few seconds (until none is). */
 const PAST_REFRESH_MS = 3000;
 let pastTimer = null;
+
+/**
+ * The past list is read a page at a time, newest first: the first page, then each older page when asked
+ * ("Older calls": the page after the last call listed, GET /api/records?before=). One more than a page is
+ * asked for, to know whether older calls exist.
+ */
+const PAST_PAGE = 100;
+/** Older calls are recorded than those listed. */
+let pastMore = false;
+/** An older page is on its way. */
+let olderLoading = false;
 
 function refreshPastWhileLive() {
   clearTimeout(pastTimer);
@@ -150,7 +166,7 @@ export function renderPast() {
   if (page.tab !== 'past') return;
   const list = page.pastList;
   if (list === null) return; // an error message is shown
-  $('calls-count').textContent = page.pastLoading && !list.length ? '' : `${list.length} recorded`;
+  $('calls-count').textContent = page.pastLoading && !list.length ? '' : `${list.length}${pastMore ? '+' : ''} recorded`;
   if (!list.length) {
     box.replaceChildren(h('p', { class: 'placeholder' }, page.pastLoading ? 'Loading past calls…' : 'No past calls in the records yet.'));
     return;
@@ -172,8 +188,8 @@ export function renderPast() {
         className: c.live ? 'live' : 'ended',
         dataset: { recordId: c.callId, live: c.live ? 'true' : 'false' },
         open: () => openPast(c.callId),
-        sub: `${fmtWhen(c.startedAt)} · ${c.live ? 'live' : fmtDuration(callEnd(c) - c.startedAt)}`,
-        subTitle: new Date(c.startedAt).toLocaleString(),
+        sub: `${fmtWhen(c.startedAt)} · ${c.live ? 'live' : fmtDuration(callEnd(c) - c.startedAt)}${responseText(c)}`,
+        subTitle: `${new Date(c.startedAt).toLocaleString()}${c.response ? `\nresponse time p50 / p95 over ${c.response.turns} turn${c.response.turns === 1 ? '' : 's'}` : ''}`,
       },
       h('span', { class: 'num mono', 'data-field': 'handoffs' }, `${c.handoffCount}/${c.maxHandoffs}`),
       h(
@@ -183,7 +199,25 @@ export function renderPast() {
       ),
     );
   });
-  box.replaceChildren(head, ...rows);
+  const more = pastMore
+    ? h(
+        'div',
+        { class: 'past-more' },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'btn btn-small',
+            'data-testid': 'past-older',
+            disabled: olderLoading,
+            title: `The next ${PAST_PAGE} calls, older than those listed`,
+            on: { click: () => void loadOlder() },
+          },
+          olderLoading ? 'Loading older calls…' : 'Older calls',
+        ),
+      )
+    : null;
+  box.replaceChildren(head, ...rows, ...(more ? [more] : []));
 }
 
 function pastProblem(text) {
@@ -198,16 +232,61 @@ export async function loadPast() {
   if (page.pastList === null) page.pastList = [];
   renderPast();
   try {
-    const res = await api('/api/records?limit=100');
+    const res = await api(`/api/records?limit=${PAST_PAGE + 1}`);
     if (res.status === 404) return pastProblem('Call records are not available on this server (CALLS_DB=off, or the inspector was started without them).');
     if (!res.ok || !Array.isArray(res.body)) return pastProblem(`Could not read the call records: ${res.body?.error ?? `HTTP ${res.status}`}`);
-    page.pastList = res.body;
+    keepOlderPages(res.body.slice(0, PAST_PAGE), res.body.length > PAST_PAGE);
   } catch (err) {
     return pastProblem(`Could not read the call records: ${err.message}`);
   } finally {
     page.pastLoading--;
   }
   renderPast();
+  refreshPastWhileLive();
+}
+
+/**
+ * The first page read again: older pages already listed stay listed after it (from the call the new first
+ * page ends on), so reading it again while a call is in progress does not take them away.
+ */
+function keepOlderPages(first, more) {
+  const old = page.pastList ?? [];
+  const last = first.at(-1);
+  const at = more && last ? old.findIndex((c) => c.callId === last.callId) : -1;
+  if (at < 0) {
+    page.pastList = first;
+    pastMore = more;
+  } else {
+    page.pastList = [...first, ...old.slice(at + 1)];
+    // pastMore stays: it says whether calls older than the old list's last one exist.
+  }
+}
+
+/** The next page of the past list: the calls after the last one listed. */
+async function loadOlder() {
+  const last = page.pastList?.at(-1);
+  if (olderLoading || !pastMore || !last) return;
+  // Drawn again below (the button too): keyboard users carry on from the first call the page adds.
+  const hadFocus = document.activeElement?.dataset?.testid === 'past-older';
+  olderLoading = true;
+  renderPast();
+  let res;
+  try {
+    res = await api(`/api/records?limit=${PAST_PAGE + 1}&before=${encodeURIComponent(last.callId)}`);
+  } catch (err) {
+    return pastProblem(`Could not read older call records: ${err.message}`);
+  } finally {
+    olderLoading = false;
+  }
+  if (!res.ok || !Array.isArray(res.body)) return pastProblem(`Could not read older call records: ${res.body?.error ?? `HTTP ${res.status}`}`);
+  // The list was read again meanwhile and no longer ends on that call: this page does not follow it.
+  if (page.pastList?.at(-1)?.callId !== last.callId) return renderPast();
+  const listed = new Set(page.pastList.map((c) => c.callId));
+  const older = res.body.slice(0, PAST_PAGE).filter((c) => !listed.has(c.callId));
+  page.pastList = [...page.pastList, ...older];
+  pastMore = res.body.length > PAST_PAGE;
+  renderPast();
+  if (hadFocus && older[0]) document.querySelector(`#past-calls [data-record-id="${CSS.escape(older[0].callId)}"]`)?.focus();
   refreshPastWhileLive();
 }
 

@@ -1,9 +1,10 @@
 // One call in detail: the caller and status, the supervisor's buttons, the route timeline (and its
-// replay), the refused transfers, errors, and the transcript.
+// replay), the refused transfers, errors, and the transcript; a past call's timeline (timeline.js) above them.
 import { $, callEnd, callerLabel, fmtClock, fmtDuration, fmtSpent, h } from './dom.js';
 import { currentReplay, renderReplay } from './replay.js';
 import { page, selectedView } from './state.js';
 import { renderSupervisor } from './supervisor.js';
+import { lineOffsetMs, playLine, renderCallTimeline } from './timeline.js';
 import { title } from './titles.js';
 import { CHIP, REFUSED_SOURCE_WORDS, sourceWords, stagesTitle, turnChip } from './words.js';
 
@@ -12,6 +13,7 @@ export function renderDetails() {
   $('details-empty').hidden = !!c;
   $('details-body').hidden = !c;
   $('details-id').textContent = c ? c.callId : '';
+  renderCallTimeline(c && c === page.pastView ? c : null);
   if (!c) return;
   renderCaller(c);
   renderSupervisor(c);
@@ -164,6 +166,19 @@ function turnTag(turn) {
   return chip ? h('span', { class: 'tag tag-turn', title: chip.title, 'data-testid': 'turn' }, chip.text) : null;
 }
 
+/** A past call's line with a recording plays from where it was said, on a click or Enter. */
+function playable(c, m) {
+  if (c !== page.pastView || lineOffsetMs(c, m) === null) return {};
+  const play = () => playLine(m);
+  return {
+    tabindex: 0,
+    role: 'button',
+    title: 'Play the recording from this line',
+    'data-offset-ms': String(Math.round(lineOffsetMs(c, m))),
+    on: { click: play, keydown: (ev) => (ev.key === 'Enter' || ev.key === ' ') && (ev.preventDefault(), play()) },
+  };
+}
+
 /** The transcript (keeping the reader's scroll position unless they were at the bottom). */
 function renderTranscript(c) {
   const tr = $('transcript');
@@ -182,7 +197,7 @@ function renderTranscript(c) {
           }
           return h(
             'div',
-            { class: `msg ${caller ? 'msg-caller' : `msg-agent dept-border-${m.who}`}${m.interrupted ? ' interrupted' : ''}` },
+            { class: `msg ${caller ? 'msg-caller' : `msg-agent dept-border-${m.who}`}${m.interrupted ? ' interrupted' : ''}`, ...playable(c, m) },
             h('div', { class: 'msg-who' }, caller ? 'Caller' : title(m.who), h('span', { class: 'muted small' }, fmtClock(m.at)), m.interrupted ? h('span', { class: 'tag', title: CHIP.interrupted.title }, CHIP.interrupted.text) : null, turnTag(m.turn)),
             h('div', { class: 'msg-text' }, m.text),
           );

@@ -8,6 +8,7 @@
  *   INSPECTOR_HIDE_PHONE_NUMBERS  1/true: pages see only the last 2 digits of phone numbers
  *   REDACT_PII                    on: personal data masked in what calls send and in past calls served
  *   CALLS_DB / DATABASE_URL       where past calls are read from (`CALLS_DB=off`: no past calls)
+ *   RECORDINGS_DIR                where their recordings are played from (default data/recordings)
  */
 import { pathToFileURL } from 'node:url';
 import { inspectorSchema, requireSettings, settingsOrExit } from '../config.js';

@@ -1,9 +1,11 @@
 /**
  * The inspector's HTTP side: the page and its assets (with a strict CSP), the machine
  * (`GET /api/machine`), the live calls (`GET /api/calls`), past calls from the records store
- * (`GET /api/records[/:id]`) and the supervisor's commands (`POST /api/calls/:id/command`), relayed to
- * the call's process. Every request passes the Origin/Host check and the token first. Vendored files:
- * ELK (`/vendor/elk.bundled.js`) and the Devanagari font (`/vendor/fonts/*.woff2`), from their npm packages.
+ * (`GET /api/records[/:id]`), a past call's recording (`GET /api/records/:id/recording`, recording.ts), the
+ * Past tab's dashboard (`GET /api/figures`, figures.ts) and the supervisor's commands
+ * (`POST /api/calls/:id/command`), relayed to the call's process. Every request passes the Origin/Host
+ * check and the token first. Vendored files: ELK (`/vendor/elk.bundled.js`) and the Devanagari font
+ * (`/vendor/fonts/*.woff2`), from their npm packages.
  */
 import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -17,13 +19,16 @@ import { redactView } from '../redact.js';
 import type { Auth } from './auth.js';
 import type { CallRegistry } from './calls.js';
 import type { CommandRelay } from './commands.js';
+import { DEFAULT_FIGURES_CALLS, MAX_FIGURES_CALLS, recentFigures } from './figures.js';
 import { commandBody } from './protocol.js';
+import { recordingFile, sendRecording } from './recording.js';
 
 const MAX_COMMAND_BODY = 4 * 1024;
 
 /** Past calls (`src/records`): recent ones (summaries, no transcript) and one call built from its events. */
 export interface PastCalls {
-  list(limit: number): Promise<CallView[]>;
+  /** The newest `limit`, or (`before`: a call id) those listed after that call, newest first; null: no such call. */
+  list(limit: number, before?: string): Promise<CallView[] | null>;
   get(callId: string): Promise<CallView | null>;
 }
 
@@ -36,6 +41,8 @@ export interface HttpDeps {
   records?: PastCalls;
   /** REDACT_PII=on: past calls are masked as they are served (those recorded before it was on too). */
   redact?: boolean;
+  /** RECORDINGS_DIR: where past calls' recordings are served from (absent: none are). */
+  recordingsDir?: string;
 }
 
 const baseHeaders = {
@@ -77,6 +84,7 @@ function csp(req: IncomingMessage): string {
     `connect-src 'self'${wsSelf}`,
     "img-src 'self' data:",
     "font-src 'self'",
+    "media-src 'self'",
     "base-uri 'none'",
     "form-action 'none'",
     "frame-ancestors 'none'",
@@ -164,14 +172,20 @@ async function pastCalls(deps: HttpDeps, res: ServerResponse, url: URL): Promise
   if (!records) return json(res, 404, { error: 'call records are not available here' });
   const rest = url.pathname.slice('/api/records'.length);
   if (rest === '' || rest === '/') {
+    // A page at a time: ?limit= (at most 500) newest first, ?before=<call id> the calls listed after that one.
     const raw = url.searchParams.get('limit');
     const limit = raw === null ? 50 : Number(raw);
     if (!Number.isInteger(limit) || limit < 1) return json(res, 400, { error: 'limit must be a whole number ≥ 1' });
+    const before = url.searchParams.get('before') ?? undefined;
+    if (before !== undefined && (before === '' || before.length > 200)) return json(res, 400, { error: 'before must be a call id' });
+    let page: CallView[] | null;
     try {
-      return json(res, 200, (await records.list(Math.min(limit, 500))).map(forViewers));
+      page = await records.list(Math.min(limit, 500), before);
     } catch {
       return json(res, 503, { error: 'call records could not be read' });
     }
+    if (page === null) return json(res, 404, { error: `no call ${before} in the records to list before` });
+    return json(res, 200, page.map(forViewers));
   }
   let id: string;
   try {
@@ -187,6 +201,34 @@ async function pastCalls(deps: HttpDeps, res: ServerResponse, url: URL): Promise
     return json(res, 503, { error: 'call records could not be read' });
   }
   return view ? json(res, 200, forViewers(view)) : json(res, 404, { error: 'no such call' });
+}
+
+/** GET /api/records/:id/recording: the call's recording, the file its record names (Range for seeking). */
+async function recording(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, rawId: string): Promise<void> {
+  if (!deps.records) return json(res, 404, { error: 'call records are not available here' });
+  let view: CallView | null;
+  try {
+    view = await deps.records.get(decodeURIComponent(rawId));
+  } catch (err) {
+    return err instanceof URIError ? json(res, 404, { error: 'no such call' }) : json(res, 503, { error: 'call records could not be read' });
+  }
+  if (!view) return json(res, 404, { error: 'no such call' });
+  const file = await recordingFile(deps.recordingsDir, view);
+  if (!file.ok) return json(res, file.status, { error: file.error });
+  sendRecording(req, res, file, baseHeaders);
+}
+
+/** GET /api/figures?limit=: response time p50/p95 per desk and per transfer kind over the recent calls. */
+async function figures(deps: HttpDeps, res: ServerResponse, url: URL): Promise<void> {
+  if (!deps.records) return json(res, 404, { error: 'call records are not available here' });
+  const raw = url.searchParams.get('limit');
+  const limit = raw === null ? DEFAULT_FIGURES_CALLS : Number(raw);
+  if (!Number.isInteger(limit) || limit < 1) return json(res, 400, { error: 'limit must be a whole number ≥ 1' });
+  try {
+    return json(res, 200, await recentFigures(deps.records, Math.min(limit, MAX_FIGURES_CALLS)));
+  } catch {
+    return json(res, 503, { error: 'call records could not be read' });
+  }
 }
 
 async function handle(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -219,6 +261,9 @@ async function handle(deps: HttpDeps, req: IncomingMessage, res: ServerResponse)
   if (method !== 'GET' && method !== 'HEAD') return json(res, 405, { error: 'method not allowed' });
   if (path === '/api/machine') return json(res, 200, machine());
   if (path === '/api/calls') return json(res, 200, deps.calls.views());
+  const rec = /^\/api\/records\/([^/]+)\/recording$/.exec(path);
+  if (rec) return recording(deps, req, res, rec[1]!);
+  if (path === '/api/figures') return figures(deps, res, url);
   if (path === '/api/records' || path.startsWith('/api/records/')) return pastCalls(deps, res, url);
   if (path === '/') {
     // Opened with ?token=: a session cookie (derived from the token, not the token) lets the page's

@@ -5,7 +5,8 @@
  * - `auth.ts`: loopback only unless a token is set; with a token every endpoint needs it (`?token=`,
  *   `Authorization: Bearer`, or the HttpOnly session cookie the page gets when it is opened with
  *   `?token=`, so its own assets and sockets load without the token in every URL).
- * - `http.ts`: the page, `/api/machine`, `/api/calls`, past calls, the supervisor's commands.
+ * - `http.ts`: the page, `/api/machine`, `/api/calls`, past calls (their recordings: `recording.ts`; the
+ *   dashboard's figures: `figures.ts`), the supervisor's commands.
  * - `ingest.ts` / `feed.ts`: the two WebSockets; `calls.ts`: the live calls; `commands.ts`: commands
  *   in flight.
  * - Nothing a call or a page sends can crash it or grow its memory without bound: every ingest message
@@ -55,6 +56,11 @@ export interface InspectorServerOptions {
    * `?limit=`, summaries without transcript) and `GET /api/records/:id` (one call, built from its events).
    */
   records?: PastCalls;
+  /**
+   * RECORDINGS_DIR: past calls' recordings are served from here (`GET /api/records/:id/recording`, the file
+   * the call's record names, only inside this directory). Absent: none are served.
+   */
+  recordingsDir?: string;
 }
 
 export interface InspectorServer {
@@ -97,7 +103,8 @@ export async function startInspectorServer(opts: InspectorServerOptions = {}): P
   const ingest = new Ingest(calls, commands, feed);
   const heartbeat = new Heartbeat(() => [...ingest.links, ...feed.viewers]);
   const staticDir = resolve(opts.staticDir ?? join(packageRoot(), 'visualizer'));
-  const http = createServer(httpHandler({ auth, calls, commands, staticDir, records: opts.records, redact }));
+  const recordingsDir = opts.recordingsDir ? resolve(opts.recordingsDir) : undefined;
+  const http = createServer(httpHandler({ auth, calls, commands, staticDir, records: opts.records, redact, recordingsDir }));
   http.on('clientError', (_err, socket: Socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
     else socket.destroy();
@@ -207,14 +214,17 @@ async function listen(http: Server, port: number, host: string): Promise<void> {
  * port unless INSPECTOR_PORT is set (a worker's inspector may hold the default one).
  */
 export function inspectorOptionsFrom(
-  s: Pick<Settings, 'INSPECTOR_HOST' | 'INSPECTOR_PORT' | 'INSPECTOR_TOKEN' | 'INSPECTOR_HIDE_PHONE_NUMBERS' | 'REDACT_PII'>,
+  s: Pick<Settings, 'INSPECTOR_HOST' | 'INSPECTOR_PORT' | 'INSPECTOR_TOKEN' | 'INSPECTOR_HIDE_PHONE_NUMBERS' | 'REDACT_PII'> &
+    Partial<Pick<Settings, 'RECORDINGS_DIR'>>,
   { freePort = false, env = process.env }: { freePort?: boolean; env?: NodeJS.ProcessEnv } = {},
-): { host: string; port: number; token?: string; hidePhoneNumbers: boolean; redact: boolean } {
+): { host: string; port: number; token?: string; hidePhoneNumbers: boolean; redact: boolean; recordingsDir?: string } {
   return {
     host: s.INSPECTOR_HOST,
     port: freePort && !env.INSPECTOR_PORT?.trim() ? 0 : s.INSPECTOR_PORT,
     token: s.INSPECTOR_TOKEN,
     hidePhoneNumbers: s.INSPECTOR_HIDE_PHONE_NUMBERS,
     redact: s.REDACT_PII === 'on',
+    // Past calls' recordings (relative to where the command runs, as the worker writes them).
+    ...(s.RECORDINGS_DIR ? { recordingsDir: resolve(s.RECORDINGS_DIR) } : {}),
   };
 }
