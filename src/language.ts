@@ -69,16 +69,20 @@ export function detectLanguage(text: string): Language | null {
 
 /**
  * The language a call follows after the caller's line, when it changes: the line's, if it tells one
- * and it differs from the call's (`current`; until a line says otherwise, the greeting's language,
- * English by default). Null when nothing changes: an English caller on an English line, an "ok".
+ * and it differs from the caller's (`known`). While the caller's is not known, every language but
+ * English is taken — a Hindi caller greeted in Hindi (GREETING_LANGUAGE=hi) is a Hindi caller, whose
+ * desks must be told so — and English once the greeting was in another language. Null when nothing
+ * changes: an English caller on an English line, an "ok".
  */
-export function languageSwitch(text: string, current: string | undefined): Language | null {
-  return changedFrom(detectLanguage(text), current);
+export function languageSwitch(text: string, known: string | undefined, greeting?: string): Language | null {
+  return changedFrom(detectLanguage(text), known, greeting);
 }
 
-/** `language` when it is one and differs from the call's (`current`, English while unknown); else null. */
-function changedFrom(language: Language | null, current: string | undefined): Language | null {
-  return language && language !== (current ?? 'en') ? language : null;
+/** `language` when it is one and differs from the caller's (`known`; while unknown, from English unless the greeting was not). */
+function changedFrom(language: Language | null, known: string | undefined, greeting: string | undefined): Language | null {
+  if (!language) return null;
+  if (known) return language !== known ? language : null;
+  return language !== 'en' || (greeting ?? 'en') !== 'en' ? language : null;
 }
 
 /**
@@ -88,7 +92,7 @@ function changedFrom(language: Language | null, current: string | undefined): La
  * echoes it. A line's own language (`languageSwitch`) comes after it and wins where it tells one.
  */
 export function sttLanguageSwitch(reported: string, known: string | undefined, greeting: string | undefined): Language | null {
-  return known ? null : changedFrom(parseLanguage(reported), greeting);
+  return known ? null : changedFrom(parseLanguage(reported), undefined, greeting);
 }
 
 /** The instruction that makes every desk answer in the caller's language. */

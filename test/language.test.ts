@@ -8,7 +8,7 @@ import { voice } from '@livekit/agents';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Call } from '../src/call/call.js';
 import { type ScriptedServer, deskOf, systemText } from '../dev/scripted-llm.js';
-import { detectLanguage, languageSwitch, parseLanguage } from '../src/language.js';
+import { detectLanguage, languageSwitch, parseLanguage, sttLanguageSwitch } from '../src/language.js';
 import { toE164 } from '../src/telephony/numbers.js';
 import { loadSettings as load } from '../src/config.js';
 import { callTools, requestsOf, say, startCall, startServer } from './support/harness.js';
@@ -71,6 +71,14 @@ describe('detecting the caller language', () => {
     expect(languageSwitch('I was charged twice this month', 'hi')).toBe('en');
     expect(languageSwitch('ok', 'hi')).toBeNull();
     expect(languageSwitch('I was charged twice this month', 'hinglish')).toBe('en');
+    // Greeted in Hindi (GREETING_LANGUAGE=hi): a Hindi caller's first line makes the call Hindi (its desks
+    // are told to answer in Hindi), an English one makes it English; greeted in English, English changes nothing.
+    expect(languageSwitch('मेरा बिल दो बार कट गया है', undefined, 'hi')).toBe('hi');
+    expect(languageSwitch('I was charged twice this month', undefined, 'hi')).toBe('en');
+    expect(languageSwitch('I was charged twice this month', undefined, 'en')).toBeNull();
+    expect(languageSwitch('ok', undefined, 'hi')).toBeNull();
+    expect(sttLanguageSwitch('hi', undefined, 'hi')).toBe('hi');
+    expect(sttLanguageSwitch('en', undefined, 'en')).toBeNull();
   });
 
   it('reads the names agents and settings give a language', () => {

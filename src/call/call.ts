@@ -219,7 +219,7 @@ export class Call extends EventEmitter<{ event: [CallEvent] }> {
 
   /** The language of the caller's latest line, when it tells another one, becomes the call's. */
   private followLanguage(text: string): void {
-    const language = languageSwitch(text, this.actor.getSnapshot().context.caller.language ?? this.opts.greetingLanguage);
+    const language = languageSwitch(text, this.actor.getSnapshot().context.caller.language, this.opts.greetingLanguage);
     if (language) this.updateCaller({ language });
   }
 
