@@ -59,6 +59,16 @@ describe('before the first call (the worker and npm run voice)', () => {
     expect(recordingProblem(settings({ RECORDINGS_DIR: join(dir, 'a-file', 'recs') }))).toMatch(/^RECORDINGS_DIR .*a-file\/recs cannot be written: ENOTDIR$/);
   });
 
+  it('names an encoder that is not there, does not run, or has no Opus; and a RECORDINGS_DIR that is a file', () => {
+    expect(recordingProblem(settings({}), { LIVEKIT_FFMPEG_PATH: join(dir, 'no-ffmpeg') })).toMatch(
+      /^RECORD_CALLS=on needs ffmpeg: LIVEKIT_FFMPEG_PATH .*no-ffmpeg does not run \(ENOENT\)$/,
+    );
+    expect(recordingProblem(settings({}), { LIVEKIT_FFMPEG_PATH: '/bin/false' })).toBe('RECORD_CALLS=on needs ffmpeg: LIVEKIT_FFMPEG_PATH /bin/false does not run (exit 1)');
+    expect(recordingProblem(settings({}), { LIVEKIT_FFMPEG_PATH: '/bin/true' })).toBe('RECORD_CALLS=on needs ffmpeg with Opus: LIVEKIT_FFMPEG_PATH /bin/true has no libopus encoder');
+    writeFileSync(join(dir, 'a-file'), '');
+    expect(recordingProblem(settings({ RECORDINGS_DIR: join(dir, 'a-file') }))).toMatch(/^RECORDINGS_DIR .*a-file is a file, not a folder$/);
+  });
+
   it('has nothing to check when calls are not recorded', () => {
     writeFileSync(join(dir, 'a-file'), '');
     expect(recordingProblem(settings({ RECORD_CALLS: 'off', RECORDINGS_DIR: join(dir, 'a-file', 'x') }))).toBeNull();
@@ -74,6 +84,11 @@ describe('the notice (RECORDING_NOTICE)', () => {
     expect(recordingNotice('off', 'en')).toBeNull();
     expect(recordingNotice('', 'en')).toBeNull();
     expect(recordingNotice(' Calls are recorded. ', 'hi')).toBe('Calls are recorded.');
+    // A switch's words are never read to the caller.
+    expect(recordingNotice('true', 'hi')).toBe(RECORDING_NOTICES.hi);
+    expect(recordingNotice('Yes', 'en')).toBe(RECORDING_NOTICES.en);
+    expect(recordingNotice('false', 'en')).toBeNull();
+    expect(recordingNotice('0', 'en')).toBeNull();
   });
 });
 

@@ -57,8 +57,9 @@ export const RECORDING_NOTICES: Readonly<Record<string, string>> = {
 /** RECORDING_NOTICE's words for a call greeted in `language`: null for `off` (or nothing). */
 export function recordingNotice(setting: string | undefined, language: string | undefined): string | null {
   const v = setting?.trim() ?? '';
-  if (!v || v.toLowerCase() === 'off') return null;
-  if (v.toLowerCase() === 'on') return RECORDING_NOTICES[language ?? 'en'] ?? RECORDING_NOTICES.en!;
+  // The words a switch is set with are never read to a caller: `true` is `on`, `false` is `off`.
+  if (!v || ['off', 'false', 'no', '0'].includes(v.toLowerCase())) return null;
+  if (['on', 'true', 'yes', '1'].includes(v.toLowerCase())) return RECORDING_NOTICES[language ?? 'en'] ?? RECORDING_NOTICES.en!;
   return v;
 }
 

@@ -29,7 +29,7 @@ export function toJson(e: CallEvent, server: string): Record<string, unknown> | 
     case 'error':
       return { type: 'error', message: describeError(e.message, server) };
     case 'recording':
-      return { type: 'recording', file: e.file, durationMs: e.durationMs, bytes: e.bytes };
+      return { type: 'recording', file: e.file, format: e.format, channels: e.channels, startedAt: e.startedAt, durationMs: e.durationMs, bytes: e.bytes };
     case 'end':
       return { type: 'end', state: e.state, handoffCount: e.handoffCount, reason: e.reason };
     default:

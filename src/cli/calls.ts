@@ -143,6 +143,10 @@ function showText(rec: CallRecord, d: CallDigest): string {
     `Outcome: ${outcomeOf(r)} — ${r.status === 'live' ? 'in' : 'ended in'} ${r.department} after ${r.handoffCount} transfer(s), ` +
       `${d.counts.callerTurns} caller and ${d.counts.agentTurns} agent turn(s), ${d.counts.refusals} refusal(s), ${d.counts.errors} error(s)`,
   );
+  const file = d.recording;
+  if (file) {
+    out.push(`Recording: ${file.file} in RECORDINGS_DIR (Ogg/Opus, caller left, agents right, ${formatDuration(file.durationMs)}, ${Math.round(file.bytes / 1024)} KiB)`);
+  }
   return out.join('\n');
 }
 

@@ -185,6 +185,8 @@ async function main(): Promise<void> {
       if (rec?.type === 'recording') {
         process.stdout.write(`Recorded: ${join(resolve(settings.RECORDINGS_DIR), rec.file)} (Ogg/Opus, caller left, agents right, ${(rec.bytes / 1024).toFixed(0)} KiB)\n`);
       }
+      // The recording's name is not the call's: say which record it is.
+      if (recorder) process.stdout.write(`Recorded as call ${result.call.callId}: npm run calls -- ${result.call.callId}\n`);
     }
   } finally {
     await records?.close({ drainMs: 2000 });

@@ -17,6 +17,7 @@ import type { BrowserContext } from 'playwright-core';
 import { startInspectorServer } from '../../src/inspector/server.js';
 import { inspectorRecords } from '../../src/records/index.js';
 import { type Recorder, attachRecorder } from '../../src/records/recorder.js';
+import { runCallsCli } from '../support/calls-cli.js';
 import { CHROMIUM, launchChromium, newPage } from '../support/chromium.js';
 import { SqliteStore } from '../../src/records/sqlite.js';
 import { type VoiceRun, playVoiceCall } from './voice-run.js';
@@ -138,6 +139,10 @@ describe('a recorded voice call (RECORD_CALLS=on)', { timeout: 180_000 }, () => 
     const body = JSON.parse(ended!.body) as { data: { recording: unknown; turns: { line: number; responseMs: number }[] } };
     expect(body.data.recording).toEqual(info);
     expect(body.data.turns).toEqual(row!.turns);
+    // npm run calls names it too (the file's name is not the call's).
+    const shown = await runCallsCli(dir, [run.call.callId], { CALLS_DB: join(dir, 'calls.sqlite') });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain(`Recording: ${recording.file} in RECORDINGS_DIR (Ogg/Opus, caller left, agents right, `);
   });
 
   it('opens in the inspector\'s Past tab on its timeline, and a clicked line plays from where the caller said it', { skip: !existsSync(CHROMIUM) && !process.env.CI }, async () => {
